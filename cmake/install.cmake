@@ -1,0 +1,21 @@
+# Installs the library, its headers and a CMake package so that another project can say
+#   find_package(brigade REQUIRED)
+#   target_link_libraries(app PRIVATE brigade::brigade)
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+install(TARGETS brigade EXPORT brigade-targets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY include/brigade DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT brigade-targets NAMESPACE brigade::
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/brigade)
+configure_package_config_file(cmake/brigade-config.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/brigade-config.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/brigade)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/brigade-config-version.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/brigade-config.cmake
+  ${CMAKE_CURRENT_BINARY_DIR}/brigade-config-version.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/brigade)
