@@ -1,0 +1,68 @@
+// brigade/detail/seam.hpp: the one place where runtime code reaches atomics, locks, fences and
+// threads.
+//
+// Every algorithm in the runtime (the work-stealing deque, the parker, the join protocol, the
+// scheduler's idle bookkeeping) names `seam::atomic`, `seam::mutex`, `seam::thread` and the
+// helpers below instead of the standard library directly. A model-checking build can then route
+// this header to a deterministic scheduler that explores interleavings of the runtime's own code,
+// as Tokio does with loom; today it maps straight onto the standard library at zero cost.
+//
+// Thread safety: as the standard types it names. Nothing here allocates.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace brigade::detail::seam {
+
+template <class T>
+using atomic = std::atomic<T>;
+using memory_order = std::memory_order;
+using mutex = std::mutex;
+using condition_variable = std::condition_variable;
+using thread = std::thread;
+
+/// A full (sequentially consistent) fence. On x86-64 a locked no-op read-modify-write on the stack
+/// is cheaper than `mfence` and orders the same (it drains the store buffer before later loads).
+inline void full_fence() noexcept {
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(BRIGADE_TSAN)
+  asm volatile("lock orq $0, (%%rsp)" ::: "memory", "cc");
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+/// Tells the processor that this thread is spinning (lowers power, frees the sibling hyperthread).
+inline void spin_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+/// Gives the rest of this thread's time slice to another thread.
+inline void yield_thread() noexcept { std::this_thread::yield(); }
+
+/// Blocks while `*word == expected` (the kernel re-checks atomically), until woken by
+/// futex_wake or spuriously. The caller re-checks its condition in a loop.
+inline void futex_wait(atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
+  static_assert(sizeof(atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected,
+            nullptr, nullptr, 0);
+}
+
+/// Wakes up to `count` threads blocked in futex_wait on `word`.
+inline void futex_wake(atomic<std::uint32_t>* word, int count) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr,
+            nullptr, 0);
+}
+
+}  // namespace brigade::detail::seam

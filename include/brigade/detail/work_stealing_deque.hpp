@@ -1,0 +1,142 @@
+// brigade/detail/work_stealing_deque.hpp: the per-worker run queue, a growable Chase-Lev
+// work-stealing deque.
+//
+// One owner thread pushes and pops at the bottom (LIFO: the most recently forked task runs next,
+// which keeps a fork-join tree depth-first and its working set in cache); any number of thieves
+// take from the top (FIFO: they get the oldest, usually largest, piece of work).
+//
+// Algorithm: D. Chase and Y. Lev, "Dynamic Circular Work-Stealing Deque" (SPAA 2005), with the
+// memory orders of N. M. Lê, A. Pop, A. Cohen and F. Zappa Nardelli, "Correct and Efficient
+// Work-Stealing for Weak Memory Models" (PPoPP 2013). Items are pointers (coroutine frame
+// addresses); empty is nullptr.
+//
+// Thread safety: push/pop/size_hint_owner by the owner only; steal and size_hint by anyone.
+// Complexity: push, pop and steal are O(1) (push amortised: the ring doubles when full; the old
+// ring is kept until the deque is destroyed because a thief may still be reading it).
+//
+// Invariants:
+//   - top_ only grows, and only through a successful compare-exchange (by a thief, or by the
+//     owner taking the last item).
+//   - bottom_ is written only by the owner. Items live in [top_, bottom_) of the current ring.
+//   - A ring is never freed while the deque lives; rings_retired_ owns the old ones.
+//
+// Linearizability: a steal is linearized at its successful CAS on top_; a pop of any item but the
+// last at its store to bottom_ (the full fence after it keeps a thief from reading the old
+// bottom_ after the owner has read top_); the last item is decided by the same CAS on top_ that
+// thieves use, so exactly one of the owner and the thieves gets it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "brigade/detail/cache_line.hpp"
+#include "brigade/detail/seam.hpp"
+
+namespace brigade::detail {
+
+class work_stealing_deque {
+ public:
+  explicit work_stealing_deque(std::int64_t initial_capacity = 256)
+      : ring_(new ring(initial_capacity)) {}
+  ~work_stealing_deque() { delete ring_.load(seam::memory_order::relaxed); }
+  work_stealing_deque(const work_stealing_deque&) = delete;
+  work_stealing_deque& operator=(const work_stealing_deque&) = delete;
+
+  /// Owner: adds an item at the bottom.
+  void push(void* item) {
+    const std::int64_t b = bottom_.load(seam::memory_order::relaxed);
+    // Acquire: pairs with a thief's CAS on top_, so the slot we overwrite after growing or
+    // wrapping is no longer being read.
+    const std::int64_t t = top_.load(seam::memory_order::acquire);
+    ring* r = ring_.load(seam::memory_order::relaxed);
+    if (b - t > r->capacity - 1) r = grow(r, b, t);
+    r->put(b, item);
+    // Release: a thief that reads this bottom_ with acquire sees the item and what it points to.
+    bottom_.store(b + 1, seam::memory_order::release);
+  }
+
+  /// Owner: removes the bottom item, or returns nullptr when the deque is empty.
+  void* pop() noexcept {
+    const std::int64_t b = bottom_.load(seam::memory_order::relaxed) - 1;
+    ring* r = ring_.load(seam::memory_order::relaxed);
+    bottom_.store(b, seam::memory_order::relaxed);
+    // Orders the store to bottom_ before the load of top_ (pairs with the fence in steal()).
+    seam::full_fence();
+    std::int64_t t = top_.load(seam::memory_order::relaxed);
+    if (t > b) {  // was empty
+      bottom_.store(b + 1, seam::memory_order::relaxed);
+      return nullptr;
+    }
+    void* item = r->get(b);
+    if (t == b) {  // the last item: race the thieves for it on top_
+      if (!top_.compare_exchange_strong(t, t + 1, seam::memory_order::seq_cst,
+                                        seam::memory_order::relaxed))
+        item = nullptr;
+      bottom_.store(b + 1, seam::memory_order::relaxed);
+    }
+    return item;
+  }
+
+  /// Thief: removes the top item. Returns nullptr when empty or when it lost a race (the caller
+  /// may simply try another victim).
+  void* steal() noexcept {
+    std::int64_t t = top_.load(seam::memory_order::acquire);
+    seam::full_fence();  // pairs with the fence in pop()
+    // Acquire: pairs with push()'s release store, making the item visible.
+    const std::int64_t b = bottom_.load(seam::memory_order::acquire);
+    if (t >= b) return nullptr;
+    ring* r = ring_.load(seam::memory_order::acquire);  // pairs with the release in grow()
+    void* item = r->get(t);
+    if (!top_.compare_exchange_strong(t, t + 1, seam::memory_order::seq_cst,
+                                      seam::memory_order::relaxed))
+      return nullptr;
+    return item;
+  }
+
+  /// Anyone: an estimate of the number of items (exact when no operation is in flight).
+  std::int64_t size_hint() const noexcept {
+    const std::int64_t b = bottom_.load(seam::memory_order::relaxed);
+    const std::int64_t t = top_.load(seam::memory_order::relaxed);
+    return b > t ? b - t : 0;
+  }
+
+  bool empty_hint() const noexcept { return size_hint() == 0; }
+
+ private:
+  struct ring {
+    explicit ring(std::int64_t cap)
+        : capacity(cap), mask(cap - 1), slots(new seam::atomic<void*>[static_cast<std::size_t>(cap)]) {}
+    std::int64_t capacity;
+    std::int64_t mask;
+    std::unique_ptr<seam::atomic<void*>[]> slots;
+    // Slots are atomics so that a thief reading a slot the owner is overwriting (a race the
+    // algorithm tolerates: the thief's CAS then fails) is not a data race.
+    void put(std::int64_t i, void* item) noexcept {
+      slots[static_cast<std::size_t>(i & mask)].store(item, seam::memory_order::relaxed);
+    }
+    void* get(std::int64_t i) const noexcept {
+      return slots[static_cast<std::size_t>(i & mask)].load(seam::memory_order::relaxed);
+    }
+  };
+
+  ring* grow(ring* old, std::int64_t bottom, std::int64_t top) {
+    auto bigger = std::make_unique<ring>(old->capacity * 2);
+    for (std::int64_t i = top; i < bottom; ++i) bigger->put(i, old->get(i));
+    rings_retired_.emplace_back(old);
+    ring* r = bigger.release();
+    // Release: a thief that loads the new ring sees the copied items.
+    ring_.store(r, seam::memory_order::release);
+    return r;
+  }
+
+  // Shared: written by the owner (bottom_) and by CAS from anyone (top_); apart, so a thief's CAS
+  // does not invalidate the owner's line on every push.
+  alignas(cache_line_size) seam::atomic<std::int64_t> top_{0};
+  alignas(cache_line_size) seam::atomic<std::int64_t> bottom_{0};
+  seam::atomic<ring*> ring_;
+  // Owner only.
+  std::vector<std::unique_ptr<ring>> rings_retired_;
+};
+
+}  // namespace brigade::detail

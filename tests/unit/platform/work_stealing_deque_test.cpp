@@ -1,0 +1,59 @@
+#include "brigade/detail/work_stealing_deque.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using brigade::detail::work_stealing_deque;
+
+void* item(std::uintptr_t i) { return reinterpret_cast<void*>(i); }
+
+TEST(work_stealing_deque, owner_pops_lifo_thieves_steal_fifo) {
+  work_stealing_deque deque(4);
+  for (std::uintptr_t i = 1; i <= 3; ++i) deque.push(item(i));
+  EXPECT_EQ(deque.size_hint(), 3);
+  EXPECT_EQ(deque.steal(), item(1));
+  EXPECT_EQ(deque.pop(), item(3));
+  EXPECT_EQ(deque.pop(), item(2));
+  EXPECT_EQ(deque.pop(), nullptr);
+  EXPECT_EQ(deque.steal(), nullptr);
+}
+
+TEST(work_stealing_deque, grows_past_its_initial_capacity) {
+  work_stealing_deque deque(2);
+  for (std::uintptr_t i = 1; i <= 1000; ++i) deque.push(item(i));
+  EXPECT_EQ(deque.steal(), item(1));
+  for (std::uintptr_t i = 1000; i >= 2; --i) ASSERT_EQ(deque.pop(), item(i));
+  EXPECT_TRUE(deque.empty_hint());
+}
+
+// Invariant: with one owner pushing and popping and two thieves stealing, every item is taken
+// exactly once.
+TEST(work_stealing_deque, every_item_is_taken_exactly_once_under_concurrent_steals) {
+  constexpr std::uintptr_t items = 200'000;
+  work_stealing_deque deque(8);
+  std::vector<std::atomic<int>> taken(items + 1);
+  std::atomic<bool> done{false};
+  auto thief = [&] {
+    while (!done.load(std::memory_order_acquire) || !deque.empty_hint())
+      if (void* p = deque.steal()) taken[reinterpret_cast<std::uintptr_t>(p)].fetch_add(1);
+  };
+  std::thread a(thief), b(thief);
+  for (std::uintptr_t i = 1; i <= items; ++i) {
+    deque.push(item(i));
+    if (i % 3 == 0)
+      if (void* p = deque.pop()) taken[reinterpret_cast<std::uintptr_t>(p)].fetch_add(1);
+  }
+  while (void* p = deque.pop()) taken[reinterpret_cast<std::uintptr_t>(p)].fetch_add(1);
+  done.store(true, std::memory_order_release);
+  a.join();
+  b.join();
+  for (std::uintptr_t i = 1; i <= items; ++i) ASSERT_EQ(taken[i].load(), 1) << "item " << i;
+}
+
+}  // namespace
