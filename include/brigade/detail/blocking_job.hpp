@@ -1,0 +1,68 @@
+// brigade/detail/blocking_job.hpp: a call handed to the runtime's blocking pool
+// (spawn_blocking), and its record, which a join_handle<T> observes like a spawned task's.
+//
+// Thread safety: a job is run or cancelled exactly once, by the pool; the join protocol in
+// spawn_record.hpp publishes its result.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+#include "brigade/detail/spawn_record.hpp"
+
+namespace brigade::detail {
+
+/// What the blocking pool queues. Intrusive: no allocation beyond the job itself.
+struct blocking_job {
+  using job_function = void (*)(blocking_job*) noexcept;
+  job_function run;     // runs the call, publishes the result
+  job_function cancel;  // publishes task_cancelled without running (pool shutting down)
+};
+
+void submit_blocking(scheduler& sched, blocking_job& job);
+
+template <class T, class Function>
+struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
+  blocking_record(scheduler& owner, Function&& function)
+      : spawn_record<T>(owner, &destroy_record, &cancel_record),
+        blocking_job{&run_job, &cancel_job},
+        function_(std::move(function)) {}
+
+ private:
+  static void run_job(blocking_job* job) noexcept {
+    auto* record = static_cast<blocking_record*>(job);
+    if (record->stop_.stop_requested()) {
+      record->store_cancelled("brigade: blocking call cancelled before it started");
+    } else {
+      try {
+        if constexpr (std::is_void_v<T>) {
+          std::invoke(record->function_);
+          record->result_.set_value();
+        } else {
+          record->result_.set_value(std::invoke(record->function_));
+        }
+      } catch (...) {
+        record->result_.set_error(std::current_exception());
+        record->failed_ = !is_cancellation(record->result_.error());
+      }
+    }
+    record->finish();
+  }
+  static void cancel_job(blocking_job* job) noexcept { cancel_record(static_cast<blocking_record*>(job)); }
+  static void destroy_record(join_state* self) noexcept {
+    auto* record = static_cast<blocking_record*>(self);
+    spawn_record<T>::destroy_checked(record);
+    delete record;
+  }
+  static void cancel_record(join_state* self) noexcept {
+    auto* record = static_cast<blocking_record*>(self);
+    record->store_cancelled("brigade: blocking call cancelled by runtime shutdown");
+    record->finish();
+  }
+
+  Function function_;
+};
+
+}  // namespace brigade::detail

@@ -1,0 +1,105 @@
+// brigade/detail/scheduler_hooks.hpp: the scheduler's fast paths that templates in headers call:
+// forking a task onto this worker's deque and waking a coroutine.
+//
+// The scheduler itself (workers, idle bookkeeping, the injection queue, shutdown) is compiled in
+// src/runtime/; this header exposes only the part of a worker that the fast paths touch, so that
+// forking a child costs a deque push and a fence with no call into the library.
+//
+// Thread safety: `this_thread_worker` is the calling thread's own worker (null on a thread that
+// is not a worker). fork() and wake_local() must be called on that worker's thread;
+// schedule() may be called from any thread.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+
+#include "brigade/detail/cache_line.hpp"
+#include "brigade/detail/seam.hpp"
+#include "brigade/detail/work_stealing_deque.hpp"
+
+namespace brigade::detail {
+
+class scheduler;
+
+/// Counters of one worker. Written by that worker only (relaxed load + store, no locked
+/// instruction), read by anyone with relaxed loads (the values are statistics, not
+/// synchronisation).
+struct worker_counters {
+  seam::atomic<std::uint64_t> tasks_run{0};
+  seam::atomic<std::uint64_t> steals{0};
+  seam::atomic<std::uint64_t> parks{0};
+  void bump(seam::atomic<std::uint64_t>& counter) noexcept {
+    counter.store(counter.load(seam::memory_order::relaxed) + 1, seam::memory_order::relaxed);
+  }
+};
+
+/// Packs the scheduler's idle bookkeeping into one word: bits 0-15 count the workers searching
+/// for work, bits 16-31 the workers not parked. See src/runtime/idle.hpp.
+struct idle_word {
+  static constexpr std::uint32_t searching_mask = 0xFFFF;
+  static constexpr std::uint32_t unparked_shift = 16;
+  static constexpr std::uint32_t searching(std::uint32_t word) noexcept {
+    return word & searching_mask;
+  }
+  static constexpr std::uint32_t unparked(std::uint32_t word) noexcept {
+    return word >> unparked_shift;
+  }
+};
+
+/// The part of a worker that inline fast paths use.
+struct worker_hot {
+  work_stealing_deque deque;                        // owner pushes/pops, others steal
+  void* lifo_slot = nullptr;                        // owner only: the task just woken
+  scheduler* owner = nullptr;                       // immutable after start
+  const seam::atomic<std::uint32_t>* idle = nullptr;  // the scheduler's idle word
+  std::uint32_t worker_count = 0;                   // immutable after start
+  std::uint32_t index = 0;                          // immutable after start
+  worker_counters counters;
+};
+
+inline constinit thread_local worker_hot* this_thread_worker = nullptr;
+
+/// Slow paths, in src/runtime/.
+void notify_parked_worker(scheduler& sched) noexcept;
+void inject(scheduler& sched, std::coroutine_handle<> task);
+void inject_yielded(scheduler& sched, std::coroutine_handle<> task);
+
+/// After a worker made work visible to thieves: wakes a parked worker when one is parked and
+/// none is searching (a searching worker will find the work; waking more would be a thundering
+/// herd).
+///
+/// No fence between the push and this read, deliberately: a locked instruction costs ~9 ns here,
+/// paid on every fork. Without it, the read may see an idle word older than a worker that has
+/// just announced it parks, while that worker's last look at the queues misses the push, so the
+/// worker sleeps. That costs parallelism, never progress: the task is on the deque of a worker
+/// that is running, and a worker always drains its own deque before it parks; and the next fork
+/// or wake on this worker notifies again. Work submitted from outside the workers (inject) has no
+/// running owner, so that path keeps the fence.
+inline void notify_if_idle(worker_hot& worker) noexcept {
+  const std::uint32_t word = worker.idle->load(seam::memory_order::relaxed);
+  if (idle_word::searching(word) == 0 && idle_word::unparked(word) < worker.worker_count)
+    [[unlikely]]
+    notify_parked_worker(*worker.owner);
+}
+
+/// Pushes a ready task on the calling worker's deque, where thieves can take it.
+inline void fork(worker_hot& worker, std::coroutine_handle<> task) {
+  worker.deque.push(task.address());
+  notify_if_idle(worker);
+}
+
+/// Makes a woken task runnable. On a worker of `sched`, it goes to the LIFO slot (it runs next,
+/// while what it needs is still in cache) and the slot's previous task moves to the deque;
+/// elsewhere it goes to the injection queue.
+inline void schedule(scheduler& sched, std::coroutine_handle<> task) {
+  worker_hot* worker = this_thread_worker;
+  if (worker != nullptr && worker->owner == &sched) {
+    void* previous = worker->lifo_slot;
+    worker->lifo_slot = task.address();
+    if (previous != nullptr) fork(*worker, std::coroutine_handle<>::from_address(previous));
+    return;
+  }
+  inject(sched, task);
+}
+
+}  // namespace brigade::detail

@@ -1,0 +1,57 @@
+// brigade/runtime/errors.hpp: the exceptions through which the runtime reports cancellation and
+// misuse.
+//
+//   task_cancelled     a task did not run to completion because it was cancelled: aborted through
+//                      its join_handle, cancelled by its scope (when_all's fail-fast, when_any's
+//                      losers, a task_group whose sibling failed) or destroyed by runtime shutdown.
+//                      A joiner receives it instead of a value; inside a task it is thrown at a
+//                      cancellation point.
+//   runtime_shut_down  work was submitted to a runtime that is shutting down or shut down.
+//   usage_error        the API was misused in a way the runtime detects: awaiting an empty
+//                      (moved-from) task, joining a handle twice, blocking a worker thread in
+//                      join() or block_on(), ... The message says what was wrong.
+//
+// Thread safety: exception objects are immutable once thrown.
+#pragma once
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+namespace brigade {
+
+/// A task was cancelled before it could produce its result.
+class task_cancelled : public std::runtime_error {
+ public:
+  explicit task_cancelled(const std::string& why = "brigade: task cancelled")
+      : std::runtime_error(why) {}
+};
+
+/// Work was submitted to a runtime that is shutting down.
+class runtime_shut_down : public std::runtime_error {
+ public:
+  explicit runtime_shut_down(const std::string& why = "brigade: the runtime is shut down")
+      : std::runtime_error(why) {}
+};
+
+/// The API was used in a way that cannot work; the message says how.
+class usage_error : public std::logic_error {
+ public:
+  explicit usage_error(const std::string& why) : std::logic_error(why) {}
+};
+
+namespace detail {
+/// True when `error` holds a task_cancelled: cancellation is an outcome, not a failure to report.
+inline bool is_cancellation(const std::exception_ptr& error) noexcept {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const task_cancelled&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace detail
+
+}  // namespace brigade

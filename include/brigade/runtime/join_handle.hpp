@@ -1,0 +1,137 @@
+// brigade/runtime/join_handle.hpp: join_handle<T>, the owner's side of a spawned task or blocking
+// job: wait for its result, detach it, or ask it to stop.
+//
+//   auto handle = rt.spawn(compute());           // or brigade::spawn(...) inside a task
+//   int x = co_await handle;                     // in a coroutine: suspends, does not block
+//   int y = other.join();                        // on a plain thread: blocks the thread
+//
+// Joining yields the task's value, or rethrows its exception; task_cancelled if it was aborted,
+// cancelled or destroyed by runtime shutdown before it finished.
+// Detaching: destroying a handle (or detach()) lets the task run on unobserved, as in Tokio. If
+// a detached task then fails, the error is passed to the runtime's unobserved-failure handler
+// (runtime_options::on_unobserved_failure; by default it is printed to standard error), never
+// silently lost.
+// Abort: abort() requests cooperative cancellation (stop_token.hpp): a task that has not started
+// does not run; a running one sees the request at its next cancellation point.
+//
+// Misuse: joining twice, or joining / aborting an empty (moved-from, detached) handle, throws
+// usage_error. join() on a worker thread of a runtime throws usage_error: it would block the
+// worker (co_await the handle instead).
+// Thread safety: a handle is owned by one place at a time (move-only). abort() and
+// is_finished() may race with the task itself. Resumes on: an awaiting coroutine resumes on a
+// worker of its own runtime.
+#pragma once
+
+#include <utility>
+
+#include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/spawn_record.hpp"
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/waiter.hpp"
+
+namespace brigade {
+
+template <class T>
+class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
+ public:
+  using value_type = T;
+
+  join_handle() noexcept = default;
+  explicit join_handle(detail::spawn_record<T>* record) noexcept : record_(record) {}
+  join_handle(join_handle&& other) noexcept
+      : record_(std::exchange(other.record_, nullptr)),
+        joined_(std::exchange(other.joined_, false)) {}
+  join_handle& operator=(join_handle&& other) noexcept {
+    if (this != &other) {
+      release();
+      record_ = std::exchange(other.record_, nullptr);
+      joined_ = std::exchange(other.joined_, false);
+    }
+    return *this;
+  }
+  join_handle(const join_handle&) = delete;
+  join_handle& operator=(const join_handle&) = delete;
+  ~join_handle() { release(); }
+
+  /// False once moved from or detached.
+  [[nodiscard]] bool valid() const noexcept { return record_ != nullptr; }
+
+  /// True once the task has finished (its result, error or cancellation is ready).
+  [[nodiscard]] bool is_finished() const noexcept {
+    return record_ != nullptr && record_->is_complete();
+  }
+
+  /// Asks the task to stop (cooperative). Idempotent.
+  void abort() {
+    check_usable("abort");
+    record_->stop_.request_stop();
+  }
+
+  /// Lets the task run on without a handle.
+  void detach() noexcept { release(); }
+
+  /// Blocks the calling thread until the task finishes; returns its value or rethrows.
+  T join() {
+    check_joinable("join");
+    if (detail::this_thread_worker != nullptr)
+      throw usage_error(
+          "brigade: join_handle::join() would block a worker thread of a runtime; "
+          "use co_await on the handle inside a task");
+    detail::thread_waiter waiter;
+    if (!record_->register_joiner(waiter)) waiter.wait();
+    return take();
+  }
+
+  /// Awaiting suspends the coroutine until the task finishes.
+  class [[nodiscard("co_await the join to wait for the task")]] awaiter {
+   public:
+    explicit awaiter(join_handle& handle) noexcept : handle_(handle) {}
+    // Holds the waiter that the task's record points to while suspended: not copyable/movable.
+    awaiter(const awaiter&) = delete;
+    awaiter& operator=(const awaiter&) = delete;
+
+    bool await_ready() {
+      handle_.check_joinable("co_await");
+      return handle_.record_->is_complete();
+    }
+    bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+      waiter_.handle = awaiting;
+      detail::worker_hot* worker = detail::this_thread_worker;
+      waiter_.sched = worker != nullptr ? worker->owner : handle_.record_->sched_;
+      return !handle_.record_->register_joiner(waiter_);
+    }
+    T await_resume() { return handle_.take(); }
+
+   private:
+    join_handle& handle_;
+    detail::coroutine_waiter waiter_;
+  };
+  awaiter operator co_await() & noexcept { return awaiter{*this}; }
+  awaiter operator co_await() && noexcept { return awaiter{*this}; }
+
+ private:
+  void check_usable(const char* operation) const {
+    if (record_ == nullptr)
+      throw usage_error(std::string("brigade: ") + operation +
+                        " on an empty join_handle (moved-from or detached)");
+  }
+  void check_joinable(const char* operation) {
+    check_usable(operation);
+    if (joined_)
+      throw usage_error(std::string("brigade: ") + operation +
+                        " on a join_handle that was already joined");
+    joined_ = true;
+  }
+  T take() {
+    record_->observed_ = true;
+    return record_->result_.take();
+  }
+  void release() noexcept {
+    if (record_ != nullptr) std::exchange(record_, nullptr)->release_handle();
+  }
+
+  detail::spawn_record<T>* record_ = nullptr;
+  bool joined_ = false;
+};
+
+}  // namespace brigade

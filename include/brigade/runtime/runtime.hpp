@@ -1,0 +1,145 @@
+// brigade/runtime/runtime.hpp: runtime, the scheduler that runs tasks on a fixed set of worker
+// threads, plus an elastic pool of threads for blocking calls.
+//
+//   int main() {
+//     brigade::runtime rt;                          // one worker per hardware thread
+//     return rt.block_on(main_task());              // runs the task, waits, returns its value
+//   }
+//
+// Scheduling: each worker has a work-stealing deque (LIFO for its owner, FIFO for thieves) and a
+// LIFO slot for the task it just woke; work submitted from outside the runtime goes through a
+// global injection queue. Idle workers steal from random victims, then park; they are woken one
+// at a time, only when no other worker is already searching. An idle runtime uses no CPU.
+// docs/ARCHITECTURE.md gives the protocols.
+//
+// Shutdown (shutdown() or the destructor), in order:
+//   1. New work is refused: spawn / block_on / spawn_blocking throw runtime_shut_down.
+//   2. Every worker finishes the step of the task it is running and exits.
+//   3. The blocking pool cancels the calls still queued and waits for the running ones.
+//   4. Every task still queued or suspended is destroyed (destructors of its live locals run);
+//      whoever joins it gets task_cancelled. Nothing leaks and nothing waits forever.
+// shutdown() is idempotent and thread-safe; calling it (or destroying the runtime) on one of the
+// runtime's own workers is a usage_error (the destructor then terminates with that message).
+//
+// Thread safety: all members may be called from any thread. block_on() must not be called on a
+// worker thread (it would block it): it throws usage_error there.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "brigade/detail/blocking_job.hpp"
+#include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/spawn_record.hpp"
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/join_handle.hpp"
+#include "brigade/runtime/task.hpp"
+
+namespace brigade {
+
+/// How a runtime is built.
+struct runtime_options {
+  /// Worker threads that run tasks; 0 means one per hardware thread.
+  std::size_t worker_threads = 0;
+  /// Upper bound of the blocking pool; calls beyond it wait in a queue.
+  std::size_t max_blocking_threads = 512;
+  /// A blocking-pool thread idle this long exits.
+  std::chrono::milliseconds blocking_keep_alive{10'000};
+  /// Receives the error of a task that failed after its handle was dropped without joining.
+  /// Default: print it to standard error. Called on the thread where the task finished.
+  std::function<void(std::exception_ptr)> on_unobserved_failure{};
+};
+
+/// Counters of one worker, read without stopping it (so only approximately consistent).
+struct worker_stats {
+  std::uint64_t tasks_run = 0;   // coroutine resumptions run by this worker
+  std::uint64_t steals = 0;      // tasks it took from other workers' deques
+  std::uint64_t parks = 0;       // times it went to sleep for lack of work
+  std::int64_t queue_depth = 0;  // tasks in its deque now
+};
+
+struct runtime_stats {
+  std::vector<worker_stats> workers;
+  std::size_t injection_queue_depth = 0;  // tasks submitted from outside, not yet taken
+  std::size_t blocking_threads = 0;       // threads in the blocking pool now
+  std::size_t live_tasks = 0;             // spawned tasks not finished yet
+};
+
+class runtime {
+ public:
+  explicit runtime(runtime_options options = {});
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  [[nodiscard]] std::size_t worker_count() const noexcept;
+
+  /// Starts `work` on the runtime; it runs concurrently with the caller.
+  template <class T>
+  join_handle<T> spawn(task<T> work) {
+    if (!work.valid()) throw usage_error("brigade: spawn of an empty task (moved-from?)");
+    auto* record = new detail::root_record<T>(*scheduler_);
+    auto frame = work.release();
+    auto& promise = frame.promise();
+    promise.completion_ = record;
+    promise.stop_ = &record->stop_;
+    record->frame_ = frame;
+    try {
+      detail::submit_root(*scheduler_, *record, frame);
+    } catch (...) {
+      frame.destroy();
+      delete record;
+      throw;
+    }
+    return join_handle<T>(record);
+  }
+
+  /// Runs `work` to completion from a plain thread (typically main) and returns its result or
+  /// rethrows its exception.
+  template <class T>
+  T block_on(task<T> work) {
+    if (detail::this_thread_worker != nullptr)
+      throw usage_error(
+          "brigade: block_on() called on a worker thread; it would block the worker "
+          "(co_await the task instead)");
+    return spawn(std::move(work)).join();
+  }
+
+  /// Runs `function()` on the blocking pool, for calls that block (file I/O, sleep, a C library
+  /// that waits): they would otherwise stall a worker and every task queued behind it.
+  template <class Function>
+  auto spawn_blocking(Function function) -> join_handle<std::invoke_result_t<Function&>> {
+    using result = std::invoke_result_t<Function&>;
+    auto* record = new detail::blocking_record<result, Function>(*scheduler_, std::move(function));
+    try {
+      detail::submit_blocking(*scheduler_, *record);
+    } catch (...) {
+      delete record;
+      throw;
+    }
+    return join_handle<result>(record);
+  }
+
+  /// Stops the runtime (see the top of this header). Idempotent.
+  void shutdown();
+
+  [[nodiscard]] runtime_stats stats() const;
+
+  /// The runtime whose worker is running the calling thread, or nullptr.
+  static runtime* current() noexcept;
+
+  /// Internal: the scheduler behind this runtime.
+  detail::scheduler& scheduler_for_internal_use() noexcept { return *scheduler_; }
+
+ private:
+  std::unique_ptr<detail::scheduler> scheduler_;
+};
+
+}  // namespace brigade

@@ -1,0 +1,46 @@
+// brigade/runtime/spawn.hpp: spawn() and spawn_blocking() on the runtime that runs the calling
+// task, so that code inside a task need not carry a runtime reference around (as tokio::spawn).
+//
+//   brigade::task<void> serve() {
+//     auto handle = brigade::spawn(work());                          // runs concurrently
+//     auto bytes = co_await brigade::spawn_blocking([] { return read_file(); });
+//     co_await handle;
+//   }
+//
+// Called on a thread that is not a worker of a runtime, both throw usage_error (use
+// runtime::spawn there). Thread safety and shutdown: as runtime::spawn.
+#pragma once
+
+#include <type_traits>
+#include <utility>
+
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/join_handle.hpp"
+#include "brigade/runtime/runtime.hpp"
+#include "brigade/runtime/task.hpp"
+
+namespace brigade {
+
+namespace detail {
+inline runtime& current_runtime_or_throw(const char* what) {
+  runtime* current = runtime::current();
+  if (current == nullptr)
+    throw usage_error(std::string("brigade: ") + what +
+                      " called outside a runtime's worker thread; use runtime::" + what);
+  return *current;
+}
+}  // namespace detail
+
+/// Spawns `work` on the current runtime.
+template <class T>
+join_handle<T> spawn(task<T> work) {
+  return detail::current_runtime_or_throw("spawn").spawn(std::move(work));
+}
+
+/// Runs `function()` on the current runtime's blocking pool.
+template <class Function>
+auto spawn_blocking(Function function) -> join_handle<std::invoke_result_t<Function&>> {
+  return detail::current_runtime_or_throw("spawn_blocking").spawn_blocking(std::move(function));
+}
+
+}  // namespace brigade

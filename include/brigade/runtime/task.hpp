@@ -1,0 +1,207 @@
+// brigade/runtime/task.hpp: task<T>, the runtime's unit of asynchronous work: a lazy, move-only
+// coroutine that produces a T (or void, or a reference) or an exception.
+//
+//   brigade::task<int> answer() { co_return 42; }
+//   brigade::task<int> twice() { co_return 2 * co_await answer(); }
+//
+// Lazy: calling a task function allocates its frame (from the frame pool) and runs nothing. The
+// body starts when the task is awaited (then it runs inline, as a call would), forked by
+// when_all / when_any / gather / a task_group, or spawned on a runtime.
+//
+// Symmetric transfer: awaiting a task transfers control to it, and a finished task transfers
+// control back to its awaiter, as tail calls, so a chain of a million sequential awaits of tasks
+// that complete synchronously runs in constant stack (guaranteed by clang at every optimisation
+// level and by GCC when it optimises sibling calls, that is -O2: see shared/TOOLCHAIN.md).
+//
+// Exceptions: an exception that escapes the body is stored and rethrown to the awaiter.
+// Cancellation: a task inherits its awaiter's cancellation scope (stop_token.hpp); if that scope
+// was stopped before the task starts, the task does not run its body and completes with
+// task_cancelled.
+// Misuse: awaiting an empty task (default-constructed or moved-from) throws usage_error.
+// Thread safety: a task object is not thread-safe; it is owned by one place at a time. Its body
+// may resume on any worker thread of the runtime (after a wait it resumes where it was woken).
+// Destroying a task that was never started frees its frame; destroying a suspended one (which
+// only its owner can do, e.g. at runtime shutdown) runs the destructors of its live locals.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <type_traits>
+#include <utility>
+
+#include "brigade/detail/frame_pool.hpp"
+#include "brigade/detail/result_slot.hpp"
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/stop_token.hpp"
+
+namespace brigade {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+struct promise_base;
+
+/// What runs when a task finishes, instead of resuming a single awaiter: used by the fork-join
+/// operations and by spawned roots. Returns the coroutine to transfer to (noop for none).
+struct task_completion {
+  using function = std::coroutine_handle<> (*)(task_completion* self,
+                                               promise_base& finished) noexcept;
+  function on_complete;
+};
+
+/// The part of every task promise that does not depend on T.
+struct promise_base : pool_allocated {
+  // Written by whoever starts the task, before it starts; read by the task itself.
+  std::coroutine_handle<> continuation_;    // the awaiter to resume when done (plain await)
+  task_completion* completion_ = nullptr;   // or this, when not null (fork-join, spawn)
+  stop_state* stop_ = nullptr;              // the cancellation scope the task runs in
+  bool failed_ = false;                     // the body ended with an exception
+  bool inline_ = false;                     // fork-join: run by the forking worker, not stolen
+
+  struct initial_awaiter {
+    promise_base* promise;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    // Runs when the task starts: a task whose scope was stopped before it started does not run
+    // its body. The exception goes to unhandled_exception() like one from the body.
+    void await_resume() const {
+      if (promise->stop_ != nullptr &&
+          promise->stop_->requested.load(seam::memory_order::relaxed)) [[unlikely]]
+        throw task_cancelled("brigade: task cancelled before it started");
+    }
+  };
+
+  struct final_awaiter {
+    bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) const noexcept {
+      promise_base& promise = self.promise();
+      if (promise.completion_ != nullptr)
+        return promise.completion_->on_complete(promise.completion_, promise);
+      return promise.continuation_;
+    }
+    void await_resume() const noexcept {}
+  };
+
+  initial_awaiter initial_suspend() noexcept { return {this}; }
+  final_awaiter final_suspend() const noexcept { return {}; }
+};
+
+template <class T>
+struct task_promise final : promise_base {
+  result_slot<T> result_;
+
+  task<T> get_return_object() noexcept;
+  void unhandled_exception() noexcept {
+    failed_ = true;
+    result_.set_error(std::current_exception());
+  }
+  template <class U>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) {
+    result_.set_value(std::forward<U>(value));
+  }
+};
+
+template <>
+struct task_promise<void> final : promise_base {
+  result_slot<void> result_;
+
+  task<void> get_return_object() noexcept;
+  void unhandled_exception() noexcept {
+    failed_ = true;
+    result_.set_error(std::current_exception());
+  }
+  void return_void() noexcept { result_.set_value(); }
+};
+
+/// Promise types that take part in brigade's scope propagation.
+template <class Promise>
+concept brigade_promise = std::is_base_of_v<promise_base, Promise>;
+
+/// Gives a task the scope of the coroutine that starts it (if that is a brigade task).
+template <class Promise>
+stop_state* scope_of(std::coroutine_handle<Promise> handle) noexcept {
+  if constexpr (brigade_promise<Promise>)
+    return handle.promise().stop_;
+  else
+    return nullptr;
+}
+
+[[noreturn]] inline void throw_empty_task() {
+  throw usage_error(
+      "brigade: co_await on an empty task (default-constructed, moved-from, or already awaited)");
+}
+
+}  // namespace detail
+
+/// A lazy coroutine producing a T. See the top of this header.
+template <class T>
+class [[nodiscard("a task does nothing until it is awaited or spawned")]] task {
+ public:
+  using promise_type = detail::task_promise<T>;
+  using value_type = T;
+  using handle_type = std::coroutine_handle<promise_type>;
+
+  task() noexcept = default;
+  explicit task(handle_type handle) noexcept : handle_(handle) {}
+  task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  task& operator=(task&& other) noexcept {
+    if (this != &other) {
+      destroy();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() { destroy(); }
+
+  /// False for a default-constructed or moved-from task.
+  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
+
+  /// Awaiting runs the task inline (symmetric transfer) and yields its result or rethrows.
+  struct [[nodiscard("co_await the task to run it")]] awaiter {
+    handle_type handle;
+    bool await_ready() const {
+      if (!handle || handle.done()) detail::throw_empty_task();
+      return false;
+    }
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+      auto& promise = handle.promise();
+      promise.continuation_ = awaiting;
+      promise.stop_ = detail::scope_of(awaiting);
+      return handle;
+    }
+    T await_resume() { return handle.promise().result_.take(); }
+  };
+  awaiter operator co_await() & noexcept { return awaiter{handle_}; }
+  awaiter operator co_await() && noexcept { return awaiter{handle_}; }
+
+  /// Internal: the coroutine handle, for the runtime and the fork-join operations.
+  [[nodiscard]] handle_type handle() const noexcept { return handle_; }
+  /// Internal: gives up ownership of the frame.
+  [[nodiscard]] handle_type release() noexcept { return std::exchange(handle_, {}); }
+
+ private:
+  void destroy() noexcept {
+    if (handle_) handle_.destroy();
+  }
+  handle_type handle_;
+};
+
+namespace detail {
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept {
+  return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+  return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
+}
+}  // namespace detail
+
+}  // namespace brigade

@@ -1,0 +1,48 @@
+// brigade::runtime: the public face of the scheduler (runtime.hpp).
+#include "brigade/runtime/runtime.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "scheduler.hpp"
+
+namespace brigade {
+
+namespace {
+runtime_options with_defaults(runtime_options options) {
+  if (options.worker_threads == 0) {
+    options.worker_threads = std::thread::hardware_concurrency();
+    if (options.worker_threads == 0) options.worker_threads = 1;
+  }
+  if (options.worker_threads > 0xFFFF)
+    throw usage_error("brigade: runtime_options::worker_threads must be at most 65535");
+  return options;
+}
+}  // namespace
+
+runtime::runtime(runtime_options options)
+    : scheduler_(std::make_unique<detail::scheduler>(*this, with_defaults(std::move(options)))) {}
+
+runtime::~runtime() {
+  if (detail::this_thread_worker != nullptr &&
+      detail::this_thread_worker->owner == scheduler_.get()) {
+    std::fputs("brigade: a runtime was destroyed on one of its own worker threads; this would "
+               "deadlock, so the program stops\n", stderr);
+    std::abort();
+  }
+  scheduler_->shutdown();
+}
+
+std::size_t runtime::worker_count() const noexcept { return scheduler_->worker_count(); }
+
+void runtime::shutdown() { scheduler_->shutdown(); }
+
+runtime_stats runtime::stats() const { return scheduler_->stats(); }
+
+runtime* runtime::current() noexcept {
+  detail::worker_hot* worker = detail::this_thread_worker;
+  return worker != nullptr ? &worker->owner->owner() : nullptr;
+}
+
+}  // namespace brigade

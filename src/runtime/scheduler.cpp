@@ -1,0 +1,232 @@
+// The scheduler: N worker threads running coroutine tasks, with work stealing.
+//
+// Concepts
+//   worker       one OS thread; runs tasks from its LIFO slot, its own deque, the injection queue,
+//                and, when all are empty, steals from other workers' deques.
+//   deque        per worker, Chase-Lev (detail/work_stealing_deque.hpp): the owner pushes and pops
+//                at the bottom without locks; thieves take the oldest task from the top.
+//   LIFO slot    per worker, the task it just woke (a join completing, later a channel hand-off);
+//                it runs next, while what it touches is in cache. Not stealable.
+//   inject       a global FIFO for tasks that come from outside the workers and for yielders.
+//   idle         which workers sleep and how many search (idle.hpp); decides whom to wake.
+//   registry     every spawned root task not yet finished, so that shutdown can destroy them.
+//
+// Approaches rejected
+//   - One global queue (a thread pool's design): every spawn and every take contends on one lock
+//     or one cache line; fork-join trees lose their depth-first order and their cache locality.
+//   - Waking a worker per new task: a burst of spawns would wake every worker only for most to
+//     find nothing (thundering herd). We wake one, and only when nobody is searching; a woken
+//     worker that finds work wakes the next one if it was the last searcher, so parallelism
+//     ramps up as fast as there is work for it.
+//   - Spinning idle workers: costs a core per idle worker. Workers park (futex) after one
+//     unsuccessful round of searching; an idle runtime uses no CPU.
+//
+// Protocols (numbered as in docs/ARCHITECTURE.md)
+//   P1 spawn: a root is registered (registry lock; refused once shutdown began), then pushed on
+//      the spawning worker's deque, or on the injection queue from other threads. Then
+//      notify_if_idle: full fence, read the idle word, wake one parked worker if none searches.
+//   P2 run loop (worker.cpp): LIFO slot (at most 16 in a row), deque pop, injection queue (also
+//      checked first every 61 tasks so it cannot starve), then search: become a searcher (at
+//      most half the workers search at once), steal from random victims, then the injection
+//      queue. A searcher that finds work stops searching; if it was the last, it wakes another.
+//   P3 park: record as sleeper (idle lock), full fence, look at every queue once more; if any
+//      has work, wake a worker (maybe itself), then sleep on the parker until taken off the
+//      sleeper list. Lost wake-ups are impossible: a producer pushes, fences, reads the idle
+//      word; the parker writes the idle word, fences, reads the queues. With both fences in the
+//      single total order, at least one side sees the other's write (store-buffering with
+//      fences), so either the producer wakes a sleeper or the parker sees the work.
+//   P4 shutdown: see runtime.hpp (refuse, stop workers, stop the blocking pool, destroy every
+//      registered root with task_cancelled for its joiners, then drop the queues' entries,
+//      which point only into frames the registry owned).
+//
+// Parking and the future reactor: a worker parks through its `parker` today (a futex). When the
+// I/O reactor lands, one parked worker at a time will hold the driver and sleep in epoll_wait /
+// io_uring instead, and unparking that worker will write to an eventfd registered with the
+// driver; the idle protocol above does not change, only parker::park/unpark of that worker.
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace brigade::detail {
+
+scheduler::scheduler(runtime& owner, runtime_options options)
+    : owner_(owner),
+      options_(std::move(options)),
+      idle_(static_cast<std::uint32_t>(options_.worker_threads)),
+      blocking_(options_.max_blocking_threads, options_.blocking_keep_alive) {
+  const auto count = static_cast<std::uint32_t>(options_.worker_threads);
+  workers_.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    auto w = std::make_unique<worker>();
+    w->owner = this;
+    w->idle = &idle_.word();
+    w->worker_count = count;
+    w->index = i;
+    w->random_state_ = 0x9E3779B9u * (i + 1);
+    workers_.push_back(std::move(w));
+  }
+  // Start the threads last: each may steal from any deque as soon as it runs.
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    try {
+      workers_[i]->thread_ = seam::thread([this, w = workers_[i].get()] { run_worker(*w); });
+    } catch (...) {
+      shutting_down_.store(true);
+      for (std::uint32_t index : idle_.take_all_sleepers()) workers_[index]->parker_.unpark();
+      for (auto& started : workers_) {
+        started->parker_.unpark();
+        if (started->thread_.joinable()) started->thread_.join();
+      }
+      throw;
+    }
+  }
+}
+
+scheduler::~scheduler() = default;
+
+void scheduler::submit_root(join_state& record, std::coroutine_handle<> frame) {
+  {
+    std::lock_guard lock(registry_mutex_);
+    if (!accepting_) throw runtime_shut_down("brigade: spawn on a runtime that is shut down");
+    record.registry_next_ = registry_head_;
+    if (registry_head_ != nullptr) registry_head_->registry_prev_ = &record;
+    registry_head_ = &record;
+    ++live_roots_;
+  }
+  worker_hot* self = this_thread_worker;
+  if (self != nullptr && self->owner == this)
+    fork(*self, frame);
+  else
+    inject(frame.address());
+}
+
+void scheduler::unregister_root(join_state& record) noexcept {
+  std::lock_guard lock(registry_mutex_);
+  if (record.registry_prev_ != nullptr)
+    record.registry_prev_->registry_next_ = record.registry_next_;
+  else
+    registry_head_ = record.registry_next_;
+  if (record.registry_next_ != nullptr)
+    record.registry_next_->registry_prev_ = record.registry_prev_;
+  record.registry_prev_ = record.registry_next_ = nullptr;
+  --live_roots_;
+}
+
+void scheduler::inject(void* task) {
+  inject_.push(task);
+  // As notify_if_idle: the push must be ordered before reading the idle word.
+  seam::full_fence();
+  const std::uint32_t word = idle_.word().load(seam::memory_order::relaxed);
+  if (idle_word::searching(word) == 0 && idle_word::unparked(word) < workers_.size())
+    notify_parked_worker();
+}
+
+void scheduler::notify_parked_worker() noexcept {
+  try {
+    if (auto index = idle_.worker_to_notify()) workers_[*index]->parker_.unpark();
+  } catch (...) {
+    // Only a failure to lock the idle mutex can get here; the searching workers still run.
+  }
+}
+
+void scheduler::report_unobserved_failure(const std::exception_ptr& error) noexcept {
+  try {
+    if (options_.on_unobserved_failure) {
+      options_.on_unobserved_failure(error);
+      return;
+    }
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "brigade: a detached task failed and nobody joined it: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "brigade: a detached task failed with a non-standard exception\n");
+    }
+  } catch (...) {
+    std::fprintf(stderr, "brigade: the unobserved-failure handler itself threw\n");
+  }
+}
+
+void scheduler::shutdown() {
+  if (this_thread_worker != nullptr && this_thread_worker->owner == this)
+    throw usage_error("brigade: runtime shutdown from one of its own worker threads would deadlock");
+  std::lock_guard once(shutdown_mutex_);
+  if (shut_down_) return;
+
+  // 1. Refuse new roots (under the registry lock, so a spawn either registered before or fails).
+  {
+    std::lock_guard lock(registry_mutex_);
+    accepting_ = false;
+  }
+  // 2. Stop the workers: each checks the flag between tasks and before parking.
+  shutting_down_.store(true);
+  for (std::uint32_t index : idle_.take_all_sleepers()) workers_[index]->parker_.unpark();
+  for (auto& w : workers_) w->parker_.unpark();
+  for (auto& w : workers_)
+    if (w->thread_.joinable()) w->thread_.join();
+
+  // 3. The blocking pool: cancel what is queued, wait for what runs.
+  blocking_.shutdown();
+
+  // 4. Destroy every root still registered. Destroying a frame can release other roots' handles
+  //    or wake joiners (whose coroutines land in the injection queue, never to run), but it
+  //    cannot register new roots: accepting_ is false.
+  while (true) {
+    join_state* record;
+    {
+      std::lock_guard lock(registry_mutex_);
+      record = registry_head_;
+      if (record == nullptr) break;
+      registry_head_ = record->registry_next_;
+      if (registry_head_ != nullptr) registry_head_->registry_prev_ = nullptr;
+      record->registry_prev_ = record->registry_next_ = nullptr;
+      --live_roots_;
+    }
+    record->cancel();
+  }
+  // 5. What is left in the queues points into frames destroyed above: drop it.
+  for (auto& w : workers_) {
+    w->lifo_slot = nullptr;
+    while (w->deque.pop() != nullptr) {
+    }
+  }
+  inject_.clear();
+  shut_down_ = true;
+}
+
+runtime_stats scheduler::stats() const {
+  runtime_stats result;
+  result.workers.reserve(workers_.size());
+  for (const auto& w : workers_) {
+    worker_stats s;
+    s.tasks_run = w->counters.tasks_run.load(seam::memory_order::relaxed);
+    s.steals = w->counters.steals.load(seam::memory_order::relaxed);
+    s.parks = w->counters.parks.load(seam::memory_order::relaxed);
+    s.queue_depth = w->deque.size_hint();
+    result.workers.push_back(s);
+  }
+  result.injection_queue_depth = inject_.size_hint();
+  result.blocking_threads = blocking_.thread_count();
+  {
+    std::lock_guard lock(registry_mutex_);
+    result.live_tasks = live_roots_;
+  }
+  return result;
+}
+
+// The free functions that headers declare.
+void notify_parked_worker(scheduler& sched) noexcept { sched.notify_parked_worker(); }
+void inject(scheduler& sched, std::coroutine_handle<> task) { sched.inject(task.address()); }
+void inject_yielded(scheduler& sched, std::coroutine_handle<> task) { sched.inject(task.address()); }
+void report_unobserved_failure(scheduler& sched, const std::exception_ptr& error) noexcept {
+  sched.report_unobserved_failure(error);
+}
+void unregister_root(scheduler& sched, join_state& record) noexcept { sched.unregister_root(record); }
+void submit_root(scheduler& sched, join_state& record, std::coroutine_handle<> frame) {
+  sched.submit_root(record, frame);
+}
+void submit_blocking(scheduler& sched, blocking_job& job) { sched.submit_blocking(job); }
+
+}  // namespace brigade::detail

@@ -1,0 +1,85 @@
+// The scheduler behind brigade::runtime: the workers, the injection queue, the idle bookkeeping,
+// the registry of live root tasks, and the blocking pool. The design and its protocols are in
+// scheduler.cpp's opening comment and in docs/ARCHITECTURE.md.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "blocking_pool.hpp"
+#include "brigade/detail/parker.hpp"
+#include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/seam.hpp"
+#include "brigade/detail/spawn_record.hpp"
+#include "brigade/runtime/runtime.hpp"
+#include "idle.hpp"
+#include "inject_queue.hpp"
+
+namespace brigade::detail {
+
+/// One worker thread and everything only it touches. Fields of worker_hot are described there.
+struct alignas(cache_line_size) worker : worker_hot {
+  parker parker_;            // any thread unparks; the worker parks
+  seam::thread thread_;      // started and joined by the scheduler
+  // Owner only:
+  std::uint32_t random_state_ = 0;  // xorshift state for picking steal victims
+  std::uint32_t tick_ = 0;          // tasks run, for the periodic fairness checks
+  std::uint32_t lifo_streak_ = 0;   // consecutive tasks taken from the LIFO slot
+  bool searching_ = false;          // counted as searching in the idle word
+};
+
+class scheduler {
+ public:
+  scheduler(runtime& owner, runtime_options options);
+  ~scheduler();
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+
+  runtime& owner() noexcept { return owner_; }
+  std::size_t worker_count() const noexcept { return workers_.size(); }
+
+  // Submission.
+  void submit_root(join_state& record, std::coroutine_handle<> frame);
+  void unregister_root(join_state& record) noexcept;
+  void submit_blocking(blocking_job& job) { blocking_.submit(job); }
+  void inject(void* task);
+  void notify_parked_worker() noexcept;
+  void report_unobserved_failure(const std::exception_ptr& error) noexcept;
+
+  void shutdown();
+  runtime_stats stats() const;
+
+ private:
+  // worker.cpp: the loop of one worker and what it calls.
+  void run_worker(worker& self);
+  void* next_local_task(worker& self);
+  void* search_for_work(worker& self);
+  void* take_from_inject(worker& self);
+  void park(worker& self);
+  bool work_visible() const noexcept;
+  void leave_searching(worker& self) noexcept;
+
+  runtime& owner_;
+  runtime_options options_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  idle idle_;
+  inject_queue inject_;
+  blocking_pool blocking_;
+  seam::atomic<bool> shutting_down_{false};
+
+  // The registry of roots that have been submitted and not finished. Guarded by registry_mutex_.
+  mutable seam::mutex registry_mutex_;
+  join_state* registry_head_ = nullptr;
+  std::size_t live_roots_ = 0;
+  bool accepting_ = true;
+
+  // Serialises shutdown() callers; the first does the work.
+  seam::mutex shutdown_mutex_;
+  bool shut_down_ = false;
+};
+
+}  // namespace brigade::detail

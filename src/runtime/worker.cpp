@@ -1,0 +1,140 @@
+// The loop of one worker thread (protocols P2 and P3 of scheduler.cpp).
+//
+// Fairness: the owner pops its deque LIFO, which is what keeps a fork-join tree depth-first, but
+// could let two tasks that keep waking each other through the LIFO slot starve the rest. Two
+// bounds prevent that: after 16 tasks in a row from the LIFO slot, the slot's task goes to the
+// injection queue (behind everything else); and every 61st task is taken from the injection
+// queue first (61, a prime, as in Go and Tokio, so it does not fall into step with a program's
+// own period). Thieves take the oldest work from the top of the deques, so nothing waits for
+// the owner alone while another worker is free.
+#include <array>
+
+#include "scheduler.hpp"
+
+namespace brigade::detail {
+namespace {
+
+constexpr std::uint32_t max_lifo_streak = 16;
+// Rounds of stealing before a searcher parks. A futex wake costs ~1.6 µs of the waker's time on
+// a VM and the sleeper's wake-up several more, so a worker that runs dry in a fork-join phase
+// should find the next stealable task by looking again, not by being woken. Bounded (~50 µs of
+// spinning on current hardware), so an idle runtime still sleeps almost at once.
+constexpr int search_rounds = 64;
+constexpr int pause_per_round = 64;
+constexpr std::uint32_t inject_check_interval = 61;
+constexpr std::size_t max_inject_batch = 64;
+
+std::uint32_t next_random(std::uint32_t& state) noexcept {
+  // xorshift32: cheap, good enough to spread victims.
+  state ^= state << 13;
+  state ^= state >> 17;
+  state ^= state << 5;
+  return state;
+}
+
+}  // namespace
+
+void scheduler::run_worker(worker& self) {
+  this_thread_worker = &self;
+  while (!shutting_down_.load(seam::memory_order::relaxed)) {
+    void* task = next_local_task(self);
+    if (task == nullptr) {
+      task = search_for_work(self);
+      if (task == nullptr) {
+        park(self);
+        continue;
+      }
+    }
+    if (self.searching_) leave_searching(self);
+    self.counters.bump(self.counters.tasks_run);
+    std::coroutine_handle<>::from_address(task).resume();
+  }
+  if (self.searching_) leave_searching(self);
+  this_thread_worker = nullptr;
+}
+
+void* scheduler::next_local_task(worker& self) {
+  ++self.tick_;
+  if (self.tick_ % inject_check_interval == 0) {
+    if (void* task = take_from_inject(self)) return task;
+  }
+  if (void* task = self.lifo_slot) {
+    self.lifo_slot = nullptr;
+    if (++self.lifo_streak_ <= max_lifo_streak) return task;
+    // Too many in a row: let everything else go first.
+    self.lifo_streak_ = 0;
+    inject(task);
+  }
+  self.lifo_streak_ = 0;
+  if (void* task = self.deque.pop()) return task;
+  return take_from_inject(self);
+}
+
+void* scheduler::take_from_inject(worker& self) {
+  // Take a fair share, so that a burst submitted from outside spreads over the workers
+  // without every task going through the lock.
+  const std::size_t queued = inject_.size_hint();
+  if (queued == 0) return nullptr;
+  const std::size_t share = std::min(max_inject_batch, queued / workers_.size() + 1);
+  std::array<void*, max_inject_batch> batch;
+  const std::size_t taken = inject_.pop_batch(batch.data(), share);
+  if (taken == 0) return nullptr;
+  // Keep FIFO order: the deque pops LIFO, so push the later ones first.
+  for (std::size_t i = taken; i-- > 1;) self.deque.push(batch[i]);
+  if (taken > 1) notify_if_idle(self);
+  return batch[0];
+}
+
+void* scheduler::search_for_work(worker& self) {
+  if (!self.searching_) {
+    if (!idle_.transition_to_searching()) return nullptr;
+    self.searching_ = true;
+  }
+  const auto count = static_cast<std::uint32_t>(workers_.size());
+  for (int round = 0; round < search_rounds; ++round) {
+    if (round > 0) {
+      for (int i = 0; i < pause_per_round; ++i) seam::spin_pause();
+      if (shutting_down_.load(seam::memory_order::relaxed)) return nullptr;
+    }
+    const std::uint32_t start = next_random(self.random_state_) % count;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      worker& victim = *workers_[(start + i) % count];
+      if (&victim == &self) continue;
+      if (void* task = victim.deque.steal()) {
+        self.counters.bump(self.counters.steals);
+        return task;
+      }
+    }
+    if (void* task = take_from_inject(self)) return task;
+  }
+  return nullptr;
+}
+
+void scheduler::leave_searching(worker& self) noexcept {
+  self.searching_ = false;
+  if (idle_.transition_from_searching()) notify_parked_worker();
+}
+
+bool scheduler::work_visible() const noexcept {
+  if (inject_.size_hint() != 0) return true;
+  for (const auto& w : workers_)
+    if (!w->deque.empty_hint()) return true;
+  return false;
+}
+
+void scheduler::park(worker& self) {
+  idle_.transition_to_parked(self.index, self.searching_);
+  self.searching_ = false;
+  // P3: pairs with the fence in notify_if_idle / inject.
+  seam::full_fence();
+  if (work_visible() || shutting_down_.load()) notify_parked_worker();
+  self.counters.bump(self.counters.parks);
+  while (idle_.is_sleeping(self.index)) {
+    if (shutting_down_.load()) return;
+    self.parker_.park();
+  }
+  // Whoever took us off the sleeper list counted us as searching.
+  self.searching_ = true;
+}
+
+}  // namespace brigade::detail

@@ -1,0 +1,328 @@
+#include "brigade/runtime/runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "brigade/runtime/spawn.hpp"
+#include "brigade/runtime/this_task.hpp"
+#include "brigade/runtime/yield_now.hpp"
+#include "brigade/sync/event.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+brigade::task<int> forty_two() { co_return 42; }
+brigade::task<int> add_one(int x) { co_return x + 1; }
+brigade::task<void> throws_runtime_error() {
+  throw std::runtime_error("boom");
+  co_return;
+}
+
+TEST(runtime, default_worker_count_is_the_hardware_concurrency) {
+  brigade::runtime rt;
+  const auto hardware = std::thread::hardware_concurrency();
+  EXPECT_EQ(rt.worker_count(), hardware == 0 ? 1u : hardware);
+}
+
+TEST(runtime, block_on_returns_the_value_or_rethrows) {
+  brigade::runtime rt({.worker_threads = 2});
+  EXPECT_EQ(rt.block_on(add_one(41)), 42);
+  EXPECT_THROW(rt.block_on(throws_runtime_error()), std::runtime_error);
+}
+
+brigade::task<int> spawn_and_join() {
+  auto a = brigade::spawn(forty_two());
+  auto b = brigade::spawn(add_one(1));
+  int x = co_await a;
+  int y = co_await std::move(b);
+  co_return x + y;
+}
+
+TEST(runtime, spawn_inside_a_task_and_await_the_handles) {
+  brigade::runtime rt({.worker_threads = 2});
+  EXPECT_EQ(rt.block_on(spawn_and_join()), 44);
+}
+
+TEST(runtime, join_from_a_plain_thread) {
+  brigade::runtime rt({.worker_threads = 2});
+  auto handle = rt.spawn(forty_two());
+  EXPECT_EQ(handle.join(), 42);
+  EXPECT_TRUE(handle.valid());
+}
+
+TEST(runtime, a_spawned_task_that_throws_rethrows_at_join) {
+  brigade::runtime rt({.worker_threads = 2});
+  auto handle = rt.spawn(throws_runtime_error());
+  EXPECT_THROW(handle.join(), std::runtime_error);
+}
+
+TEST(runtime, many_spawns_all_complete) {
+  brigade::runtime rt({.worker_threads = 2});
+  std::vector<brigade::join_handle<int>> handles;
+  for (int i = 0; i < 10'000; ++i) handles.push_back(rt.spawn(add_one(i)));
+  long sum = 0;
+  for (auto& h : handles) sum += h.join();
+  EXPECT_EQ(sum, 10'000L * 10'001L / 2);
+}
+
+TEST(join_handle, joining_twice_is_a_usage_error) {
+  brigade::runtime rt({.worker_threads = 1});
+  auto handle = rt.spawn(forty_two());
+  EXPECT_EQ(handle.join(), 42);
+  EXPECT_THROW(handle.join(), brigade::usage_error);
+}
+
+TEST(join_handle, an_empty_handle_is_a_usage_error) {
+  brigade::join_handle<int> empty;
+  EXPECT_FALSE(empty.valid());
+  EXPECT_THROW(empty.join(), brigade::usage_error);
+  EXPECT_THROW(empty.abort(), brigade::usage_error);
+  brigade::runtime rt({.worker_threads = 1});
+  auto handle = rt.spawn(forty_two());
+  auto moved = std::move(handle);
+  EXPECT_THROW(handle.join(), brigade::usage_error);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(moved.join(), 42);
+}
+
+brigade::task<void> join_on_worker() {
+  auto handle = brigade::spawn(forty_two());
+  handle.join();  // blocks a worker: refused
+  co_return;
+}
+
+TEST(join_handle, blocking_join_on_a_worker_is_a_usage_error) {
+  brigade::runtime rt({.worker_threads = 2});
+  EXPECT_THROW(rt.block_on(join_on_worker()), brigade::usage_error);
+}
+
+brigade::task<int> block_on_inside(brigade::runtime& rt) { co_return rt.block_on(forty_two()); }
+
+TEST(runtime, block_on_from_a_worker_is_a_usage_error) {
+  brigade::runtime rt({.worker_threads = 2});
+  EXPECT_THROW(rt.block_on(block_on_inside(rt)), brigade::usage_error);
+}
+
+TEST(runtime, free_spawn_outside_a_runtime_is_a_usage_error) {
+  EXPECT_THROW((void)brigade::spawn(forty_two()), brigade::usage_error);
+  EXPECT_EQ(brigade::runtime::current(), nullptr);
+}
+
+brigade::task<brigade::runtime*> current_runtime() { co_return brigade::runtime::current(); }
+
+TEST(runtime, current_is_the_runtime_of_the_worker) {
+  brigade::runtime rt({.worker_threads = 1});
+  EXPECT_EQ(rt.block_on(current_runtime()), &rt);
+}
+
+TEST(runtime, spawn_after_shutdown_is_refused) {
+  brigade::runtime rt({.worker_threads = 2});
+  rt.shutdown();
+  rt.shutdown();  // idempotent
+  EXPECT_THROW((void)rt.spawn(forty_two()), brigade::runtime_shut_down);
+  EXPECT_THROW(rt.block_on(forty_two()), brigade::runtime_shut_down);
+  EXPECT_THROW((void)rt.spawn_blocking([] { return 1; }), brigade::runtime_shut_down);
+}
+
+struct destructor_counter {
+  std::atomic<int>* count;
+  ~destructor_counter() { count->fetch_add(1); }
+};
+
+brigade::task<int> waits_forever(brigade::event& never, std::atomic<int>& destroyed,
+                                 std::atomic<int>& started) {
+  destructor_counter guard{&destroyed};
+  started.fetch_add(1);
+  co_await never.wait();
+  co_return 1;
+}
+
+TEST(runtime, shutdown_destroys_suspended_tasks_and_joiners_see_cancellation) {
+  brigade::event never;
+  std::atomic<int> destroyed{0}, started{0};
+  auto rt = std::make_unique<brigade::runtime>(brigade::runtime_options{.worker_threads = 2});
+  std::vector<brigade::join_handle<int>> handles;
+  for (int i = 0; i < 100; ++i) handles.push_back(rt->spawn(waits_forever(never, destroyed, started)));
+  while (started.load() < 100) std::this_thread::sleep_for(1ms);
+  // A detached one too: it must be destroyed without anyone joining it.
+  rt->spawn(waits_forever(never, destroyed, started)).detach();
+  std::thread joiner([&] { EXPECT_THROW(handles[0].join(), brigade::task_cancelled); });
+  rt->shutdown();
+  joiner.join();
+  EXPECT_EQ(destroyed.load(), 101);
+  for (std::size_t i = 1; i < handles.size(); ++i) {
+    EXPECT_TRUE(handles[i].is_finished());
+    EXPECT_THROW(handles[i].join(), brigade::task_cancelled);
+  }
+  rt.reset();
+}
+
+TEST(runtime, shutdown_cancels_tasks_that_never_started) {
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::event gate;
+  std::atomic<bool> second_ran{false}, first_started{false};
+  // The only worker blocks in a task until the gate opens; the second task stays queued.
+  auto first = rt.spawn([](brigade::event& g, std::atomic<bool>& started) -> brigade::task<void> {
+    started = true;
+    g.wait_blocking();
+    co_return;
+  }(gate, first_started));
+  auto second = rt.spawn([](std::atomic<bool>& ran) -> brigade::task<void> {
+    ran = true;
+    co_return;
+  }(second_ran));
+  while (!first_started.load()) std::this_thread::sleep_for(1ms);
+  std::thread opener([&] {
+    std::this_thread::sleep_for(20ms);
+    gate.set();
+  });
+  rt.shutdown();  // the running task finishes its step; the queued one is destroyed
+  opener.join();
+  EXPECT_NO_THROW(first.join());
+  EXPECT_FALSE(second_ran.load());
+  EXPECT_THROW(second.join(), brigade::task_cancelled);
+}
+
+brigade::task<void> shutdown_inside(brigade::runtime& rt) {
+  rt.shutdown();
+  co_return;
+}
+
+TEST(runtime, shutdown_from_its_own_worker_is_a_usage_error) {
+  brigade::runtime rt({.worker_threads = 1});
+  EXPECT_THROW(rt.block_on(shutdown_inside(rt)), brigade::usage_error);
+}
+
+brigade::task<int> spins_until_cancelled(std::atomic<bool>& running) {
+  running = true;
+  while (true) co_await brigade::yield_now();  // a cancellation point
+}
+
+TEST(join_handle, abort_cancels_a_running_task_at_its_next_cancellation_point) {
+  brigade::runtime rt({.worker_threads = 2});
+  std::atomic<bool> running{false};
+  auto handle = rt.spawn(spins_until_cancelled(running));
+  while (!running.load()) std::this_thread::sleep_for(1ms);
+  handle.abort();
+  EXPECT_THROW(handle.join(), brigade::task_cancelled);
+}
+
+TEST(join_handle, abort_before_start_means_the_body_never_runs) {
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::event gate;
+  auto blocker = rt.spawn([](brigade::event& g) -> brigade::task<void> {
+    g.wait_blocking();
+    co_return;
+  }(gate));
+  std::atomic<bool> ran{false};
+  auto victim = rt.spawn([](std::atomic<bool>& r) -> brigade::task<void> {
+    r = true;
+    co_return;
+  }(ran));
+  victim.abort();
+  gate.set();
+  blocker.join();
+  EXPECT_THROW(victim.join(), brigade::task_cancelled);
+  EXPECT_FALSE(ran.load());
+}
+
+brigade::task<bool> observes_token(std::atomic<bool>& running) {
+  auto token = co_await brigade::this_task::stop_token();
+  running = true;
+  while (!token.stop_requested()) std::this_thread::sleep_for(100us);
+  co_await brigade::this_task::throw_if_cancelled();
+  co_return false;
+}
+
+TEST(join_handle, a_task_can_poll_its_stop_token) {
+  brigade::runtime rt({.worker_threads = 2});
+  std::atomic<bool> running{false};
+  auto handle = rt.spawn(observes_token(running));
+  while (!running.load()) std::this_thread::sleep_for(1ms);
+  handle.abort();
+  EXPECT_THROW(handle.join(), brigade::task_cancelled);
+}
+
+TEST(runtime, a_detached_task_that_fails_is_reported_not_lost) {
+  std::atomic<int> reported{0};
+  std::string message;
+  std::atomic<bool> done{false};
+  {
+    brigade::runtime rt({.worker_threads = 1, .on_unobserved_failure = [&](std::exception_ptr e) {
+                           try {
+                             std::rethrow_exception(e);
+                           } catch (const std::exception& ex) {
+                             message = ex.what();
+                           }
+                           reported.fetch_add(1);
+                           done = true;
+                         }});
+    rt.spawn(throws_runtime_error()).detach();
+    // A failure that someone joins is observed, not reported.
+    auto joined = rt.spawn(throws_runtime_error());
+    EXPECT_THROW(joined.join(), std::runtime_error);
+    while (!done.load()) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(reported.load(), 1);
+  EXPECT_EQ(message, "boom");
+}
+
+TEST(runtime, stats_count_the_work) {
+  brigade::runtime rt({.worker_threads = 2});
+  for (int i = 0; i < 100; ++i) rt.block_on(forty_two());
+  const auto stats = rt.stats();
+  ASSERT_EQ(stats.workers.size(), 2u);
+  std::uint64_t run = 0;
+  for (const auto& w : stats.workers) run += w.tasks_run;
+  EXPECT_GE(run, 100u);
+  EXPECT_EQ(stats.live_tasks, 0u);
+}
+
+TEST(runtime, idle_workers_park) {
+  brigade::runtime rt({.worker_threads = 2});
+  rt.block_on(forty_two());
+  // Idle workers park after a bounded search; wait until both have parked at least once.
+  for (int i = 0; i < 1000; ++i) {
+    const auto stats = rt.stats();
+    if (stats.workers[0].parks > 0 && stats.workers[1].parks > 0) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  const auto stats = rt.stats();
+  EXPECT_GT(stats.workers[0].parks, 0u);
+  EXPECT_GT(stats.workers[1].parks, 0u);
+}
+
+brigade::task<std::vector<int>> interleaves(int id, std::vector<int>& log) {
+  for (int i = 0; i < 3; ++i) {
+    log.push_back(id);
+    co_await brigade::yield_now();
+  }
+  co_return std::vector<int>{};
+}
+
+brigade::task<std::vector<int>> two_yielders() {
+  std::vector<int> log;
+  auto a = brigade::spawn(interleaves(1, log));
+  auto b = brigade::spawn(interleaves(2, log));
+  co_await a;
+  co_await b;
+  co_return log;
+}
+
+TEST(yield_now, lets_other_tasks_run_on_a_single_worker) {
+  brigade::runtime rt({.worker_threads = 1});
+  const auto log = rt.block_on(two_yielders());
+  ASSERT_EQ(log.size(), 6u);
+  // With one worker, a yield always lets the other task take a turn.
+  int switches = 0;
+  for (std::size_t i = 1; i < log.size(); ++i) switches += log[i] != log[i - 1];
+  EXPECT_GE(switches, 4);
+}
+
+}  // namespace

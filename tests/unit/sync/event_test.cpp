@@ -1,0 +1,53 @@
+#include "brigade/sync/event.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "brigade/runtime/runtime.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+brigade::task<int> waits(brigade::event& ev, std::atomic<int>& waiting) {
+  ++waiting;
+  co_await ev.wait();
+  co_return 1;
+}
+
+TEST(event, wakes_every_waiting_task_and_thread) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::event ev;
+  std::atomic<int> waiting{0};
+  std::vector<brigade::join_handle<int>> handles;
+  for (int i = 0; i < 100; ++i) handles.push_back(rt.spawn(waits(ev, waiting)));
+  std::atomic<bool> thread_woke{false};
+  std::thread plain([&] {
+    ev.wait_blocking();
+    thread_woke = true;
+  });
+  while (waiting.load() < 100) std::this_thread::sleep_for(1ms);
+  EXPECT_FALSE(ev.is_set());
+  ev.set();
+  ev.set();  // idempotent
+  int woken = 0;
+  for (auto& h : handles) woken += h.join();
+  plain.join();
+  EXPECT_EQ(woken, 100);
+  EXPECT_TRUE(thread_woke.load());
+}
+
+TEST(event, waiting_on_a_set_event_completes_at_once) {
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::event ev;
+  ev.set();
+  std::atomic<int> waiting{0};
+  EXPECT_EQ(rt.block_on(waits(ev, waiting)), 1);
+  ev.wait_blocking();
+}
+
+}  // namespace
