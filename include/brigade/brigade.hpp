@@ -1,0 +1,21 @@
+// brigade/brigade.hpp: everything brigade provides, in one include.
+//
+// Layers (docs/ARCHITECTURE.md): platform (detail/), runtime/ (the scheduler, task<T>, spawn,
+// join_handle, the waiter), task/ (when_all, when_any, gather, task_group), sync/ (event so
+// far). Include the individual headers to keep compile times down.
+#pragma once
+
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/join_handle.hpp"
+#include "brigade/runtime/runtime.hpp"
+#include "brigade/runtime/spawn.hpp"
+#include "brigade/runtime/stop_token.hpp"
+#include "brigade/runtime/task.hpp"
+#include "brigade/runtime/this_task.hpp"
+#include "brigade/runtime/yield_now.hpp"
+#include "brigade/sync/event.hpp"
+#include "brigade/task/gather.hpp"
+#include "brigade/task/outcome.hpp"
+#include "brigade/task/task_group.hpp"
+#include "brigade/task/when_all.hpp"
+#include "brigade/task/when_any.hpp"

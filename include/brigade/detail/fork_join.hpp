@@ -1,0 +1,291 @@
+// brigade/detail/fork_join.hpp: the machinery shared by when_all, when_any and gather: start N
+// child tasks in parallel, wait for all of them, and decide the result.
+//
+// Protocol (the awaiting task is the parent; the worker that runs await_suspend is the owner):
+//   1. await_ready: on a worker, with every child valid (else usage_error).
+//   2. await_suspend: each child gets this operation as its completion and the operation's scope
+//      (a child of the parent's) as its scope. Children N-1 .. 1 are pushed on the owner's deque
+//      in that order (child 1 ends at the bottom), where idle workers can steal them; control
+//      transfers to child 0, marked inline.
+//   3. When an inline child finishes on the owner, the owner pops its deque: thieves take from
+//      the top and the children were pushed contiguously, so the pop yields the next sibling
+//      unless that sibling and all later ones were stolen. A popped sibling is marked inline and
+//      run at once (symmetric transfer). When the last child finishes inline, the parent resumes
+//      directly: no atomic read-modify-write at all, the common case when nobody is idle.
+//   4. Otherwise the inline chain publishes how many children it finished with one
+//      fetch_sub on `remaining_`, and every stolen child does fetch_sub(1) when it finishes; the
+//      one that brings it to zero resumes the parent. (If the pop yields something that is not
+//      the sibling, e.g. a task a child spawned, it is pushed back and the chain publishes: the
+//      sibling then runs later as a non-inline child.) An inline child that suspended and
+//      finished on another worker publishes the same way.
+//   5. Under the operation's mode a finishing child may claim `first_` (fail_fast: the first
+//      failure; first_wins: the first to finish at all) and then stop the scope, so siblings
+//      that have not started never run and running ones see it at their cancellation points.
+//   6. The parent collects the children's results; the children's frames die with the operation.
+// Children never outlive the operation (structured concurrency): the parent waits for all of
+// them, even after a failure, so the scope and the children's frames stay valid.
+//
+// Invariants:
+//   - remaining_ == N minus the children counted so far (inline ones count when published).
+//   - next_index_ and inline_done_ are touched only by the inline chain, which is sequential
+//     (one child at a time), even if it migrates to another worker.
+//   - promise.inline_ is written by the owner before it runs a child it popped (or child 0), and
+//     at adopt time (false) before the child is pushed; a thief reads it after its steal, which
+//     acquires the push.
+// Memory order: claiming `first_` is acq_rel; the decrements of `remaining_` are acq_rel and
+// form a release sequence, so the parent (resumed after the last one) sees every child's
+// result. When every child ran inline, all of it happened on one thread in sequence.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/seam.hpp"
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/stop_token.hpp"
+#include "brigade/runtime/task.hpp"
+
+namespace brigade::detail {
+
+enum class fork_join_mode : unsigned char {
+  fail_fast,   // when_all: the first failure stops the others and is rethrown
+  first_wins,  // when_any: the first to finish stops the others and is the result
+  settle,      // gather: every outcome is kept, nothing is stopped
+};
+
+/// The state of one fork-join operation. `Fork` (range_fork or tuple_fork) derives from it and
+/// provides child_count(), child_handle(i) and child_promise(i).
+class fork_join_base : public task_completion {
+ public:
+  fork_join_base(function on_finished, fork_join_mode mode) noexcept
+      : task_completion{on_finished}, mode_(mode) {}
+  fork_join_base(const fork_join_base&) = delete;
+  fork_join_base& operator=(const fork_join_base&) = delete;
+
+  /// Step 1: throws usage_error off a worker.
+  static void require_worker(const char* operation) {
+    if (this_thread_worker == nullptr)
+      throw usage_error(std::string("brigade: ") + operation +
+                        " must be awaited inside a task running on a runtime");
+  }
+
+  /// The child that decided the result (fail_fast: the first failure; first_wins: the first
+  /// finished), or nullptr.
+  [[nodiscard]] promise_base* first() const noexcept {
+    return first_.load(seam::memory_order::acquire);
+  }
+  [[nodiscard]] fork_join_mode mode() const noexcept { return mode_; }
+
+ protected:
+  /// Step 2, before any child runs.
+  template <class Promise>
+  void begin(std::coroutine_handle<Promise> parent, std::size_t children) noexcept {
+    parent_ = parent;
+    scope_.parent = scope_of(parent);
+    owner_ = this_thread_worker;
+    remaining_.store(children, seam::memory_order::relaxed);
+    next_index_ = 1;
+    inline_done_ = 0;
+  }
+  void adopt(promise_base& child) noexcept {
+    child.completion_ = this;
+    child.stop_ = &scope_;
+    child.inline_ = false;
+  }
+
+  /// Steps 3-5, run by every child as it finishes.
+  template <class Fork>
+  static std::coroutine_handle<> child_finished(task_completion* self,
+                                                promise_base& child) noexcept {
+    auto& op = static_cast<Fork&>(static_cast<fork_join_base&>(*self));
+    if (op.mode_ == fork_join_mode::first_wins ||
+        (op.mode_ == fork_join_mode::fail_fast && child.failed_))
+      op.claim_first(child);
+    if (!child.inline_) return op.count_down(1);
+    ++op.inline_done_;
+    worker_hot* worker = this_thread_worker;
+    if (worker == op.owner_) {
+      while (op.next_index_ < op.child_count()) {
+        void* popped = worker->deque.pop();
+        if (popped == nullptr) break;  // the remaining siblings were stolen
+        std::coroutine_handle<> sibling = op.child_handle(op.next_index_);
+        if (popped != sibling.address()) {  // not ours: leave it for the worker loop
+          worker->deque.push(popped);
+          break;
+        }
+        op.child_promise(op.next_index_).inline_ = true;
+        ++op.next_index_;
+        return sibling;
+      }
+      if (op.inline_done_ == op.child_count()) return op.parent_;  // all inline: no atomics
+    }
+    // Some children ran (or run) elsewhere, or the chain migrated: publish the inline count.
+    const std::size_t done = op.inline_done_;
+    op.next_index_ = op.child_count();  // the chain ends here
+    return op.count_down(done);
+  }
+
+ private:
+  void claim_first(promise_base& child) noexcept {
+    promise_base* expected = nullptr;
+    if (first_.compare_exchange_strong(expected, &child, seam::memory_order::acq_rel))
+      scope_.request_stop();
+  }
+  std::coroutine_handle<> count_down(std::size_t finished) noexcept {
+    if (remaining_.fetch_sub(finished, seam::memory_order::acq_rel) == finished) return parent_;
+    return std::noop_coroutine();
+  }
+
+  const fork_join_mode mode_;
+  seam::atomic<std::size_t> remaining_{0};
+  seam::atomic<promise_base*> first_{nullptr};
+  std::coroutine_handle<> parent_;
+  stop_state scope_;
+  worker_hot* owner_ = nullptr;
+  // The inline chain only (see the invariants).
+  std::size_t next_index_ = 1;
+  std::size_t inline_done_ = 0;
+};
+
+/// void as a value: std::monostate, so that results of void tasks fit in tuples and variants.
+template <class T>
+using non_void_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+/// Takes a finished child's result as non_void_t<T>; rethrows its error.
+template <class T>
+non_void_t<T> take_non_void(task<T>& child) {
+  if constexpr (std::is_void_v<T>) {
+    child.handle().promise().result_.take();
+    return std::monostate{};
+  } else {
+    return child.handle().promise().result_.take();
+  }
+}
+
+inline void check_child(bool valid, bool done, const char* operation) {
+  if (!valid || done)
+    throw usage_error(std::string("brigade: ") + operation +
+                      " given an empty task (default-constructed, moved-from or already awaited)");
+}
+
+/// A fork-join operation over a vector of tasks: the awaiter's steps 1-2. Derived classes add
+/// await_resume. Movable until awaited, not while awaited.
+template <class T>
+class range_fork : public fork_join_base {
+ public:
+  range_fork(std::vector<task<T>> children, fork_join_mode mode, const char* name)
+      : fork_join_base(&child_finished<range_fork>, mode), children_(std::move(children)),
+        name_(name) {}
+  range_fork(range_fork&& other) noexcept
+      : fork_join_base(&child_finished<range_fork>, other.mode()),
+        children_(std::move(other.children_)), name_(other.name_) {}
+  range_fork& operator=(range_fork&&) = delete;
+
+  bool await_ready() {
+    for (auto& child : children_)
+      check_child(child.valid(), child.valid() && child.handle().done(), name_);
+    if (children_.empty()) return true;
+    require_worker(name_);
+    return false;
+  }
+
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
+    worker_hot& worker = *this_thread_worker;
+    begin(parent, children_.size());
+    for (auto& child : children_) adopt(child.handle().promise());
+    children_.front().handle().promise().inline_ = true;
+    for (std::size_t i = children_.size(); i-- > 1;) fork(worker, children_[i].handle());
+    return children_.front().handle();
+  }
+
+  std::size_t child_count() const noexcept { return children_.size(); }
+  std::coroutine_handle<> child_handle(std::size_t i) const noexcept { return children_[i].handle(); }
+  promise_base& child_promise(std::size_t i) const noexcept { return children_[i].handle().promise(); }
+
+ protected:
+  /// Index of the child whose promise is `promise`.
+  std::size_t index_of(const promise_base* promise) const noexcept {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (&children_[i].handle().promise() == promise) return i;
+    return children_.size();
+  }
+
+  std::vector<task<T>> children_;
+  const char* name_;
+};
+
+/// The same over a fixed list of tasks of possibly different types.
+template <class... Ts>
+class tuple_fork : public fork_join_base {
+ public:
+  tuple_fork(fork_join_mode mode, const char* name, task<Ts>... children)
+      : fork_join_base(&child_finished<tuple_fork>, mode), children_(std::move(children)...),
+        name_(name) {}
+  tuple_fork(tuple_fork&& other) noexcept
+      : fork_join_base(&child_finished<tuple_fork>, other.mode()),
+        children_(std::move(other.children_)), name_(other.name_) {}
+  tuple_fork& operator=(tuple_fork&&) = delete;
+
+  bool await_ready() {
+    std::apply([this](auto&... child) {
+      (check_child(child.valid(), child.valid() && child.handle().done(), name_), ...);
+    }, children_);
+    if constexpr (sizeof...(Ts) == 0) {
+      return true;
+    } else {
+      require_worker(name_);
+      return false;
+    }
+  }
+
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
+    worker_hot& worker = *this_thread_worker;
+    begin(parent, sizeof...(Ts));
+    std::apply([this](auto&... child) { (adopt(child.handle().promise()), ...); }, children_);
+    std::get<0>(children_).handle().promise().inline_ = true;
+    for (std::size_t i = sizeof...(Ts); i-- > 1;) fork(worker, child_handle(i));
+    return child_handle(0);
+  }
+
+  static constexpr std::size_t child_count() noexcept { return sizeof...(Ts); }
+  std::coroutine_handle<> child_handle(std::size_t i) const noexcept {
+    std::coroutine_handle<> found;
+    std::size_t at = 0;
+    std::apply([&](const auto&... child) { ((at++ == i ? (void)(found = child.handle()) : void()), ...); },
+               children_);
+    return found;
+  }
+  promise_base& child_promise(std::size_t i) const noexcept {
+    promise_base* found = nullptr;
+    std::size_t at = 0;
+    std::apply([&](const auto&... child) {
+      ((at++ == i ? (void)(found = &child.handle().promise()) : void()), ...);
+    }, children_);
+    return *found;
+  }
+
+ protected:
+  /// Index of the child whose promise is `promise`.
+  std::size_t index_of(const promise_base* promise) const noexcept {
+    std::size_t found = sizeof...(Ts);
+    std::size_t i = 0;
+    std::apply([&](const auto&... child) {
+      ((&child.handle().promise() == promise ? (found = i, ++i) : ++i), ...);
+    }, children_);
+    return found;
+  }
+
+  std::tuple<task<Ts>...> children_;
+  const char* name_;
+};
+
+}  // namespace brigade::detail

@@ -1,0 +1,80 @@
+// brigade/task/gather.hpp: gather, which runs tasks in parallel and yields every outcome, value
+// or error, without cancelling anything (asyncio.gather(..., return_exceptions=True),
+// Promise.allSettled).
+//
+//   auto outcomes = co_await brigade::gather(std::move(downloads));   // vector<outcome<T>>
+//   auto [a, b] = co_await brigade::gather(task_a(), task_b());       // tuple<outcome<A>, ...>
+//
+// A failure in one task does not affect the others. Results come back in argument order.
+// Awaiting: once; only inside a task on a runtime (usage_error otherwise).
+#pragma once
+
+#include <exception>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "brigade/detail/fork_join.hpp"
+#include "brigade/runtime/task.hpp"
+#include "brigade/task/outcome.hpp"
+
+namespace brigade {
+
+namespace detail {
+
+template <class T>
+outcome<T> settle(task<T>& child) {
+  auto& result = child.handle().promise().result_;
+  if (result.has_error()) return outcome<T>::failure(result.error());
+  if constexpr (std::is_void_v<T>) {
+    return outcome<void>::success();
+  } else {
+    return outcome<T>::success(result.take());
+  }
+}
+
+template <class T>
+class gather_range final : public range_fork<T> {
+ public:
+  explicit gather_range(std::vector<task<T>> children)
+      : range_fork<T>(std::move(children), fork_join_mode::settle, "gather") {}
+
+  std::vector<outcome<T>> await_resume() {
+    std::vector<outcome<T>> outcomes;
+    outcomes.reserve(this->children_.size());
+    for (auto& child : this->children_) outcomes.push_back(settle(child));
+    return outcomes;
+  }
+};
+
+template <class... Ts>
+class gather_tuple final : public tuple_fork<Ts...> {
+ public:
+  explicit gather_tuple(task<Ts>... children)
+      : tuple_fork<Ts...>(fork_join_mode::settle, "gather", std::move(children)...) {}
+
+  std::tuple<outcome<Ts>...> await_resume() {
+    return std::apply([](auto&... child) { return std::tuple<outcome<Ts>...>(settle(child)...); },
+                      this->children_);
+  }
+};
+
+}  // namespace detail
+
+/// Runs every task of the vector in parallel; yields each one's outcome, in order.
+template <class T>
+[[nodiscard("co_await the result of gather")]] detail::gather_range<T> gather(
+    std::vector<task<T>> tasks) {
+  static_assert(!std::is_reference_v<T>, "gather over a vector needs tasks of non-reference type");
+  return detail::gather_range<T>(std::move(tasks));
+}
+
+/// Runs the given tasks in parallel; yields a tuple of their outcomes.
+template <class... Ts>
+[[nodiscard("co_await the result of gather")]] detail::gather_tuple<Ts...> gather(
+    task<Ts>... tasks) {
+  return detail::gather_tuple<Ts...>(std::move(tasks)...);
+}
+
+}  // namespace brigade
