@@ -35,7 +35,7 @@ pool_global_state& global_state() {
 }
 
 void flush_thread_cache() noexcept {
-  pool_thread_cache& cache = pool_cache_of_this_thread;
+  pool_thread_cache& cache = current_pool_cache();
   pool_global_state& global = global_state();
   std::lock_guard lock(global.mutex);
   for (std::size_t c = 0; c < frame_pool_limits::class_count; ++c) {
@@ -53,13 +53,13 @@ struct exit_flush {
 void register_exit_flush() {
   static thread_local exit_flush flush_at_exit;
   (void)&flush_at_exit;  // odr-use: constructs it, which registers its destructor
-  pool_cache_of_this_thread.exit_flush_registered = true;
+  current_pool_cache().exit_flush_registered = true;
 }
 
 }  // namespace
 
 void* pool_allocate_slow(std::size_t class_index) {
-  pool_thread_cache& cache = pool_cache_of_this_thread;
+  pool_thread_cache& cache = current_pool_cache();
   if (!cache.exit_flush_registered) register_exit_flush();
   const std::size_t block_size = (class_index + 1) * frame_pool_limits::granule;
 
@@ -95,7 +95,7 @@ void* pool_allocate_slow(std::size_t class_index) {
 }
 
 void pool_release_surplus(std::size_t class_index) noexcept {
-  pool_thread_cache& cache = pool_cache_of_this_thread;
+  pool_thread_cache& cache = current_pool_cache();
   const std::uint32_t keep = cache.counts[class_index] / 2;
   const std::uint32_t give = cache.counts[class_index] - keep;
   // Walk past the blocks we keep; the rest form the batch.

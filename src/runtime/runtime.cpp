@@ -25,8 +25,8 @@ runtime::runtime(runtime_options options)
     : scheduler_(std::make_unique<detail::scheduler>(*this, with_defaults(std::move(options)))) {}
 
 runtime::~runtime() {
-  if (detail::this_thread_worker != nullptr &&
-      detail::this_thread_worker->owner == scheduler_.get()) {
+  if (detail::current_worker() != nullptr &&
+      detail::current_worker()->owner == scheduler_.get()) {
     std::fputs("brigade: a runtime was destroyed on one of its own worker threads; this would "
                "deadlock, so the program stops\n", stderr);
     std::abort();
@@ -41,7 +41,7 @@ void runtime::shutdown() { scheduler_->shutdown(); }
 runtime_stats runtime::stats() const { return scheduler_->stats(); }
 
 runtime* runtime::current() noexcept {
-  detail::worker_hot* worker = detail::this_thread_worker;
+  detail::worker_hot* worker = detail::current_worker();
   return worker != nullptr ? &worker->owner->owner() : nullptr;
 }
 

@@ -22,19 +22,22 @@
 //     unsuccessful round of searching; an idle runtime uses no CPU.
 //
 // Protocols (numbered as in docs/ARCHITECTURE.md)
-//   P1 spawn: a root is registered (registry lock; refused once shutdown began), then pushed on
-//      the spawning worker's deque, or on the injection queue from other threads. Then
-//      notify_if_idle: full fence, read the idle word, wake one parked worker if none searches.
+//   P1 spawn: a root is registered (in its worker's registry shard; refused once shutdown
+//      began), then pushed on the spawning worker's deque, or on the injection queue from other
+//      threads. Then the idle word is read and one parked worker is woken if none searches (with
+//      a fence first on the injection path only; see "Why no fence on a fork" in
+//      docs/ARCHITECTURE.md).
 //   P2 run loop (worker.cpp): LIFO slot (at most 16 in a row), deque pop, injection queue (also
 //      checked first every 61 tasks so it cannot starve), then search: become a searcher (at
 //      most half the workers search at once), steal from random victims, then the injection
 //      queue. A searcher that finds work stops searching; if it was the last, it wakes another.
 //   P3 park: record as sleeper (idle lock), full fence, look at every queue once more; if any
 //      has work, wake a worker (maybe itself), then sleep on the parker until taken off the
-//      sleeper list. Lost wake-ups are impossible: a producer pushes, fences, reads the idle
-//      word; the parker writes the idle word, fences, reads the queues. With both fences in the
-//      single total order, at least one side sees the other's write (store-buffering with
-//      fences), so either the producer wakes a sleeper or the parker sees the work.
+//      sleeper list. No lost wake-ups for injected work: the producer pushes, fences, reads the
+//      idle word; the parker writes the idle word, fences, reads the queues. With both fences in
+//      the single total order, at least one side sees the other's write (store-buffering with
+//      fences). A worker's own forks skip the fence: a missed wake there costs parallelism, not
+//      progress, since the forking worker drains its own deque before it parks.
 //   P4 shutdown: see runtime.hpp (refuse, stop workers, stop the blocking pool, destroy every
 //      registered root with task_cancelled for its joiners, then drop the queues' entries,
 //      which point only into frames the registry owned).
@@ -56,7 +59,8 @@ scheduler::scheduler(runtime& owner, runtime_options options)
     : owner_(owner),
       options_(std::move(options)),
       idle_(static_cast<std::uint32_t>(options_.worker_threads)),
-      blocking_(options_.max_blocking_threads, options_.blocking_keep_alive) {
+      blocking_(options_.max_blocking_threads, options_.blocking_keep_alive),
+      registry_(options_.worker_threads + 1) {
   const auto count = static_cast<std::uint32_t>(options_.worker_threads);
   workers_.reserve(count);
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -87,32 +91,16 @@ scheduler::scheduler(runtime& owner, runtime_options options)
 scheduler::~scheduler() = default;
 
 void scheduler::submit_root(join_state& record, std::coroutine_handle<> frame) {
-  {
-    std::lock_guard lock(registry_mutex_);
-    if (!accepting_) throw runtime_shut_down("brigade: spawn on a runtime that is shut down");
-    record.registry_next_ = registry_head_;
-    if (registry_head_ != nullptr) registry_head_->registry_prev_ = &record;
-    registry_head_ = &record;
-    ++live_roots_;
-  }
-  worker_hot* self = this_thread_worker;
-  if (self != nullptr && self->owner == this)
+  worker_hot* self = current_worker();
+  const bool on_own_worker = self != nullptr && self->owner == this;
+  registry_.add(record, on_own_worker ? self->index : workers_.size());
+  if (on_own_worker)
     fork(*self, frame);
   else
     inject(frame.address());
 }
 
-void scheduler::unregister_root(join_state& record) noexcept {
-  std::lock_guard lock(registry_mutex_);
-  if (record.registry_prev_ != nullptr)
-    record.registry_prev_->registry_next_ = record.registry_next_;
-  else
-    registry_head_ = record.registry_next_;
-  if (record.registry_next_ != nullptr)
-    record.registry_next_->registry_prev_ = record.registry_prev_;
-  record.registry_prev_ = record.registry_next_ = nullptr;
-  --live_roots_;
-}
+void scheduler::unregister_root(join_state& record) noexcept { registry_.remove(record); }
 
 void scheduler::inject(void* task) {
   inject_.push(task);
@@ -150,16 +138,14 @@ void scheduler::report_unobserved_failure(const std::exception_ptr& error) noexc
 }
 
 void scheduler::shutdown() {
-  if (this_thread_worker != nullptr && this_thread_worker->owner == this)
+  if (current_worker() != nullptr && current_worker()->owner == this)
     throw usage_error("brigade: runtime shutdown from one of its own worker threads would deadlock");
   std::lock_guard once(shutdown_mutex_);
   if (shut_down_) return;
 
-  // 1. Refuse new roots (under the registry lock, so a spawn either registered before or fails).
-  {
-    std::lock_guard lock(registry_mutex_);
-    accepting_ = false;
-  }
+  // 1. Refuse new roots (under each registry shard's lock, so a spawn either registered before
+  //    or fails).
+  registry_.close();
   // 2. Stop the workers: each checks the flag between tasks and before parking.
   shutting_down_.store(true);
   for (std::uint32_t index : idle_.take_all_sleepers()) workers_[index]->parker_.unpark();
@@ -172,20 +158,8 @@ void scheduler::shutdown() {
 
   // 4. Destroy every root still registered. Destroying a frame can release other roots' handles
   //    or wake joiners (whose coroutines land in the injection queue, never to run), but it
-  //    cannot register new roots: accepting_ is false.
-  while (true) {
-    join_state* record;
-    {
-      std::lock_guard lock(registry_mutex_);
-      record = registry_head_;
-      if (record == nullptr) break;
-      registry_head_ = record->registry_next_;
-      if (registry_head_ != nullptr) registry_head_->registry_prev_ = nullptr;
-      record->registry_prev_ = record->registry_next_ = nullptr;
-      --live_roots_;
-    }
-    record->cancel();
-  }
+  //    cannot register new roots: the registry is closed.
+  while (join_state* record = registry_.take_any()) record->cancel();
   // 5. What is left in the queues points into frames destroyed above: drop it.
   for (auto& w : workers_) {
     w->lifo_slot = nullptr;
@@ -209,10 +183,7 @@ runtime_stats scheduler::stats() const {
   }
   result.injection_queue_depth = inject_.size_hint();
   result.blocking_threads = blocking_.thread_count();
-  {
-    std::lock_guard lock(registry_mutex_);
-    result.live_tasks = live_roots_;
-  }
+  result.live_tasks = registry_.size();
   return result;
 }
 

@@ -18,6 +18,7 @@
 #include "brigade/runtime/runtime.hpp"
 #include "idle.hpp"
 #include "inject_queue.hpp"
+#include "root_registry.hpp"
 
 namespace brigade::detail {
 
@@ -71,11 +72,8 @@ class scheduler {
   blocking_pool blocking_;
   seam::atomic<bool> shutting_down_{false};
 
-  // The registry of roots that have been submitted and not finished. Guarded by registry_mutex_.
-  mutable seam::mutex registry_mutex_;
-  join_state* registry_head_ = nullptr;
-  std::size_t live_roots_ = 0;
-  bool accepting_ = true;
+  // Roots submitted and not finished: shard i < workers for worker i, the last for outsiders.
+  root_registry registry_;
 
   // Serialises shutdown() callers; the first does the work.
   seam::mutex shutdown_mutex_;

@@ -35,7 +35,7 @@ std::uint32_t next_random(std::uint32_t& state) noexcept {
 }  // namespace
 
 void scheduler::run_worker(worker& self) {
-  this_thread_worker = &self;
+  set_current_worker(&self);
   while (!shutting_down_.load(seam::memory_order::relaxed)) {
     void* task = next_local_task(self);
     if (task == nullptr) {
@@ -50,7 +50,7 @@ void scheduler::run_worker(worker& self) {
     std::coroutine_handle<>::from_address(task).resume();
   }
   if (self.searching_) leave_searching(self);
-  this_thread_worker = nullptr;
+  set_current_worker(nullptr);
 }
 
 void* scheduler::next_local_task(worker& self) {

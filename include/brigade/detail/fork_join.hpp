@@ -71,7 +71,7 @@ class fork_join_base : public task_completion {
 
   /// Step 1: throws usage_error off a worker.
   static void require_worker(const char* operation) {
-    if (this_thread_worker == nullptr)
+    if (current_worker() == nullptr)
       throw usage_error(std::string("brigade: ") + operation +
                         " must be awaited inside a task running on a runtime");
   }
@@ -89,7 +89,7 @@ class fork_join_base : public task_completion {
   void begin(std::coroutine_handle<Promise> parent, std::size_t children) noexcept {
     parent_ = parent;
     scope_.parent = scope_of(parent);
-    owner_ = this_thread_worker;
+    owner_ = current_worker();
     remaining_.store(children, seam::memory_order::relaxed);
     next_index_ = 1;
     inline_done_ = 0;
@@ -110,7 +110,7 @@ class fork_join_base : public task_completion {
       op.claim_first(child);
     if (!child.inline_) return op.count_down(1);
     ++op.inline_done_;
-    worker_hot* worker = this_thread_worker;
+    worker_hot* worker = current_worker();
     if (worker == op.owner_) {
       while (op.next_index_ < op.child_count()) {
         void* popped = worker->deque.pop();
@@ -198,7 +198,7 @@ class range_fork : public fork_join_base {
 
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
-    worker_hot& worker = *this_thread_worker;
+    worker_hot& worker = *current_worker();
     begin(parent, children_.size());
     for (auto& child : children_) adopt(child.handle().promise());
     children_.front().handle().promise().inline_ = true;
@@ -248,7 +248,7 @@ class tuple_fork : public fork_join_base {
 
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
-    worker_hot& worker = *this_thread_worker;
+    worker_hot& worker = *current_worker();
     begin(parent, sizeof...(Ts));
     std::apply([this](auto&... child) { (adopt(child.handle().promise()), ...); }, children_);
     std::get<0>(children_).handle().promise().inline_ = true;

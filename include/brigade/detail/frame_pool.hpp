@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <new>
 
+#include "brigade/detail/seam.hpp"
+
 #if defined(__SANITIZE_ADDRESS__)
 #define BRIGADE_FRAME_POOL_BYPASS 1
 #elif defined(__has_feature)
@@ -56,7 +58,13 @@ struct pool_thread_cache {
   bool exit_flush_registered;
 };
 
-inline constinit thread_local pool_thread_cache pool_cache_of_this_thread{};
+// Never read directly: use current_pool_cache() (see BRIGADE_THREAD_LOCAL_ACCESSOR in seam.hpp;
+// a frame is often allocated inside another coroutine's body, after it may have changed thread).
+inline constinit thread_local pool_thread_cache pool_cache_storage{};
+
+BRIGADE_THREAD_LOCAL_ACCESSOR pool_thread_cache& current_pool_cache() noexcept {
+  return pool_cache_storage;
+}
 
 /// Slow paths, in src/platform/frame_pool.cpp.
 void* pool_allocate_slow(std::size_t class_index);
@@ -76,7 +84,7 @@ inline void* pool_allocate(std::size_t size) {
 #else
   if (size > frame_pool_limits::max_pooled_size || size == 0) return ::operator new(size);
   const std::size_t class_index = (size - 1) / frame_pool_limits::granule;
-  pool_thread_cache& cache = pool_cache_of_this_thread;
+  pool_thread_cache& cache = current_pool_cache();
   if (pool_free_block* block = cache.heads[class_index]) [[likely]] {
     cache.heads[class_index] = block->next;
     --cache.counts[class_index];
@@ -89,14 +97,14 @@ inline void* pool_allocate(std::size_t size) {
 /// Returns a block from pool_allocate; `size` must be the size it was allocated with.
 inline void pool_deallocate(void* pointer, std::size_t size) noexcept {
 #ifdef BRIGADE_FRAME_POOL_BYPASS
-  ::operator delete(pointer, size);
+  ::operator delete(pointer);
 #else
   if (size > frame_pool_limits::max_pooled_size || size == 0) {
-    ::operator delete(pointer, size);
+    ::operator delete(pointer);
     return;
   }
   const std::size_t class_index = (size - 1) / frame_pool_limits::granule;
-  pool_thread_cache& cache = pool_cache_of_this_thread;
+  pool_thread_cache& cache = current_pool_cache();
   auto* block = static_cast<pool_free_block*>(pointer);
   block->next = cache.heads[class_index];
   cache.heads[class_index] = block;

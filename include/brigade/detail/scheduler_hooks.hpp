@@ -5,7 +5,7 @@
 // src/runtime/; this header exposes only the part of a worker that the fast paths touch, so that
 // forking a child costs a deque push and a fence with no call into the library.
 //
-// Thread safety: `this_thread_worker` is the calling thread's own worker (null on a thread that
+// Thread safety: current_worker() is the calling thread's own worker (null on a thread that
 // is not a worker). fork() and wake_local() must be called on that worker's thread;
 // schedule() may be called from any thread.
 #pragma once
@@ -57,7 +57,14 @@ struct worker_hot {
   worker_counters counters;
 };
 
-inline constinit thread_local worker_hot* this_thread_worker = nullptr;
+// Never read directly: use current_worker() (see BRIGADE_THREAD_LOCAL_ACCESSOR in seam.hpp).
+inline constinit thread_local worker_hot* this_thread_worker_storage = nullptr;
+
+/// The calling thread's worker, or nullptr on a thread that is not a worker.
+BRIGADE_THREAD_LOCAL_ACCESSOR worker_hot* current_worker() noexcept {
+  return this_thread_worker_storage;
+}
+inline void set_current_worker(worker_hot* worker) noexcept { this_thread_worker_storage = worker; }
 
 /// Slow paths, in src/runtime/.
 void notify_parked_worker(scheduler& sched) noexcept;
@@ -92,7 +99,7 @@ inline void fork(worker_hot& worker, std::coroutine_handle<> task) {
 /// while what it needs is still in cache) and the slot's previous task moves to the deque;
 /// elsewhere it goes to the injection queue.
 inline void schedule(scheduler& sched, std::coroutine_handle<> task) {
-  worker_hot* worker = this_thread_worker;
+  worker_hot* worker = current_worker();
   if (worker != nullptr && worker->owner == &sched) {
     void* previous = worker->lifo_slot;
     worker->lifo_slot = task.address();

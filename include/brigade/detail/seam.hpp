@@ -20,6 +20,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/// Marks the functions through which runtime code reads its thread-local variables.
+///
+/// Why: clang optimises a coroutine's body before it splits it at its suspension points, so it
+/// may compute the address of a thread_local once and reuse it after the coroutine suspended on
+/// one thread and resumed on another: the resumed code then reads (and writes) the *previous*
+/// thread's variable. ThreadSanitizer caught exactly this in brigade's stress test. A read
+/// through a function that is not inlined is redone after every resumption. GCC lowers
+/// coroutines before optimising them (each resumption is a fresh call of the actor function), so
+/// with GCC the accessor stays inline and costs nothing.
+#if defined(__clang__)
+#define BRIGADE_THREAD_LOCAL_ACCESSOR [[gnu::noinline]] inline
+#else
+#define BRIGADE_THREAD_LOCAL_ACCESSOR inline
+#endif
+
 namespace brigade::detail::seam {
 
 template <class T>

@@ -21,8 +21,9 @@
 // exception was never retrieved").
 //
 // Invariants:
-//   - registry_prev_/registry_next_ are guarded by the scheduler's registry lock; a record is in
-//     the registry from submission until its task finishes (or shutdown cancels it).
+//   - registry_prev_/registry_next_ are guarded by the lock of the registry shard named by
+//     registry_shard_ (src/runtime/root_registry.hpp); a record is in the registry from
+//     submission until its task finishes (or shutdown cancels it).
 //   - frame_ is the root coroutine while it lives; only the task side touches it.
 #pragma once
 
@@ -98,7 +99,7 @@ struct join_state {
   // The cancellation scope of the spawned work: abort() requests it.
   stop_state stop_;
   scheduler* const sched_;
-  // Guarded by the scheduler's registry lock.
+  // Guarded by the lock of registry shard registry_shard_ (set once, when registered).
   join_state* registry_prev_ = nullptr;
   join_state* registry_next_ = nullptr;
   // Task side only.
@@ -106,6 +107,7 @@ struct join_state {
   // Handle side only: the result was taken, so a failure was seen.
   bool observed_ = false;
   bool failed_ = false;
+  std::uint16_t registry_shard_ = 0;
 
  private:
   // The derived destroy function reports a failure that was never observed, then frees.

@@ -73,7 +73,7 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
   /// Blocks the calling thread until the task finishes; returns its value or rethrows.
   T join() {
     check_joinable("join");
-    if (detail::this_thread_worker != nullptr)
+    if (detail::current_worker() != nullptr)
       throw usage_error(
           "brigade: join_handle::join() would block a worker thread of a runtime; "
           "use co_await on the handle inside a task");
@@ -96,7 +96,7 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
     }
     bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
       waiter_.handle = awaiting;
-      detail::worker_hot* worker = detail::this_thread_worker;
+      detail::worker_hot* worker = detail::current_worker();
       waiter_.sched = worker != nullptr ? worker->owner : handle_.record_->sched_;
       return !handle_.record_->register_joiner(waiter_);
     }

@@ -105,7 +105,7 @@ class runtime {
   /// rethrows its exception.
   template <class T>
   T block_on(task<T> work) {
-    if (detail::this_thread_worker != nullptr)
+    if (detail::current_worker() != nullptr)
       throw usage_error(
           "brigade: block_on() called on a worker thread; it would block the worker "
           "(co_await the task instead)");

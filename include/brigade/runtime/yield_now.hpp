@@ -25,7 +25,7 @@ struct [[nodiscard("co_await yield_now() to yield")]] yield_awaiter {
   template <class Promise>
   void await_suspend(std::coroutine_handle<Promise> self) {
     scope = detail::scope_of(self);
-    detail::worker_hot* worker = detail::this_thread_worker;
+    detail::worker_hot* worker = detail::current_worker();
     if (worker == nullptr)
       throw usage_error("brigade: yield_now() awaited outside a runtime's worker thread");
     detail::inject_yielded(*worker->owner, self);

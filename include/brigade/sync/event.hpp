@@ -109,7 +109,7 @@ class event {
 
     bool await_ready() const noexcept { return event_.is_set(); }
     bool await_suspend(std::coroutine_handle<> awaiting) {
-      detail::worker_hot* worker = detail::this_thread_worker;
+      detail::worker_hot* worker = detail::current_worker();
       if (worker == nullptr)
         throw usage_error("brigade: event::wait() awaited outside a runtime (use wait_blocking)");
       waiter_.handle = awaiting;

@@ -87,7 +87,7 @@ class task_group {
     promise.completion_ = node;
     promise.stop_ = &scope_;
     (void)child.release();
-    detail::worker_hot* worker = detail::this_thread_worker;
+    detail::worker_hot* worker = detail::current_worker();
     if (worker != nullptr && worker->owner == sched_)
       detail::fork(*worker, frame);
     else
@@ -205,7 +205,7 @@ template <class Body>
 auto with_task_group(Body body)
     -> task<typename std::invoke_result_t<Body&, task_group&>::value_type> {
   using result_type = typename std::invoke_result_t<Body&, task_group&>::value_type;
-  detail::worker_hot* worker = detail::this_thread_worker;
+  detail::worker_hot* worker = detail::current_worker();
   if (worker == nullptr)
     throw usage_error("brigade: with_task_group must run inside a task on a runtime");
   const detail::stop_state* parent_scope = co_await this_task::detail::current_scope();

@@ -152,6 +152,7 @@ TEST(runtime, shutdown_destroys_suspended_tasks_and_joiners_see_cancellation) {
   while (started.load() < 100) std::this_thread::sleep_for(1ms);
   // A detached one too: it must be destroyed without anyone joining it.
   rt->spawn(waits_forever(never, destroyed, started)).detach();
+  while (started.load() < 101) std::this_thread::sleep_for(1ms);
   std::thread joiner([&] { EXPECT_THROW(handles[0].join(), brigade::task_cancelled); });
   rt->shutdown();
   joiner.join();
