@@ -15,12 +15,14 @@ namespace brigade::detail {
 namespace {
 
 constexpr std::uint32_t max_lifo_streak = 16;
-// Rounds of stealing before a searcher parks. A futex wake costs ~1.6 µs of the waker's time on
-// a VM and the sleeper's wake-up several more, so a worker that runs dry in a fork-join phase
-// should find the next stealable task by looking again, not by being woken. Bounded (~50 µs of
-// spinning on current hardware), so an idle runtime still sleeps almost at once.
-constexpr int search_rounds = 64;
-constexpr int pause_per_round = 64;
+// How long a searcher keeps looking before it parks. A futex wake costs ~1.6 µs of the waker's
+// time on a VM and the sleeper's wake-up several more, so a worker that runs dry in a fork-join
+// phase should find the next stealable task by looking again, not by being woken. But a spinning
+// worker holds a core that a thread it just woke (a joiner in main, say) may need, which on a
+// two-core machine turned a 5 µs wake into 80 µs when this spin was longer. Hence ~20 µs, with
+// about 1 µs between rounds.
+constexpr std::uint64_t search_budget_nanoseconds = 20'000;
+constexpr std::uint64_t search_round_gap_nanoseconds = 1'000;
 constexpr std::uint32_t inject_check_interval = 61;
 constexpr std::size_t max_inject_batch = 64;
 
@@ -91,9 +93,11 @@ void* scheduler::search_for_work(worker& self) {
     self.searching_ = true;
   }
   const auto count = static_cast<std::uint32_t>(workers_.size());
-  for (int round = 0; round < search_rounds; ++round) {
+  const std::uint64_t deadline = seam::now_nanoseconds() + search_budget_nanoseconds;
+  for (int round = 0;; ++round) {
     if (round > 0) {
-      for (int i = 0; i < pause_per_round; ++i) seam::spin_pause();
+      if (seam::now_nanoseconds() >= deadline) break;
+      seam::spin_until(search_round_gap_nanoseconds, [] { return false; });
       if (shutting_down_.load(seam::memory_order::relaxed)) return nullptr;
     }
     const std::uint32_t start = next_random(self.random_state_) % count;

@@ -23,15 +23,14 @@ namespace brigade::detail {
 
 class parker {
  public:
-  /// Iterations of the spin before sleeping; ~1-3 µs on current x86-64.
-  static constexpr int default_spin = 256;
+  /// How long park() spins before it sleeps.
+  static constexpr std::uint64_t default_spin_nanoseconds = 2'000;
 
   /// Blocks until unpark() (possibly one that already happened) or spuriously.
-  void park(int spin_iterations = default_spin) noexcept {
-    for (int i = 0; i < spin_iterations; ++i) {
-      if (state_.load(seam::memory_order::relaxed) == notified) break;
-      seam::spin_pause();
-    }
+  void park(std::uint64_t spin_nanoseconds = default_spin_nanoseconds) noexcept {
+    if (spin_nanoseconds > 0)
+      seam::spin_until(spin_nanoseconds,
+                       [this] { return state_.load(seam::memory_order::relaxed) == notified; });
     // Pairs with the release exchange in unpark().
     if (state_.exchange(empty, seam::memory_order::acquire) == notified) return;
     std::uint32_t expected = empty;

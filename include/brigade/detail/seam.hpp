@@ -16,6 +16,8 @@
 #include <mutex>
 #include <thread>
 
+#include <time.h>
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -61,6 +63,29 @@ inline void spin_pause() noexcept {
 #elif defined(__aarch64__)
   asm volatile("yield" ::: "memory");
 #endif
+}
+
+/// Monotonic time in nanoseconds (clock_gettime through the vDSO: ~20 ns, no system call).
+inline std::uint64_t now_nanoseconds() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+/// Spins with `pause` until `done()` is true or `budget_nanoseconds` have passed; returns done().
+/// Bounded by time rather than by a count of pauses, because a pause costs from ~1 ns to ~40 ns
+/// depending on the processor (about 20 ns on the VM we measure on).
+template <class Predicate>
+bool spin_until(std::uint64_t budget_nanoseconds, Predicate done) noexcept {
+  if (done()) return true;
+  const std::uint64_t deadline = now_nanoseconds() + budget_nanoseconds;
+  while (true) {
+    for (int i = 0; i < 8; ++i) {
+      spin_pause();
+      if (done()) return true;
+    }
+    if (now_nanoseconds() >= deadline) return done();
+  }
 }
 
 /// Gives the rest of this thread's time slice to another thread.

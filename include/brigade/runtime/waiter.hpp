@@ -43,14 +43,18 @@ class thread_waiter final : public waiter {
  public:
   thread_waiter() noexcept : waiter(&wake_thread) {}
 
+  /// How long wait() spins before it sleeps on the futex.
+  static constexpr std::uint64_t default_spin_nanoseconds = 5'000;
+
   /// Blocks the calling thread until wake(). Spins briefly first: a wake that comes within a few
-  /// microseconds is caught without the ~20 µs of a futex round trip.
-  void wait(int spin_iterations = 4096) noexcept {
-    for (int i = 0; i < spin_iterations; ++i) {
-      // Acquire: pairs with the release exchange in wake_thread().
-      if (state_.load(seam::memory_order::acquire) == woken) return;
-      seam::spin_pause();
-    }
+  /// microseconds is caught without the ~20 µs of a futex round trip; a longer wait sleeps, so a
+  /// blocked thread does not hold a core that the tasks it waits for may need.
+  void wait(std::uint64_t spin_nanoseconds = default_spin_nanoseconds) noexcept {
+    // Acquire: pairs with the release exchange in wake_thread().
+    if (spin_nanoseconds > 0 &&
+        seam::spin_until(spin_nanoseconds,
+                         [this] { return state_.load(seam::memory_order::acquire) == woken; }))
+      return;
     std::uint32_t expected = waiting;
     if (!state_.compare_exchange_strong(expected, sleeping, seam::memory_order::acquire)) return;
     while (state_.load(seam::memory_order::acquire) != woken) seam::futex_wait(&state_, sleeping);

@@ -36,7 +36,7 @@ TEST(thread_waiter, wake_releases_a_waiting_thread_and_publishes_writes) {
       payload = round + 1;
       waiter.wake();
     });
-    waiter.wait(round % 2 == 0 ? 0 : 4096);  // half the rounds go straight to the futex
+    waiter.wait(round % 2 == 0 ? 0 : 5000);  // half the rounds go straight to the futex
     EXPECT_EQ(payload, round + 1);
     waker.join();
   }
