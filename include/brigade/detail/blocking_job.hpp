@@ -26,7 +26,7 @@ void submit_blocking(scheduler& sched, blocking_job& job);
 template <class T, class Function>
 struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
   blocking_record(scheduler& owner, Function&& function)
-      : spawn_record<T>(owner, &destroy_record, &cancel_record),
+      : spawn_record<T>(owner, &operate),
         blocking_job{&run_job, &cancel_job},
         function_(std::move(function)) {}
 
@@ -50,14 +50,16 @@ struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
     }
     record->finish();
   }
-  static void cancel_job(blocking_job* job) noexcept { cancel_record(static_cast<blocking_record*>(job)); }
-  static void destroy_record(join_state* self) noexcept {
-    auto* record = static_cast<blocking_record*>(self);
-    spawn_record<T>::destroy_checked(record);
-    delete record;
+  static void cancel_job(blocking_job* job) noexcept {
+    operate(static_cast<blocking_record*>(job), join_state::action::cancel);
   }
-  static void cancel_record(join_state* self) noexcept {
+  static void operate(join_state* self, join_state::action what) noexcept {
     auto* record = static_cast<blocking_record*>(self);
+    if (what == join_state::action::destroy) {
+      spawn_record<T>::destroy_checked(record);
+      delete record;
+      return;
+    }
     record->store_cancelled("brigade: blocking call cancelled by runtime shutdown");
     record->finish();
   }

@@ -95,7 +95,7 @@ class fork_join_base : public task_completion {
     inline_done_ = 0;
   }
   void adopt(promise_base& child) noexcept {
-    child.completion_ = this;
+    child.set_completion(this);
     child.stop_ = &scope_;
     child.inline_ = false;
   }

@@ -1,5 +1,5 @@
 // brigade/detail/result_slot.hpp: storage for what a unit of work produced: nothing yet, a value
-// of type T (T may be void or a reference), or an exception.
+// of type T (T may be a reference), or an exception; for void, success or an exception.
 //
 // Used by task promises and spawn records. Not thread-safe by itself: the owner publishes it to
 // other threads through an atomic (the join protocol) before they read it.
@@ -78,29 +78,24 @@ class result_slot {
   kind kind_ = kind::none;
 };
 
-/// void: only "done" or an exception.
+/// void: success or an exception. There is no separate "done" flag: whoever reads the slot
+/// already knows the work finished (a task's final suspend, a record's `complete` bit), so a slot
+/// without an error is a success. One word, which keeps frames and records of void work small.
 template <>
 class result_slot<void> {
  public:
-  void set_value() noexcept { done_ = true; }
+  void set_value() noexcept { error_ = nullptr; }
   void set_error(std::exception_ptr error) noexcept { error_ = std::move(error); }
-  bool has_value() const noexcept { return done_ && !error_; }
+  bool has_value() const noexcept { return !error_; }
   bool has_error() const noexcept { return static_cast<bool>(error_); }
-  bool empty() const noexcept { return !done_ && !error_; }
   const std::exception_ptr& error() const noexcept { return error_; }
   void take() {
     if (error_) std::rethrow_exception(error_);
   }
-  void move_into(result_slot& other) {
-    if (error_)
-      other.set_error(error_);
-    else if (done_)
-      other.set_value();
-  }
+  void move_into(result_slot& other) { other.error_ = error_; }
 
  private:
   std::exception_ptr error_;
-  bool done_ = false;
 };
 
 }  // namespace brigade::detail

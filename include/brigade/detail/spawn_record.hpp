@@ -55,10 +55,15 @@ struct join_state {
   static constexpr std::uint32_t joiner_set = 2;
   static constexpr std::uint32_t handle_released = 4;
 
-  using record_function = void (*)(join_state*) noexcept;
+  /// What the most derived record does for the two type-dependent operations.
+  enum class action : unsigned char {
+    destroy,  // report an unobserved failure, then free the record
+    cancel,   // complete with task_cancelled without running the work (shutdown)
+  };
+  using record_function = void (*)(join_state*, action) noexcept;
 
-  join_state(scheduler& owner, record_function destroy_function, record_function cancel_function) noexcept
-      : sched_(&owner), destroy_(destroy_function), cancel_(cancel_function) {}
+  join_state(scheduler& owner, record_function operations) noexcept
+      : sched_(&owner), operations_(operations) {}
   join_state(const join_state&) = delete;
   join_state& operator=(const join_state&) = delete;
 
@@ -91,7 +96,7 @@ struct join_state {
   }
 
   /// Completes the record with task_cancelled without running the work (shutdown).
-  void cancel() noexcept { cancel_(this); }
+  void cancel() noexcept { operations_(this, action::cancel); }
 
   // Shared: the join word; the joiner (written before joiner_set, read after complete).
   seam::atomic<std::uint32_t> state_{0};
@@ -110,10 +115,9 @@ struct join_state {
   std::uint16_t registry_shard_ = 0;
 
  private:
-  // The derived destroy function reports a failure that was never observed, then frees.
-  void destroy_unobserved() noexcept { destroy_(this); }
-  record_function destroy_;
-  record_function cancel_;
+  // The derived record reports a failure that was never observed, then frees itself.
+  void destroy_unobserved() noexcept { operations_(this, action::destroy); }
+  record_function operations_;
 };
 
 /// The join state plus the result of work producing T. join_handle<T> points here; the most
@@ -139,7 +143,7 @@ struct spawn_record : join_state {
 template <class T>
 struct root_record final : spawn_record<T>, task_completion, pool_allocated {
   explicit root_record(scheduler& owner) noexcept
-      : spawn_record<T>(owner, &destroy_record, &cancel_record), task_completion{&complete_root} {}
+      : spawn_record<T>(owner, &operate), task_completion{&complete_root} {}
 
   /// The root task finished: move its result here, free its frame, publish.
   static std::coroutine_handle<> complete_root(task_completion* self,
@@ -160,13 +164,13 @@ struct root_record final : spawn_record<T>, task_completion, pool_allocated {
   }
 
  private:
-  static void destroy_record(join_state* self) noexcept {
+  static void operate(join_state* self, join_state::action what) noexcept {
     auto* record = static_cast<root_record*>(self);
-    spawn_record<T>::destroy_checked(record);
-    delete record;
-  }
-  static void cancel_record(join_state* self) noexcept {
-    auto* record = static_cast<root_record*>(self);
+    if (what == join_state::action::destroy) {
+      spawn_record<T>::destroy_checked(record);
+      delete record;
+      return;
+    }
     if (record->frame_) {
       record->frame_.destroy();
       record->frame_ = nullptr;

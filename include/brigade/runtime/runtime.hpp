@@ -88,7 +88,7 @@ class runtime {
     auto* record = new detail::root_record<T>(*scheduler_);
     auto frame = work.release();
     auto& promise = frame.promise();
-    promise.completion_ = record;
+    promise.set_completion(record);
     promise.stop_ = &record->stop_;
     record->frame_ = frame;
     try {

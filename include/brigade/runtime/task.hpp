@@ -54,10 +54,22 @@ struct task_completion {
 
 /// The part of every task promise that does not depend on T.
 struct promise_base : pool_allocated {
+  /// What the task does when it finishes: resume the coroutine that awaited it (plain await), or
+  /// run a completion hook (fork-join children, spawned roots, task-group children). One field
+  /// for both keeps every frame a word smaller.
+  void set_continuation(std::coroutine_handle<> awaiting) noexcept {
+    next_ = awaiting.address();
+    next_is_completion_ = false;
+  }
+  void set_completion(task_completion* completion) noexcept {
+    next_ = completion;
+    next_is_completion_ = true;
+  }
+
   // Written by whoever starts the task, before it starts; read by the task itself.
-  std::coroutine_handle<> continuation_;    // the awaiter to resume when done (plain await)
-  task_completion* completion_ = nullptr;   // or this, when not null (fork-join, spawn)
+  void* next_ = nullptr;                    // the awaiter's frame, or a task_completion
   stop_state* stop_ = nullptr;              // the cancellation scope the task runs in
+  bool next_is_completion_ = false;         // which of the two next_ is
   bool failed_ = false;                     // the body ended with an exception
   bool inline_ = false;                     // fork-join: run by the forking worker, not stolen
 
@@ -79,9 +91,11 @@ struct promise_base : pool_allocated {
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) const noexcept {
       promise_base& promise = self.promise();
-      if (promise.completion_ != nullptr)
-        return promise.completion_->on_complete(promise.completion_, promise);
-      return promise.continuation_;
+      if (promise.next_is_completion_) {
+        auto* completion = static_cast<task_completion*>(promise.next_);
+        return completion->on_complete(completion, promise);
+      }
+      return std::coroutine_handle<>::from_address(promise.next_);
     }
     void await_resume() const noexcept {}
   };
@@ -173,7 +187,7 @@ class [[nodiscard("a task does nothing until it is awaited or spawned")]] task {
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       auto& promise = handle.promise();
-      promise.continuation_ = awaiting;
+      promise.set_continuation(awaiting);
       promise.stop_ = detail::scope_of(awaiting);
       return handle;
     }

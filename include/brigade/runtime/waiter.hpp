@@ -25,14 +25,22 @@
 
 namespace brigade::detail {
 
-/// Something parked, to be woken once. The function pointer is the only dispatch: a waiter
-/// costs one word plus what its kind needs.
+/// Something parked, to be woken once. The function pointer is the only dispatch. The waiter
+/// carries the links of the wait list it is parked on (as Go's sudog does), so that a primitive
+/// needs no node of its own and a waiter destroyed while parked can unlink itself in O(1).
 struct waiter {
   using wake_function = void (*)(waiter* self) noexcept;
   explicit waiter(wake_function on_wake) noexcept : wake_(on_wake) {}
   waiter(const waiter&) = delete;
   waiter& operator=(const waiter&) = delete;
   void wake() noexcept { wake_(this); }
+
+  // Links in the wait list of the one primitive this waiter is parked on; guarded by that
+  // primitive's lock. `linked` is written under that lock too, but is atomic so that the
+  // waiter's owner may read it without the lock (to skip unlinking when it was woken).
+  waiter* next = nullptr;
+  waiter* prev = nullptr;
+  seam::atomic<bool> linked{false};
 
  private:
   wake_function wake_;

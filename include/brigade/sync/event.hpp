@@ -33,19 +33,20 @@ class event {
 
   /// Sets the event and wakes every waiter.
   void set() noexcept {
-    node* waiters;
+    detail::waiter* waiters;
     {
       std::lock_guard lock(mutex_);
       if (set_.load(detail::seam::memory_order::relaxed)) return;
       // Release: pairs with the acquire in is_set().
       set_.store(true, detail::seam::memory_order::release);
       waiters = head_;
-      for (node* n = head_; n != nullptr; n = n->next) n->linked.store(false, detail::seam::memory_order::relaxed);
+      for (detail::waiter* w = head_; w != nullptr; w = w->next)
+        w->linked.store(false, detail::seam::memory_order::relaxed);
       head_ = nullptr;
     }
     while (waiters != nullptr) {
-      node* next = waiters->next;  // read before wake: the waiter may be freed by it
-      waiters->target->wake();
+      detail::waiter* next = waiters->next;  // read before wake: the waiter may be freed by it
+      waiters->wake();
       waiters = next;
     }
   }
@@ -59,32 +60,23 @@ class event {
   void wait_blocking() {
     if (is_set()) return;
     detail::thread_waiter waiter;
-    node entry{&waiter};
-    if (!enqueue(entry)) return;
+    if (!enqueue(waiter)) return;
     waiter.wait();
   }
 
  private:
-  // A waiter in the list. Doubly linked so that a waiter destroyed while queued unlinks in O(1).
-  struct node {
-    detail::waiter* target;
-    node* prev = nullptr;
-    node* next = nullptr;
-    // Written under mutex_; read without it by the awaiter's destructor (atomic for that read).
-    detail::seam::atomic<bool> linked{false};
-  };
-
   /// Links `entry` unless the event is already set; returns whether it was linked.
-  bool enqueue(node& entry) {
+  bool enqueue(detail::waiter& entry) {
     std::lock_guard lock(mutex_);
     if (set_.load(detail::seam::memory_order::relaxed)) return false;
+    entry.prev = nullptr;
     entry.next = head_;
     if (head_ != nullptr) head_->prev = &entry;
     head_ = &entry;
     entry.linked.store(true, detail::seam::memory_order::relaxed);
     return true;
   }
-  void unlink(node& entry) noexcept {
+  void unlink(detail::waiter& entry) noexcept {
     std::lock_guard lock(mutex_);
     if (!entry.linked.load(detail::seam::memory_order::relaxed)) return;
     if (entry.prev != nullptr)
@@ -97,14 +89,14 @@ class event {
 
   class [[nodiscard("co_await the wait")]] wait_awaiter {
    public:
-    explicit wait_awaiter(event& owner) noexcept : event_(owner), entry_{&waiter_} {}
-    // Holds a list node the event points to while suspended: neither copyable nor movable.
+    explicit wait_awaiter(event& owner) noexcept : event_(owner) {}
+    // Holds a waiter the event's list points to while suspended: neither copyable nor movable.
     wait_awaiter(const wait_awaiter&) = delete;
     wait_awaiter& operator=(const wait_awaiter&) = delete;
     ~wait_awaiter() {
       // Linked only if destroyed while suspended (runtime shutdown); a woken waiter was unlinked
       // by set() before the wake, which happens-before this resumption.
-      if (entry_.linked.load(detail::seam::memory_order::relaxed)) event_.unlink(entry_);
+      if (waiter_.linked.load(detail::seam::memory_order::relaxed)) event_.unlink(waiter_);
     }
 
     bool await_ready() const noexcept { return event_.is_set(); }
@@ -114,18 +106,17 @@ class event {
         throw usage_error("brigade: event::wait() awaited outside a runtime (use wait_blocking)");
       waiter_.handle = awaiting;
       waiter_.sched = worker->owner;
-      return event_.enqueue(entry_);
+      return event_.enqueue(waiter_);
     }
     void await_resume() const noexcept {}
 
    private:
     event& event_;
     detail::coroutine_waiter waiter_;
-    node entry_;
   };
 
   std::mutex mutex_;
-  node* head_ = nullptr;  // guarded by mutex_
+  detail::waiter* head_ = nullptr;  // guarded by mutex_
   detail::seam::atomic<bool> set_{false};
 };
 

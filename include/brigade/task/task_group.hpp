@@ -84,7 +84,7 @@ class task_group {
       children_ = node;
     }
     auto& promise = frame.promise();
-    promise.completion_ = node;
+    promise.set_completion(node);
     promise.stop_ = &scope_;
     (void)child.release();
     detail::worker_hot* worker = detail::current_worker();
