@@ -37,6 +37,7 @@
 // result. When every child ran inline, all of it happened on one thread in sequence.
 #pragma once
 
+#include <array>
 #include <coroutine>
 #include <cstddef>
 #include <string>
@@ -175,12 +176,43 @@ inline void check_child(bool valid, bool done, const char* operation) {
                       " given an empty task (default-constructed, moved-from or already awaited)");
 }
 
-/// A fork-join operation over a vector of tasks: the awaiter's steps 1-2. Derived classes add
-/// await_resume. Movable until awaited, not while awaited.
+/// The containers of tasks that the range forms of when_all / when_any / gather accept: a vector
+/// (any length, known at run time) or an array (length fixed at compile time; the operation then
+/// allocates nothing, and its results come back in an array too).
+template <class Container>
+struct task_container;
 template <class T>
+struct task_container<std::vector<task<T>>> {
+  using value_type = T;
+  /// Builds a vector holding make(child) for each child, in order.
+  template <class Make>
+  static auto map(std::vector<task<T>>& children, Make make) {
+    std::vector<decltype(make(children[0]))> results;
+    results.reserve(children.size());
+    for (auto& child : children) results.push_back(make(child));
+    return results;
+  }
+};
+template <class T, std::size_t N>
+struct task_container<std::array<task<T>, N>> {
+  using value_type = T;
+  /// Builds an array holding make(child) for each child, in order (no default construction).
+  template <class Make>
+  static auto map(std::array<task<T>, N>& children, Make make) {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return std::array<decltype(make(children[0])), N>{make(children[I])...};
+    }(std::make_index_sequence<N>{});
+  }
+};
+
+/// A fork-join operation over a container of tasks (task_container): the awaiter's steps 1-2.
+/// Derived classes add await_resume. Movable until awaited, not while awaited.
+template <class Container>
 class range_fork : public fork_join_base {
  public:
-  range_fork(std::vector<task<T>> children, fork_join_mode mode, const char* name)
+  using value_type = typename task_container<Container>::value_type;
+
+  range_fork(Container children, fork_join_mode mode, const char* name)
       : fork_join_base(&child_finished<range_fork>, mode), children_(std::move(children)),
         name_(name) {}
   range_fork(range_fork&& other) noexcept
@@ -218,7 +250,7 @@ class range_fork : public fork_join_base {
     return children_.size();
   }
 
-  std::vector<task<T>> children_;
+  Container children_;
   const char* name_;
 };
 

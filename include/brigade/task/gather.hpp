@@ -9,6 +9,8 @@
 // Awaiting: once; only inside a task on a runtime (usage_error otherwise).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <exception>
 #include <tuple>
 #include <type_traits>
@@ -34,17 +36,16 @@ outcome<T> settle(task<T>& child) {
   }
 }
 
-template <class T>
-class gather_range final : public range_fork<T> {
- public:
-  explicit gather_range(std::vector<task<T>> children)
-      : range_fork<T>(std::move(children), fork_join_mode::settle, "gather") {}
+template <class Container>
+class gather_range final : public range_fork<Container> {
+  using T = typename range_fork<Container>::value_type;
 
-  std::vector<outcome<T>> await_resume() {
-    std::vector<outcome<T>> outcomes;
-    outcomes.reserve(this->children_.size());
-    for (auto& child : this->children_) outcomes.push_back(settle(child));
-    return outcomes;
+ public:
+  explicit gather_range(Container children)
+      : range_fork<Container>(std::move(children), fork_join_mode::settle, "gather") {}
+
+  auto await_resume() {
+    return task_container<Container>::map(this->children_, [](task<T>& child) { return settle(child); });
   }
 };
 
@@ -62,12 +63,20 @@ class gather_tuple final : public tuple_fork<Ts...> {
 
 }  // namespace detail
 
-/// Runs every task of the vector in parallel; yields each one's outcome, in order.
+/// Runs every task of the vector in parallel; yields each one's outcome, in order (a vector).
 template <class T>
-[[nodiscard("co_await the result of gather")]] detail::gather_range<T> gather(
+[[nodiscard("co_await the result of gather")]] detail::gather_range<std::vector<task<T>>> gather(
     std::vector<task<T>> tasks) {
   static_assert(!std::is_reference_v<T>, "gather over a vector needs tasks of non-reference type");
-  return detail::gather_range<T>(std::move(tasks));
+  return detail::gather_range<std::vector<task<T>>>(std::move(tasks));
+}
+
+/// Runs every task of the array in parallel; yields each one's outcome, in order (an array).
+template <class T, std::size_t N>
+[[nodiscard("co_await the result of gather")]] detail::gather_range<std::array<task<T>, N>> gather(
+    std::array<task<T>, N> tasks) {
+  static_assert(!std::is_reference_v<T>, "gather over an array needs tasks of non-reference type");
+  return detail::gather_range<std::array<task<T>, N>>(std::move(tasks));
 }
 
 /// Runs the given tasks in parallel; yields a tuple of their outcomes.

@@ -3,6 +3,7 @@
 //
 //   auto [user, orders] = co_await brigade::when_all(fetch_user(id), fetch_orders(id));
 //   std::vector<int> sizes = co_await brigade::when_all(std::move(size_tasks));
+//   std::array<int, 10> parts = co_await brigade::when_all(std::move(ten_tasks));  // no allocation
 //
 // The tasks run as children of the awaiting task: all but the first are pushed where idle workers
 // can steal them, the first runs at once on this worker. Results come back in argument order
@@ -13,8 +14,12 @@
 // Awaiting: once; only inside a task on a runtime (usage_error otherwise, or if a task is
 // empty). Resumes on: the worker where the last child finished.
 // Complexity: O(N) to start and to collect; one deque push per child but the first.
+// GCC 12 pitfall: build an array of tasks in a named variable, not as a braced temporary inside
+// the co_await expression (GCC destroys such temporaries twice; docs/ARCHITECTURE.md).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -27,11 +32,13 @@ namespace brigade {
 
 namespace detail {
 
-template <class T>
-class when_all_range final : public range_fork<T> {
+template <class Container>
+class when_all_range final : public range_fork<Container> {
+  using T = typename range_fork<Container>::value_type;
+
  public:
-  explicit when_all_range(std::vector<task<T>> children)
-      : range_fork<T>(std::move(children), fork_join_mode::fail_fast, "when_all") {}
+  explicit when_all_range(Container children)
+      : range_fork<Container>(std::move(children), fork_join_mode::fail_fast, "when_all") {}
 
   auto await_resume() {
     if (promise_base* failed = this->first())
@@ -39,10 +46,8 @@ class when_all_range final : public range_fork<T> {
     if constexpr (std::is_void_v<T>) {
       for (auto& child : this->children_) child.handle().promise().result_.take();
     } else {
-      std::vector<T> results;
-      results.reserve(this->children_.size());
-      for (auto& child : this->children_) results.push_back(child.handle().promise().result_.take());
-      return results;
+      return task_container<Container>::map(
+          this->children_, [](task<T>& child) -> T { return child.handle().promise().result_.take(); });
     }
   }
 };
@@ -71,12 +76,21 @@ class when_all_tuple final : public tuple_fork<Ts...> {
 
 }  // namespace detail
 
-/// Runs every task of the vector in parallel; yields their results in order.
+/// Runs every task of the vector in parallel; yields their results in order (a vector).
 template <class T>
-[[nodiscard("co_await the result of when_all")]] detail::when_all_range<T> when_all(
+[[nodiscard("co_await the result of when_all")]] detail::when_all_range<std::vector<task<T>>> when_all(
     std::vector<task<T>> tasks) {
   static_assert(!std::is_reference_v<T>, "when_all over a vector needs tasks of non-reference type");
-  return detail::when_all_range<T>(std::move(tasks));
+  return detail::when_all_range<std::vector<task<T>>>(std::move(tasks));
+}
+
+/// Runs every task of the array in parallel; yields their results in order (an array). Allocates
+/// nothing.
+template <class T, std::size_t N>
+[[nodiscard("co_await the result of when_all")]] detail::when_all_range<std::array<task<T>, N>>
+when_all(std::array<task<T>, N> tasks) {
+  static_assert(!std::is_reference_v<T>, "when_all over an array needs tasks of non-reference type");
+  return detail::when_all_range<std::array<task<T>, N>>(std::move(tasks));
 }
 
 /// Runs the given tasks in parallel; yields a tuple of their results.

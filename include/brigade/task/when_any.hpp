@@ -11,6 +11,7 @@
 // Awaiting: once; only inside a task on a runtime; at least one task (usage_error otherwise).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <type_traits>
 #include <utility>
@@ -36,11 +37,13 @@ struct when_any_result<void> {
 
 namespace detail {
 
-template <class T>
-class when_any_range final : public range_fork<T> {
+template <class Container>
+class when_any_range final : public range_fork<Container> {
+  using T = typename range_fork<Container>::value_type;
+
  public:
-  explicit when_any_range(std::vector<task<T>> children)
-      : range_fork<T>(std::move(children), fork_join_mode::first_wins, "when_any") {
+  explicit when_any_range(Container children)
+      : range_fork<Container>(std::move(children), fork_join_mode::first_wins, "when_any") {
     if (this->children_.empty()) throw usage_error("brigade: when_any of no tasks has no winner");
   }
 
@@ -81,10 +84,19 @@ class when_any_tuple final : public tuple_fork<Ts...> {
 
 /// Runs the tasks of the vector in parallel; yields the first to finish with its index.
 template <class T>
-[[nodiscard("co_await the result of when_any")]] detail::when_any_range<T> when_any(
+[[nodiscard("co_await the result of when_any")]] detail::when_any_range<std::vector<task<T>>> when_any(
     std::vector<task<T>> tasks) {
   static_assert(!std::is_reference_v<T>, "when_any over a vector needs tasks of non-reference type");
-  return detail::when_any_range<T>(std::move(tasks));
+  return detail::when_any_range<std::vector<task<T>>>(std::move(tasks));
+}
+
+/// Runs the tasks of the array in parallel; yields the first to finish with its index.
+template <class T, std::size_t N>
+  requires(N > 0)
+[[nodiscard("co_await the result of when_any")]] detail::when_any_range<std::array<task<T>, N>>
+when_any(std::array<task<T>, N> tasks) {
+  static_assert(!std::is_reference_v<T>, "when_any over an array needs tasks of non-reference type");
+  return detail::when_any_range<std::array<task<T>, N>>(std::move(tasks));
 }
 
 /// Runs the given tasks in parallel; yields the first to finish as a variant (its index() says

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -46,6 +47,21 @@ brigade::task<bool> tuple_outcomes() {
 TEST(gather, variadic_yields_a_tuple_of_outcomes) {
   brigade::runtime rt({.worker_threads = 2});
   EXPECT_TRUE(rt.block_on(tuple_outcomes()));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(gather, an_array_of_tasks_yields_an_array_of_outcomes) {
+  brigade::runtime rt({.worker_threads = 2});
+  auto outcomes = rt.block_on([]() -> brigade::task<std::array<brigade::outcome<int>, 3>> {
+    std::array tasks{maybe(1), maybe(3), maybe(4)};  // named: see when_all_test.cpp
+    co_return co_await brigade::gather(std::move(tasks));
+  }());
+  EXPECT_TRUE(outcomes[0].has_value());
+  EXPECT_TRUE(outcomes[1].has_error());
+  EXPECT_EQ(outcomes[2].value(), 4);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
@@ -149,6 +150,31 @@ brigade::task<void> empty_member() {
 TEST(when_all, an_empty_task_is_a_usage_error) {
   brigade::runtime rt({.worker_threads = 1});
   EXPECT_THROW(rt.block_on(empty_member()), brigade::usage_error);
+}
+
+}  // namespace
+
+namespace {
+
+brigade::task<std::uint64_t> skynet_array(std::uint64_t num, std::uint64_t size) {
+  if (size == 1) co_return num;
+  std::array<brigade::task<std::uint64_t>, 10> children;
+  for (std::uint64_t i = 0; i < 10; ++i) children[i] = skynet_array(num + i * (size / 10), size / 10);
+  std::uint64_t sum = 0;
+  for (auto v : co_await brigade::when_all(std::move(children))) sum += v;
+  co_return sum;
+}
+
+TEST(when_all, an_array_of_tasks_yields_an_array) {
+  brigade::runtime rt({.worker_threads = 2});
+  EXPECT_EQ(rt.block_on(skynet_array(0, 10000)), 49995000u);
+  auto strings = rt.block_on([]() -> brigade::task<std::array<std::string, 2>> {
+    // A named array: GCC 12 destroys a braced array of tasks built inside a co_await expression
+    // twice (a compiler bug; see docs/ARCHITECTURE.md, "Compiler notes").
+    std::array tasks{word("a"), word("b")};
+    co_return co_await brigade::when_all(std::move(tasks));
+  }());
+  EXPECT_EQ(strings, (std::array<std::string, 2>{"a", "b"}));
 }
 
 }  // namespace

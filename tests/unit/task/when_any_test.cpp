@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -80,6 +81,21 @@ brigade::task<void> no_tasks() {
 TEST(when_any, of_no_tasks_is_a_usage_error) {
   brigade::runtime rt({.worker_threads = 1});
   EXPECT_THROW(rt.block_on(no_tasks()), brigade::usage_error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(when_any, over_an_array) {
+  brigade::runtime rt({.worker_threads = 2});
+  std::atomic<int> cancelled{0};
+  const auto winner = rt.block_on([](std::atomic<int>& c) -> brigade::task<brigade::when_any_result<int>> {
+    std::array tasks{until_cancelled(c), immediate(3)};  // named: see when_all_test.cpp
+    co_return co_await brigade::when_any(std::move(tasks));
+  }(cancelled));
+  EXPECT_EQ(winner.index, 1u);
+  EXPECT_EQ(winner.value, 3);
 }
 
 }  // namespace
