@@ -1,0 +1,20 @@
+# Runs COMMAND with the arguments after `--` and checks its exit status and output.
+#   cmake -DCOMMAND=exe -DEXPECT_EXIT=2 [-DEXPECT_OUTPUT=regex] -P expect_exit.cmake -- args...
+set(args "")
+set(after_separator OFF)
+foreach(i RANGE ${CMAKE_ARGC})
+  if(after_separator AND DEFINED CMAKE_ARGV${i})
+    list(APPEND args "${CMAKE_ARGV${i}}")
+  elseif("${CMAKE_ARGV${i}}" STREQUAL "--")
+    set(after_separator ON)
+  endif()
+endforeach()
+execute_process(COMMAND ${COMMAND} ${args}
+  RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("exit status ${status}\nstdout:\n${out}\nstderr:\n${err}")
+if(NOT status STREQUAL "${EXPECT_EXIT}")
+  message(FATAL_ERROR "expected exit status ${EXPECT_EXIT}, got ${status}")
+endif()
+if(DEFINED EXPECT_OUTPUT AND NOT "${out}${err}" MATCHES "${EXPECT_OUTPUT}")
+  message(FATAL_ERROR "expected output matching '${EXPECT_OUTPUT}'")
+endif()
