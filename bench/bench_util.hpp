@@ -1,0 +1,211 @@
+// bench_util.hpp: the small harness shared by brigade's benchmark programs and their C++ peers.
+//
+// Every benchmark program is run by bench/run_benchmarks.py, one fresh process per round, and
+// prints one JSON object per line and per in-process iteration:
+//
+//   {"impl":"tbb","workload":"skynet","threads":2,"round":0,"iter":0,"ms":12.5,"check":"ok"}
+//
+// iter 0 is the cold iteration (first in a fresh process: thread start-up, first-touch page
+// faults, empty pools); later iterations are warm. Extra fields (tasks_per_s, bytes_per_task,
+// cpu_ms, ...) are added per workload. A failed answer check prints "check":"FAIL" and the
+// program exits with status 1, so a wrong benchmark can never report a figure silently.
+//
+// Command line, common to all programs (each program takes the subset it needs):
+//   --workload NAME   which workload to run (skynet, fib, spawn, memory, join_latency, idle)
+//   --threads N       worker threads (default 2)
+//   --round R         round number, echoed in the output
+//   --iters K         in-process iterations (default 3: 1 cold + 2 warm)
+//   --max-ms M        stop iterating once M ms have elapsed (after at least 2 iterations)
+//   --n N             problem size (workload specific: fib's n, task counts, ...)
+//   --idle-ms M       idle window of the idle workload (default 5000)
+#pragma once
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace bench {
+
+struct options {
+  std::string workload;
+  std::size_t threads = 2;
+  int round = 0;
+  int iters = 3;
+  double max_ms = 1e12;
+  long long n = 0;  // 0: the workload's default
+  long long idle_ms = 5000;
+};
+
+[[noreturn]] inline void usage_error(const char* prog, const char* what) {
+  std::fprintf(stderr, "%s: %s\n", prog, what);
+  std::exit(2);
+}
+
+inline options parse_options(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) usage_error(argv[0], "missing value after a flag");
+      return argv[++i];
+    };
+    if (a == "--workload") {
+      o.workload = value();
+    } else if (a == "--threads") {
+      o.threads = std::strtoull(value(), nullptr, 10);
+    } else if (a == "--round") {
+      o.round = std::atoi(value());
+    } else if (a == "--iters") {
+      o.iters = std::max(1, std::atoi(value()));
+    } else if (a == "--max-ms") {
+      o.max_ms = std::strtod(value(), nullptr);
+    } else if (a == "--n") {
+      o.n = std::strtoll(value(), nullptr, 10);
+    } else if (a == "--idle-ms") {
+      o.idle_ms = std::strtoll(value(), nullptr, 10);
+    } else {
+      usage_error(argv[0], "unknown flag (see bench/bench_util.hpp)");
+    }
+  }
+  if (o.workload.empty()) usage_error(argv[0], "--workload is required");
+  if (o.threads == 0) usage_error(argv[0], "--threads must be at least 1");
+  return o;
+}
+
+using steady = std::chrono::steady_clock;
+
+inline double ms_since(steady::time_point t0) {
+  return std::chrono::duration<double, std::milli>(steady::now() - t0).count();
+}
+
+inline std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+      .count();
+}
+
+// Resident set size of this process in bytes (/proc/self/statm, second field, in pages).
+inline long long rss_bytes() {
+  std::ifstream f("/proc/self/statm");
+  long long size = 0, resident = 0;
+  f >> size >> resident;
+  return resident * static_cast<long long>(::sysconf(_SC_PAGESIZE));
+}
+
+struct cpu_usage {
+  double user_ms = 0, sys_ms = 0;
+  long voluntary_switches = 0, involuntary_switches = 0;
+};
+
+// CPU time of the whole process (all threads): getrusage(RUSAGE_SELF).
+inline cpu_usage process_cpu() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto ms = [](timeval tv) { return static_cast<double>(tv.tv_sec) * 1e3 + static_cast<double>(tv.tv_usec) / 1e3; };
+  return {ms(u.ru_utime), ms(u.ru_stime), u.ru_nvcsw, u.ru_nivcsw};
+}
+
+// Percentile of a sample (sorts a copy); p in [0, 1].
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+// One JSON object on one line. Keys are fixed identifiers, so no escaping is needed for them;
+// string values are escaped minimally (quotes and backslashes).
+class json_line {
+ public:
+  json_line(std::string_view impl, const options& o, int iter) {
+    str("impl", impl);
+    str("workload", o.workload);
+    num("threads", static_cast<long long>(o.threads));
+    num("round", static_cast<long long>(o.round));
+    num("iter", static_cast<long long>(iter));
+  }
+  json_line& str(std::string_view key, std::string_view v) {
+    key_(key);
+    s_ += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') s_ += '\\';
+      s_ += c;
+    }
+    s_ += '"';
+    return *this;
+  }
+  template <class Number>
+    requires std::is_arithmetic_v<Number>
+  json_line& num(std::string_view key, Number v) {
+    key_(key);
+    if constexpr (std::is_integral_v<Number>) {
+      s_ += std::to_string(v);
+    } else {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.6g", static_cast<double>(v));
+      s_ += buf;
+    }
+    return *this;
+  }
+  void print() {
+    s_ += "}\n";
+    std::fputs(s_.c_str(), stdout);
+    std::fflush(stdout);
+  }
+
+ private:
+  void key_(std::string_view k) {
+    s_ += s_.empty() ? "{" : ",";
+    s_ += '"';
+    s_ += k;
+    s_ += "\":";
+  }
+  std::string s_;
+};
+
+// Runs body(iter) for up to o.iters iterations (at least 2 if o.iters >= 2, then stops early
+// once o.max_ms have elapsed in total). body returns false on a failed check; the process then
+// exits with status 1 after the current line is printed.
+template <class Body>
+int run_iterations(const options& o, Body body) {
+  const auto t0 = steady::now();
+  bool ok = true;
+  for (int i = 0; i < o.iters; ++i) {
+    if (i >= 2 && ms_since(t0) > o.max_ms) break;
+    ok = body(i) && ok;
+    if (!ok) break;
+  }
+  return ok ? 0 : 1;
+}
+
+// The workloads' reference answers.
+constexpr std::uint64_t skynet_size = 1'000'000;          // leaves; 1,111,111 tasks in all
+constexpr std::uint64_t skynet_answer = 499'999'500'000;  // sum of 0 .. 999,999
+constexpr std::size_t skynet_tasks = 1'111'111;
+constexpr int fib_default_n = 32;
+
+inline std::uint64_t fib_answer(int n) {
+  std::uint64_t a = 0, b = 1;
+  for (int i = 0; i < n; ++i) {
+    auto c = a + b;
+    a = b;
+    b = c;
+  }
+  return a;
+}
+
+// Number of calls (tasks) made by the naive recursive fib(n): 2 * fib(n + 1) - 1.
+inline std::uint64_t fib_calls(int n) { return 2 * fib_answer(n + 1) - 1; }
+
+}  // namespace bench

@@ -1,0 +1,513 @@
+#!/usr/bin/env python3
+"""Run brigade's benchmarks and their peers side by side and print a markdown table.
+
+    python3 bench/run_benchmarks.py                  # build the `release` preset if needed, run all
+    python3 bench/run_benchmarks.py --write-docs     # ... and put the table into docs/benchmarks.md
+    python3 bench/run_benchmarks.py --build-dir /tmp/benchbuild --only skynet,fib --rounds 3
+
+How it measures (see docs/benchmarks.md):
+  * Every round of every implementation is a fresh process. Rounds are interleaved: brigade's
+    round 0, then each peer's round 0, then brigade's round 1, ... so that slow drifts of this
+    shared 2-vCPU machine hit every implementation alike.
+  * Inside a process a program runs a few iterations. Iteration 0 is the cold one (new threads,
+    first-touch page faults, empty pools); the median of the later ones is that round's warm
+    figure. The table gives, over the rounds, the median and the min-max range of both.
+  * ratio = peer / brigade of the medians (warm where there is one, else cold). For times,
+    bytes and CPU (lower is better) a ratio above 1 means brigade is ahead; for tasks/s (higher
+    is better) a ratio below 1 means brigade is ahead.
+  * Every program checks its answer (skynet's sum, fib's value, counts); a failed check or a
+    crash is shown in the table and makes this script exit with status 1.
+
+Python 3 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs" / "benchmarks.md"
+BEGIN_MARK = "<!-- BEGIN BENCHMARK RESULTS (written by bench/run_benchmarks.py) -->"
+END_MARK = "<!-- END BENCHMARK RESULTS -->"
+
+# implementation -> workload -> (executable, value of --workload)
+PROGRAMS = {
+    "brigade": {
+        "skynet": ("brigade_fork_join", "skynet"),
+        "fib": ("brigade_fork_join", "fib"),
+        "spawn": ("brigade_fork_join", "spawn"),
+        "memory": ("brigade_memory", "memory"),
+        "memory_structured": ("brigade_memory", "memory_structured"),
+        "join_latency": ("brigade_join_latency", "join_latency"),
+        "idle": ("brigade_idle", "idle"),
+    },
+    "tbb": {
+        "skynet": ("tbb_fork_join", "skynet"),
+        "fib": ("tbb_fork_join", "fib"),
+        "spawn": ("tbb_fork_join", "spawn"),
+        "idle": ("tbb_fork_join", "idle"),
+    },
+    "go": {
+        "skynet": ("go_bench", "skynet"),
+        "fib": ("go_bench", "fib"),
+        "spawn": ("go_bench", "spawn"),
+        "memory": ("go_bench", "memory"),
+        "memory_structured": ("go_bench", "memory"),
+        "idle": ("go_bench", "idle"),
+    },
+    "fiber": {
+        "skynet": ("fiber_fork_join", "skynet"),
+        "fib": ("fiber_fork_join", "fib"),
+        "spawn": ("fiber_fork_join", "spawn"),
+        "memory": ("fiber_fork_join", "memory"),
+        "idle": ("fiber_fork_join", "idle"),
+    },
+    # Boost.Fiber's work_stealing(N, suspend=true): idle threads sleep instead of spinning.
+    "fiber-suspend": {"idle": ("fiber_fork_join", "idle-suspend")},
+    # Reference for the join latency: two threads and a std::condition_variable.
+    "condvar": {"join_latency": ("std_join_latency", "join_latency")},
+}
+
+IMPL_LABELS = {
+    "brigade": "brigade",
+    "tbb": "oneTBB task_group",
+    "go": "Go goroutines",
+    "fiber": "Boost.Fiber work_stealing",
+    "fiber-suspend": "Boost.Fiber work_stealing(suspend=true)",
+    "condvar": "std::condition_variable (2 threads)",
+}
+
+
+@dataclass
+class Metric:
+    key: str  # field of the JSON line
+    label: str
+    lower_is_better: bool = True
+    scale: float = 1.0  # shown value = field * scale
+
+
+@dataclass
+class Workload:
+    name: str  # row name in the table
+    program_workload: str  # key into PROGRAMS
+    label: str
+    impls: list[str]
+    metrics: list[Metric]
+    iters: int = 3  # in-process iterations (1 cold + warm ones)
+    max_ms: float = 1e12  # programs stop iterating past this (after 2 iterations)
+    rounds: int | None = None  # None: --rounds
+    args: list[str] = field(default_factory=list)
+    impl_args: dict[str, list[str]] = field(default_factory=dict)
+    impl_notes: dict[str, str] = field(default_factory=dict)
+    # Run the implementations of one round at the same time (only for workloads whose figure is
+    # not a time: idle CPU). Implementations listed in `alone` still run by themselves.
+    concurrent: bool = False
+    alone: tuple[str, ...] = ()
+
+
+MS = Metric("ms", "ms")
+WORKLOADS = [
+    Workload("skynet", "skynet", "skynet 1M",
+             ["brigade", "tbb", "go", "fiber"], [MS], iters=3, max_ms=2500),
+    Workload("fib", "fib", "fib(32)",
+             ["brigade", "tbb", "go"], [MS], iters=3, max_ms=3000, args=["--n", "32"]),
+    Workload("fib27", "fib", "fib(27)",
+             ["brigade", "fiber"], [MS], iters=3, max_ms=2500, args=["--n", "27"]),
+    Workload("spawn", "spawn", "spawn+join 1M",
+             ["brigade", "tbb", "go", "fiber"],
+             [MS, Metric("tasks_per_s", "M tasks/s", lower_is_better=False, scale=1e-6)],
+             iters=3, max_ms=2500,
+             impl_notes={"go": "sync.WaitGroup", "fiber": "detached + countdown",
+                         "tbb": "one task_group", "brigade": "join_handles, co_await each"}),
+    Workload("memory", "memory", "memory per suspended task",
+             ["brigade", "go", "fiber"], [Metric("bytes_per_task", "bytes/task")],
+             iters=1, rounds=3, impl_args={"fiber": ["--n", "100000"]},
+             impl_notes={"brigade": "1M tasks on one event", "go": "1M goroutines on one channel",
+                         "fiber": "100k fibers (16 KiB stacks) on one condition_variable"}),
+    Workload("memory_structured", "memory_structured", "memory per suspended task, structured",
+             ["brigade", "go"], [Metric("bytes_per_task", "bytes/task")],
+             iters=1, rounds=3,
+             impl_notes={"brigade": "1M children of one when_all on one event",
+                         "go": "1M goroutines on one channel"}),
+    Workload("join_latency", "join_latency", "join wake latency",
+             ["brigade", "condvar"],
+             [Metric("rtt_median_us", "spawn+join round trip, median µs"),
+              Metric("wake_median_us", "wake after a 50 µs task, median µs"),
+              Metric("sleep_wake_median_us", "wake after a 1 ms task (joiner asleep), median µs")],
+             iters=3),
+    Workload("idle", "idle", "idle {idle_s:g} s",
+             ["brigade", "tbb", "go", "fiber-suspend", "fiber"],
+             [Metric("cpu_ms", "CPU ms")], iters=1, rounds=3, concurrent=True, alone=("fiber",)),
+]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Build
+
+
+def ensure_built(args) -> Path:
+    if args.build_dir:
+        build_dir = Path(args.build_dir).resolve()
+        if not (build_dir / "CMakeCache.txt").exists():
+            sys.exit(f"run_benchmarks: {build_dir} is not a configured CMake build directory")
+    else:
+        build_dir = REPO / "build" / "release"
+        if not (build_dir / "CMakeCache.txt").exists():
+            log("configuring: cmake --preset release")
+            subprocess.run(["cmake", "--preset", "release"], cwd=REPO, check=True)
+    if not args.no_build:
+        cmd = ["cmake", "--build", str(build_dir), "--target", "brigade_bench"]
+        if args.jobs:
+            cmd += ["-j", str(args.jobs)]
+        log("building: " + " ".join(cmd))
+        r = subprocess.run(cmd, cwd=REPO)
+        if r.returncode != 0:
+            log("run_benchmarks: WARNING: the build failed; running the programs that exist")
+    return build_dir
+
+
+def find_program(build_dir: Path, name: str) -> Path | None:
+    for d in (build_dir / "bench", build_dir):
+        p = d / name
+        if p.is_file() and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class RoundResult:
+    records: list[dict]
+    error: str | None = None  # crash, timeout or failed check
+
+
+def start_round(exe: Path, w: Workload, impl: str, rnd: int, args) -> subprocess.Popen:
+    workload_arg = PROGRAMS[impl][w.program_workload][1]
+    cmd = [str(exe), "--workload", workload_arg, "--threads", str(args.threads),
+           "--round", str(rnd), "--iters", str(w.iters), "--max-ms", str(w.max_ms),
+           "--idle-ms", str(args.idle_ms)]
+    cmd += w.args + w.impl_args.get(impl, [])
+    env = dict(os.environ, GOMAXPROCS=str(args.threads))
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish_round(proc: subprocess.Popen, timeout: float) -> RoundResult:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return RoundResult(parse_lines(out), f"timed out after {timeout:.0f} s")
+    records = parse_lines(out)
+    if proc.returncode != 0:
+        tail = err.strip().splitlines()[-1:] if err.strip() else []
+        return RoundResult(records, f"exit status {proc.returncode}" + (f": {tail[0]}" if tail else ""))
+    if not records:
+        return RoundResult(records, "no output")
+    bad = [r for r in records if r.get("check") != "ok"]
+    if bad:
+        return RoundResult(records, f"check failed: {json.dumps(bad[0])}")
+    return RoundResult(records)
+
+
+def parse_lines(out: str) -> list[dict]:
+    records = []
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return records
+
+
+def run_workload(w: Workload, build_dir: Path, args, raw) -> dict[str, list[RoundResult]]:
+    rounds = w.rounds if (w.rounds is not None and not args.rounds_all) else args.rounds
+    if args.max_rounds is not None:
+        rounds = min(rounds, args.max_rounds)
+    impls = [i for i in w.impls if not args.impls or i in args.impls]
+    results: dict[str, list[RoundResult]] = {i: [] for i in impls}
+    exes = {}
+    for impl in impls:
+        exe = find_program(build_dir, PROGRAMS[impl][w.program_workload][0])
+        if exe is None:
+            log(f"  {w.name}/{impl}: {PROGRAMS[impl][w.program_workload][0]} not built: skipped")
+        exes[impl] = exe
+    runnable = [i for i in impls if exes[i] is not None]
+    for rnd in range(rounds):
+        if w.concurrent:
+            groups = [[i for i in runnable if i not in w.alone]] + [[i] for i in runnable if i in w.alone]
+        else:
+            groups = [[i] for i in runnable]
+        for group in groups:
+            if not group:
+                continue
+            t0 = time.monotonic()
+            procs = {i: start_round(exes[i], w, i, rnd, args) for i in group}
+            for impl, proc in procs.items():
+                res = finish_round(proc, args.timeout)
+                results[impl].append(res)
+                for rec in res.records:
+                    rec["table_row"] = w.name
+                    raw.write(json.dumps(rec) + "\n")
+                status = res.error or "ok"
+                log(f"  {w.name} round {rnd} {impl}: {status} ({time.monotonic() - t0:.1f} s)")
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# Statistics and the table
+
+
+@dataclass
+class Summary:
+    cold: list[float]
+    warm: list[float]
+    errors: list[str]
+    rounds: int
+
+    def primary(self) -> float | None:
+        v = self.warm or self.cold
+        return statistics.median(v) if v else None
+
+
+def summarize(rounds: list[RoundResult], m: Metric) -> Summary:
+    cold, warm, errors = [], [], []
+    for res in rounds:
+        if res.error:
+            errors.append(res.error)
+            continue
+        by_iter = sorted(res.records, key=lambda r: r.get("iter", 0))
+        values = [r[m.key] * m.scale for r in by_iter if m.key in r]
+        if not values:
+            continue
+        cold.append(values[0])
+        if len(values) > 1:
+            warm.append(statistics.median(values[1:]))
+    return Summary(cold, warm, errors, len(rounds))
+
+
+def fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def fmt_ratio(r: float) -> str:
+    if r >= 100:
+        return f"{r:,.0f}"
+    if r >= 10:
+        return f"{r:.1f}"
+    return f"{r:.2f}"
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "—"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{fmt(med)}"
+    return f"{fmt(med)} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def workload_args_note(w: Workload, impl: str) -> str:
+    notes = []
+    if w.impl_notes.get(impl):
+        notes.append(w.impl_notes[impl])
+    return "; ".join(notes)
+
+
+def render_table(all_results: dict[str, dict[str, list[RoundResult]]], args) -> tuple[str, bool]:
+    lines = []
+    failed = False
+    header = ("| Workload | Implementation | Metric | Cold: median (min–max) | Warm: median (min–max) "
+              "| Ratio peer / brigade | Rounds |")
+    lines.append(header)
+    lines.append("|---|---|---|---|---|---|---|")
+    for w in WORKLOADS:
+        if w.name not in all_results:
+            continue
+        results = all_results[w.name]
+        wl = w.label.format(idle_s=args.idle_ms / 1000)
+        for m in w.metrics:
+            brigade_primary = None
+            if "brigade" in results:
+                brigade_primary = summarize(results["brigade"], m).primary()
+            for impl in w.impls:
+                if impl not in results:
+                    continue
+                label = IMPL_LABELS.get(impl, impl)
+                note = workload_args_note(w, impl)
+                if note:
+                    label += f" ({note})"
+                better = "lower is better" if m.lower_is_better else "higher is better"
+                metric = f"{m.label} ({better})"
+                rounds = results[impl]
+                if not rounds:
+                    lines.append(f"| {wl} | {label} | {metric} | pending (not built) | pending | — | 0 |")
+                    continue
+                s = summarize(rounds, m)
+                if s.errors:
+                    failed = True
+                if not s.cold:
+                    msg = "FAILED: " + s.errors[0] if s.errors else "no data"
+                    lines.append(f"| {wl} | {label} | {metric} | {msg} | — | — | {s.rounds} |")
+                    continue
+                p = s.primary()
+                if impl == "brigade":
+                    ratio = "1 (reference)"
+                elif brigade_primary is None:
+                    ratio = "pending (brigade not measured)"
+                elif brigade_primary == 0:
+                    ratio = "—"
+                else:
+                    ratio = fmt_ratio(p / brigade_primary)
+                err = f" ({len(s.errors)} failed)" if s.errors else ""
+                lines.append(f"| {wl} | {label} | {metric} | {cell(s.cold)} | {cell(s.warm)} "
+                             f"| {ratio} | {len(s.cold)}{err} |")
+    return "\n".join(lines), failed
+
+
+def pending_brigade_rows(all_results) -> list[str]:
+    rows = []
+    for w in WORKLOADS:
+        res = all_results.get(w.name)
+        if res is None or "brigade" not in w.impls:
+            continue
+        if not res.get("brigade"):
+            rows.append(w.name)
+    return rows
+
+
+def machine_info(args) -> str:
+    def run(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    model = ""
+    for line in run(["lscpu"]).splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+    cores = os.cpu_count()
+    kernel = platform.release()
+    gxx = run(["g++", "--version"]).splitlines()[:1]
+    go = run(["go", "version"])
+    pkgs = run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "libtbb-dev",
+                "libboost-fiber-dev", "golang-go"])
+    pkgs = ", ".join(p for p in pkgs.splitlines() if p)
+    return (f"Machine: {model}, {cores} logical CPUs, Linux {kernel}. "
+            f"Compiler: {gxx[0] if gxx else '?'}. {go}. Packages: {pkgs}. "
+            f"Threads: {args.threads}. Date: {datetime.date.today().isoformat()}.")
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def write_docs(path: Path, block: str) -> None:
+    text = path.read_text() if path.exists() else ""
+    if BEGIN_MARK in text and END_MARK in text:
+        before = text.split(BEGIN_MARK)[0]
+        after = text.split(END_MARK, 1)[1]
+        text = before + BEGIN_MARK + "\n" + block + "\n" + END_MARK + after
+    else:
+        text = text + ("\n" if text and not text.endswith("\n") else "") + BEGIN_MARK + "\n" + block + "\n" + END_MARK + "\n"
+    path.write_text(text)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", help="an already configured build dir (default: build/release, "
+                    "configured with `cmake --preset release` if needed)")
+    ap.add_argument("--no-build", action="store_true", help="do not run the build first")
+    ap.add_argument("-j", "--jobs", type=int, default=None, help="build parallelism")
+    ap.add_argument("--rounds", type=int, default=7, help="rounds (processes) per implementation "
+                    "(default 7; memory and idle run 3 unless --rounds-all)")
+    ap.add_argument("--rounds-all", action="store_true", help="use --rounds for memory and idle too")
+    ap.add_argument("--max-rounds", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=2, help="worker threads (default 2)")
+    ap.add_argument("--idle-ms", type=int, default=5000, help="idle window (default 5000)")
+    ap.add_argument("--only", default="", help="comma-separated workloads: " +
+                    ",".join(w.name for w in WORKLOADS))
+    ap.add_argument("--impls", default="", help="comma-separated implementations: " + ",".join(PROGRAMS))
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per process (default 300)")
+    ap.add_argument("--raw", default=None, help="where to write every JSON line "
+                    "(default: <build-dir>/bench_results.jsonl)")
+    ap.add_argument("--write-docs", nargs="?", const=str(DOCS), default=None, metavar="PATH",
+                    help="write the table into PATH (default docs/benchmarks.md) between its markers")
+    ap.add_argument("--quick", action="store_true", help="3 rounds, 1 s idle window: a smoke run")
+    args = ap.parse_args()
+    args.only = [s for s in args.only.split(",") if s]
+    args.impls = [s for s in args.impls.split(",") if s]
+    if args.quick:
+        args.rounds = 3
+        args.idle_ms = 1000
+        args.max_rounds = 3
+    unknown = [o for o in args.only if o not in {w.name for w in WORKLOADS}]
+    if unknown:
+        ap.error(f"unknown workload(s): {', '.join(unknown)}")
+
+    build_dir = ensure_built(args)
+    raw_path = Path(args.raw) if args.raw else build_dir / "bench_results.jsonl"
+    started = time.monotonic()
+    load_before = load_average()
+    all_results = {}
+    with open(raw_path, "w") as raw:
+        for w in WORKLOADS:
+            if args.only and w.name not in args.only:
+                continue
+            log(f"{w.name}: {w.label.format(idle_s=args.idle_ms / 1000)}")
+            all_results[w.name] = run_workload(w, build_dir, args, raw)
+    elapsed = time.monotonic() - started
+    table, failed = render_table(all_results, args)
+    info = machine_info(args)
+    pending = pending_brigade_rows(all_results)
+    parts = [f"_{info} Load average (1, 5, 15 min) before: {load_before}, after: {load_average()}. "
+             f"Run took {elapsed:.0f} s. Command: `python3 bench/run_benchmarks.py"
+             + ("".join(f" {a}" for a in sys.argv[1:])) + "`._", "", table]
+    if pending:
+        parts += ["", "**brigade: pending** for " + ", ".join(pending) +
+                  " (its programs were not built); ratios need a run with brigade built."]
+    block = "\n".join(parts)
+    print(block)
+    if args.write_docs:
+        write_docs(Path(args.write_docs), block)
+        log(f"wrote {args.write_docs}")
+    log(f"raw results: {raw_path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

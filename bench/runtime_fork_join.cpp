@@ -1,0 +1,104 @@
+// runtime_fork_join.cpp: brigade's side of the fork-join benchmarks (docs/benchmarks.md).
+// Peers on the same workloads: bench/peers/tbb_fork_join.cpp (oneTBB task_group),
+// bench/peers/go_bench.go (goroutines), bench/peers/fiber_fork_join.cpp (Boost.Fiber).
+//
+// Workloads (one brigade::runtime with --threads workers per process, made before timing):
+//   skynet  1,111,111 tasks: each inner node forks its 10 children with when_all(array);
+//           leaves return their number. Answer 499999500000.
+//   fib     fib(n) (default 32) forking at every call: when_all(fib(n-1), fib(n-2)). No serial
+//           cutoff. Answer fib(n).
+//   spawn   inside one task: spawn 1,000,000 empty tasks, keep their join_handles in a vector,
+//           then co_await each handle. Reports tasks_per_s.
+// Each iteration is one block_on from main, timed from the call to its return.
+#include <brigade/brigade.hpp>
+
+#include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "bench_util.hpp"
+
+namespace {
+
+brigade::task<std::uint64_t> skynet(std::uint64_t num, std::uint64_t size) {
+  if (size == 1) co_return num;
+  // An array, not a vector: when_all over an array allocates nothing and returns an array.
+  std::array<brigade::task<std::uint64_t>, 10> children;
+  const std::uint64_t child = size / 10;
+  for (std::uint64_t i = 0; i < 10; ++i) children[i] = skynet(num + i * child, child);
+  std::uint64_t sum = 0;
+  for (auto v : co_await brigade::when_all(std::move(children))) sum += v;
+  co_return sum;
+}
+
+brigade::task<std::uint64_t> fib(int n) {
+  if (n < 2) co_return static_cast<std::uint64_t>(n);
+  auto [a, b] = co_await brigade::when_all(fib(n - 1), fib(n - 2));
+  co_return a + b;
+}
+
+brigade::task<void> empty() { co_return; }
+
+brigade::task<void> spawn_join(long long n) {
+  std::vector<brigade::join_handle<void>> handles;
+  handles.reserve(static_cast<std::size_t>(n));
+  for (long long i = 0; i < n; ++i) handles.push_back(brigade::spawn(empty()));
+  for (auto& h : handles) co_await std::move(h);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bench::options o = bench::parse_options(argc, argv);
+  brigade::runtime rt({.worker_threads = o.threads});
+
+  if (o.workload == "skynet") {
+    return bench::run_iterations(o, [&](int iter) {
+      const auto t0 = bench::steady::now();
+      const std::uint64_t sum = rt.block_on(skynet(0, bench::skynet_size));
+      const double ms = bench::ms_since(t0);
+      const bool ok = sum == bench::skynet_answer;
+      bench::json_line("brigade", o, iter)
+          .num("ms", ms)
+          .num("tasks", static_cast<unsigned long long>(bench::skynet_tasks))
+          .str("check", ok ? "ok" : "FAIL")
+          .num("answer", static_cast<unsigned long long>(sum))
+          .print();
+      return ok;
+    });
+  }
+  if (o.workload == "fib") {
+    const int n = o.n > 0 ? static_cast<int>(o.n) : bench::fib_default_n;
+    return bench::run_iterations(o, [&](int iter) {
+      const auto t0 = bench::steady::now();
+      const std::uint64_t v = rt.block_on(fib(n));
+      const double ms = bench::ms_since(t0);
+      const bool ok = v == bench::fib_answer(n);
+      bench::json_line("brigade", o, iter)
+          .num("ms", ms)
+          .num("n", static_cast<long long>(n))
+          .num("tasks", static_cast<unsigned long long>(bench::fib_calls(n)))
+          .str("check", ok ? "ok" : "FAIL")
+          .num("answer", static_cast<unsigned long long>(v))
+          .print();
+      return ok;
+    });
+  }
+  if (o.workload == "spawn") {
+    const long long n = o.n > 0 ? o.n : 1'000'000;
+    return bench::run_iterations(o, [&](int iter) {
+      const auto t0 = bench::steady::now();
+      rt.block_on(spawn_join(n));
+      const double ms = bench::ms_since(t0);
+      bench::json_line("brigade", o, iter)
+          .num("ms", ms)
+          .num("tasks", n)
+          .num("tasks_per_s", static_cast<double>(n) / (ms / 1e3))
+          .str("check", "ok")
+          .print();
+      return true;
+    });
+  }
+  bench::usage_error(argv[0], "workload must be skynet, fib or spawn");
+}
