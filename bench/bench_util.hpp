@@ -208,4 +208,65 @@ inline std::uint64_t fib_answer(int n) {
 // Number of calls (tasks) made by the naive recursive fib(n): 2 * fib(n + 1) - 1.
 inline std::uint64_t fib_calls(int n) { return 2 * fib_answer(n + 1) - 1; }
 
+// run_fork_join's answer when o.workload is none of skynet, fib and spawn.
+constexpr int unknown_workload = -1;
+
+// The fork-join workloads, timed, checked and reported the same way for every implementation.
+// Each callable runs one iteration on the implementation under test:
+//   skynet()      returns skynet's sum over skynet_size leaves;
+//   fib(n)        returns fib(n), forking at every call;
+//   spawn(n)      starts n empty tasks and waits for all of them.
+// Returns the process's exit status, or unknown_workload.
+template <class Skynet, class Fib, class Spawn>
+int run_fork_join(const char* impl, const options& o, Skynet skynet, Fib fib, Spawn spawn) {
+  if (o.workload == "skynet") {
+    return run_iterations(o, [&](int iter) {
+      const auto t0 = steady::now();
+      const std::uint64_t sum = skynet();
+      const double ms = ms_since(t0);
+      const bool ok = sum == skynet_answer;
+      json_line(impl, o, iter)
+          .num("ms", ms)
+          .num("tasks", static_cast<unsigned long long>(skynet_tasks))
+          .str("check", ok ? "ok" : "FAIL")
+          .num("answer", static_cast<unsigned long long>(sum))
+          .print();
+      return ok;
+    });
+  }
+  if (o.workload == "fib") {
+    const int n = o.n > 0 ? static_cast<int>(o.n) : fib_default_n;
+    return run_iterations(o, [&](int iter) {
+      const auto t0 = steady::now();
+      const std::uint64_t v = fib(n);
+      const double ms = ms_since(t0);
+      const bool ok = v == fib_answer(n);
+      json_line(impl, o, iter)
+          .num("ms", ms)
+          .num("n", static_cast<long long>(n))
+          .num("tasks", static_cast<unsigned long long>(fib_calls(n)))
+          .str("check", ok ? "ok" : "FAIL")
+          .num("answer", static_cast<unsigned long long>(v))
+          .print();
+      return ok;
+    });
+  }
+  if (o.workload == "spawn") {
+    const long long n = o.n > 0 ? o.n : 1'000'000;
+    return run_iterations(o, [&](int iter) {
+      const auto t0 = steady::now();
+      spawn(n);
+      const double ms = ms_since(t0);
+      json_line(impl, o, iter)
+          .num("ms", ms)
+          .num("tasks", n)
+          .num("tasks_per_s", static_cast<double>(n) / (ms / 1e3))
+          .str("check", "ok")
+          .print();
+      return true;
+    });
+  }
+  return unknown_workload;
+}
+
 }  // namespace bench

@@ -53,52 +53,9 @@ int main(int argc, char** argv) {
   const bench::options o = bench::parse_options(argc, argv);
   brigade::runtime rt({.worker_threads = o.threads});
 
-  if (o.workload == "skynet") {
-    return bench::run_iterations(o, [&](int iter) {
-      const auto t0 = bench::steady::now();
-      const std::uint64_t sum = rt.block_on(skynet(0, bench::skynet_size));
-      const double ms = bench::ms_since(t0);
-      const bool ok = sum == bench::skynet_answer;
-      bench::json_line("brigade", o, iter)
-          .num("ms", ms)
-          .num("tasks", static_cast<unsigned long long>(bench::skynet_tasks))
-          .str("check", ok ? "ok" : "FAIL")
-          .num("answer", static_cast<unsigned long long>(sum))
-          .print();
-      return ok;
-    });
-  }
-  if (o.workload == "fib") {
-    const int n = o.n > 0 ? static_cast<int>(o.n) : bench::fib_default_n;
-    return bench::run_iterations(o, [&](int iter) {
-      const auto t0 = bench::steady::now();
-      const std::uint64_t v = rt.block_on(fib(n));
-      const double ms = bench::ms_since(t0);
-      const bool ok = v == bench::fib_answer(n);
-      bench::json_line("brigade", o, iter)
-          .num("ms", ms)
-          .num("n", static_cast<long long>(n))
-          .num("tasks", static_cast<unsigned long long>(bench::fib_calls(n)))
-          .str("check", ok ? "ok" : "FAIL")
-          .num("answer", static_cast<unsigned long long>(v))
-          .print();
-      return ok;
-    });
-  }
-  if (o.workload == "spawn") {
-    const long long n = o.n > 0 ? o.n : 1'000'000;
-    return bench::run_iterations(o, [&](int iter) {
-      const auto t0 = bench::steady::now();
-      rt.block_on(spawn_join(n));
-      const double ms = bench::ms_since(t0);
-      bench::json_line("brigade", o, iter)
-          .num("ms", ms)
-          .num("tasks", n)
-          .num("tasks_per_s", static_cast<double>(n) / (ms / 1e3))
-          .str("check", "ok")
-          .print();
-      return true;
-    });
-  }
+  const int status = bench::run_fork_join(
+      "brigade", o, [&] { return rt.block_on(skynet(0, bench::skynet_size)); },
+      [&](int n) { return rt.block_on(fib(n)); }, [&](long long n) { rt.block_on(spawn_join(n)); });
+  if (status != bench::unknown_workload) return status;
   bench::usage_error(argv[0], "workload must be skynet, fib or spawn");
 }

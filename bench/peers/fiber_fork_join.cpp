@@ -184,67 +184,24 @@ int main(int argc, char** argv) {
   if (o.workload == "memory") return run_memory(o);
 
   fiber_threads pool(o.threads, false);
-  if (o.workload == "skynet") {
-    return bench::run_iterations(o, [&](int iter) {
-      const auto t0 = bench::steady::now();
-      const std::uint64_t sum = skynet(0, bench::skynet_size);
-      const double ms = bench::ms_since(t0);
-      const bool ok = sum == bench::skynet_answer;
-      bench::json_line("fiber", o, iter)
-          .num("ms", ms)
-          .num("tasks", static_cast<unsigned long long>(bench::skynet_tasks))
-          .str("check", ok ? "ok" : "FAIL")
-          .num("answer", static_cast<unsigned long long>(sum))
-          .print();
-      return ok;
-    });
-  }
-  if (o.workload == "fib") {
-    const int n = o.n > 0 ? static_cast<int>(o.n) : bench::fib_default_n;
-    return bench::run_iterations(o, [&](int iter) {
-      const auto t0 = bench::steady::now();
-      const std::uint64_t v = fib(n);
-      const double ms = bench::ms_since(t0);
-      const bool ok = v == bench::fib_answer(n);
-      bench::json_line("fiber", o, iter)
-          .num("ms", ms)
-          .num("n", static_cast<long long>(n))
-          .num("tasks", static_cast<unsigned long long>(bench::fib_calls(n)))
-          .str("check", ok ? "ok" : "FAIL")
-          .num("answer", static_cast<unsigned long long>(v))
-          .print();
-      return ok;
-    });
-  }
-  if (o.workload == "spawn") {
-    // Detached fibers counted down to zero, the way Go's peer uses a sync.WaitGroup: keeping
-    // 1M joinable fiber handles keeps 1M stacks alive until they are joined (7 GB of RSS with
-    // two-page stacks here, and ~40 s of page faults), which measures the allocator instead.
-    const long long n = o.n > 0 ? o.n : 1'000'000;
-    return bench::run_iterations(o, [&](int iter) {
-      const auto t0 = bench::steady::now();
-      fibers::mutex mtx;
-      fibers::condition_variable cnd;
-      long long remaining = n;  // guarded by mtx
-      for (long long i = 0; i < n; ++i) {
-        start([&] {
-          std::unique_lock<fibers::mutex> lk(mtx);
-          if (--remaining == 0) cnd.notify_one();
-        }).detach();
-      }
-      {
+  // spawn: detached fibers counted down to zero, the way Go's peer uses a sync.WaitGroup:
+  // keeping 1M joinable fiber handles keeps 1M stacks alive until they are joined (7 GB of RSS
+  // with two-page stacks here, and ~40 s of page faults), which measures the allocator instead.
+  const int status = bench::run_fork_join(
+      "fiber", o, [&] { return skynet(0, bench::skynet_size); }, [&](int n) { return fib(n); },
+      [&](long long n) {
+        fibers::mutex mtx;
+        fibers::condition_variable cnd;
+        long long remaining = n;  // guarded by mtx
+        for (long long i = 0; i < n; ++i) {
+          start([&] {
+            std::unique_lock<fibers::mutex> lk(mtx);
+            if (--remaining == 0) cnd.notify_one();
+          }).detach();
+        }
         std::unique_lock<fibers::mutex> lk(mtx);
         cnd.wait(lk, [&] { return remaining == 0; });
-      }
-      const double ms = bench::ms_since(t0);
-      bench::json_line("fiber", o, iter)
-          .num("ms", ms)
-          .num("tasks", n)
-          .num("tasks_per_s", static_cast<double>(n) / (ms / 1e3))
-          .str("check", "ok")
-          .print();
-      return true;
-    });
-  }
+      });
+  if (status != bench::unknown_workload) return status;
   bench::usage_error(argv[0], "workload must be skynet, fib, spawn, memory, idle or idle-suspend");
 }

@@ -56,59 +56,26 @@ int main(int argc, char** argv) {
   tbb::task_arena arena(static_cast<int>(o.threads));
   arena.initialize();
 
-  if (o.workload == "skynet") {
-    return bench::run_iterations(o, [&](int iter) {
-      std::uint64_t sum = 0;
-      const auto t0 = bench::steady::now();
-      arena.execute([&] { sum = skynet(0, bench::skynet_size); });
-      const double ms = bench::ms_since(t0);
-      const bool ok = sum == bench::skynet_answer;
-      bench::json_line("tbb", o, iter)
-          .num("ms", ms)
-          .num("tasks", static_cast<unsigned long long>(bench::skynet_tasks))
-          .str("check", ok ? "ok" : "FAIL")
-          .num("answer", static_cast<unsigned long long>(sum))
-          .print();
-      return ok;
-    });
-  }
-  if (o.workload == "fib") {
-    const int n = o.n > 0 ? static_cast<int>(o.n) : bench::fib_default_n;
-    return bench::run_iterations(o, [&](int iter) {
-      std::uint64_t v = 0;
-      const auto t0 = bench::steady::now();
-      arena.execute([&] { v = fib(n); });
-      const double ms = bench::ms_since(t0);
-      const bool ok = v == bench::fib_answer(n);
-      bench::json_line("tbb", o, iter)
-          .num("ms", ms)
-          .num("n", static_cast<long long>(n))
-          .num("tasks", static_cast<unsigned long long>(bench::fib_calls(n)))
-          .str("check", ok ? "ok" : "FAIL")
-          .num("answer", static_cast<unsigned long long>(v))
-          .print();
-      return ok;
-    });
-  }
-  if (o.workload == "spawn") {
-    const long long n = o.n > 0 ? o.n : 1'000'000;
-    return bench::run_iterations(o, [&](int iter) {
-      const auto t0 = bench::steady::now();
-      arena.execute([&] {
-        tbb::task_group g;
-        for (long long i = 0; i < n; ++i) g.run([] {});
-        g.wait();
+  const int status = bench::run_fork_join(
+      "tbb", o,
+      [&] {
+        std::uint64_t sum = 0;
+        arena.execute([&] { sum = skynet(0, bench::skynet_size); });
+        return sum;
+      },
+      [&](int n) {
+        std::uint64_t v = 0;
+        arena.execute([&] { v = fib(n); });
+        return v;
+      },
+      [&](long long n) {
+        arena.execute([&] {
+          tbb::task_group g;
+          for (long long i = 0; i < n; ++i) g.run([] {});
+          g.wait();
+        });
       });
-      const double ms = bench::ms_since(t0);
-      bench::json_line("tbb", o, iter)
-          .num("ms", ms)
-          .num("tasks", n)
-          .num("tasks_per_s", static_cast<double>(n) / (ms / 1e3))
-          .str("check", "ok")
-          .print();
-      return true;
-    });
-  }
+  if (status != bench::unknown_workload) return status;
   if (o.workload == "idle") {
     // Wake every thread of the arena with a short parallel job, then measure the idle window
     // from the moment that job returns: any spinning before the threads go to sleep counts.
