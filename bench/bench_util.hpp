@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <thread>
 #include <vector>
 
 namespace bench {
@@ -208,6 +209,89 @@ inline std::uint64_t fib_answer(int n) {
 // Number of calls (tasks) made by the naive recursive fib(n): 2 * fib(n + 1) - 1.
 inline std::uint64_t fib_calls(int n) { return 2 * fib_answer(n + 1) - 1; }
 
+// The idle workload, the same for every implementation: after the caller has run one short job
+// on it (so every thread has been active), main sleeps o.idle_ms and the process's CPU time over
+// that window is reported. Returns the exit status.
+inline int measure_idle(std::string_view impl, const options& o, bool warm_up_ok) {
+  const auto before = process_cpu();
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
+  const auto after = process_cpu();
+  json_line(impl, o, 0)
+      .num("cpu_ms", (after.user_ms + after.sys_ms) - (before.user_ms + before.sys_ms))
+      .num("user_ms", after.user_ms - before.user_ms)
+      .num("sys_ms", after.sys_ms - before.sys_ms)
+      .num("idle_ms", o.idle_ms)
+      .num("context_switches", (after.voluntary_switches + after.involuntary_switches) -
+                                   (before.voluntary_switches + before.involuntary_switches))
+      .str("check", warm_up_ok ? "ok" : "FAIL")
+      .print();
+  return warm_up_ok ? 0 : 1;
+}
+
+// The memory workload's line: n tasks suspended at once, RSS before and after. The caller may add
+// fields before print().
+inline json_line memory_line(std::string_view impl, const options& o, double spawn_ms, double wake_ms,
+                             long long n, long long rss_before, long long rss_after, bool ok) {
+  json_line line(impl, o, 0);
+  line.num("ms", spawn_ms)
+      .num("wake_ms", wake_ms)
+      .num("tasks", n)
+      .num("rss_before", rss_before)
+      .num("rss_after", rss_after)
+      .num("bytes_per_task", static_cast<double>(rss_after - rss_before) / static_cast<double>(n))
+      .str("check", ok ? "ok" : "FAIL");
+  return line;
+}
+
+// The join-latency workload, the same for every implementation (one JSON line per iteration):
+//   round_trip()          starts an empty job and waits for it (timed by the caller's clock);
+//   spin_then_stamp(ns)   starts a job that busy-waits ns, then returns now_ns() taken just
+//                         before it finishes; the sample is the time from that stamp until the
+//                         waiting thread is back.
+// Samples per iteration: o.n round trips (default 10,000), a fifth as many 50 µs wakes and a
+// fiftieth as many 1 ms wakes (the waiter is asleep by then). Returns the exit status.
+template <class RoundTrip, class SpinThenStamp>
+int run_join_latency(std::string_view impl, const options& o, RoundTrip round_trip,
+                     SpinThenStamp spin_then_stamp) {
+  const long long rtt_samples = o.n > 0 ? o.n : 10'000;
+  const long long wake_samples = std::max(1LL, rtt_samples / 5);
+  const long long sleep_samples = std::max(1LL, rtt_samples / 50);
+  const std::int64_t spin_ns = 50'000;
+  const std::int64_t long_spin_ns = 1'000'000;
+  auto micros_since = [](std::int64_t start) { return static_cast<double>(now_ns() - start) / 1e3; };
+  return run_iterations(o, [&](int iter) {
+    const auto t0 = steady::now();
+    std::vector<double> rtt, wake, sleep_wake;
+    rtt.reserve(static_cast<std::size_t>(rtt_samples));
+    wake.reserve(static_cast<std::size_t>(wake_samples));
+    sleep_wake.reserve(static_cast<std::size_t>(sleep_samples));
+    for (long long i = 0; i < rtt_samples; ++i) {
+      const std::int64_t start = now_ns();
+      round_trip();
+      rtt.push_back(micros_since(start));
+    }
+    for (long long i = 0; i < wake_samples; ++i) wake.push_back(micros_since(spin_then_stamp(spin_ns)));
+    for (long long i = 0; i < sleep_samples; ++i)
+      sleep_wake.push_back(micros_since(spin_then_stamp(long_spin_ns)));
+    json_line(impl, o, iter)
+        .num("ms", ms_since(t0))
+        .num("rtt_median_us", percentile(rtt, 0.5))
+        .num("rtt_p99_us", percentile(rtt, 0.99))
+        .num("wake_median_us", percentile(wake, 0.5))
+        .num("wake_p99_us", percentile(wake, 0.99))
+        .num("sleep_wake_median_us", percentile(sleep_wake, 0.5))
+        .num("sleep_wake_p99_us", percentile(sleep_wake, 0.99))
+        .num("samples", rtt_samples)
+        .num("wake_samples", wake_samples)
+        .num("sleep_samples", sleep_samples)
+        .num("spin_us", spin_ns / 1000)
+        .num("long_spin_us", long_spin_ns / 1000)
+        .str("check", "ok")
+        .print();
+    return true;
+  });
+}
+
 // run_fork_join's answer when o.workload is none of skynet, fib and spawn.
 constexpr int unknown_workload = -1;
 
@@ -218,7 +302,7 @@ constexpr int unknown_workload = -1;
 //   spawn(n)      starts n empty tasks and waits for all of them.
 // Returns the process's exit status, or unknown_workload.
 template <class Skynet, class Fib, class Spawn>
-int run_fork_join(const char* impl, const options& o, Skynet skynet, Fib fib, Spawn spawn) {
+int run_fork_join(std::string_view impl, const options& o, Skynet skynet, Fib fib, Spawn spawn) {
   if (o.workload == "skynet") {
     return run_iterations(o, [&](int iter) {
       const auto t0 = steady::now();

@@ -27,17 +27,5 @@ int main(int argc, char** argv) {
   if (o.workload != "idle") bench::usage_error(argv[0], "workload must be idle");
   brigade::runtime rt({.worker_threads = o.threads});
   const bool ok = rt.block_on(fib(20)) == bench::fib_answer(20);
-  const auto before = bench::process_cpu();
-  std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
-  const auto after = bench::process_cpu();
-  bench::json_line("brigade", o, 0)
-      .num("cpu_ms", (after.user_ms + after.sys_ms) - (before.user_ms + before.sys_ms))
-      .num("user_ms", after.user_ms - before.user_ms)
-      .num("sys_ms", after.sys_ms - before.sys_ms)
-      .num("idle_ms", o.idle_ms)
-      .num("context_switches", (after.voluntary_switches + after.involuntary_switches) -
-                                   (before.voluntary_switches + before.involuntary_switches))
-      .str("check", ok ? "ok" : "FAIL")
-      .print();
-  return ok ? 0 : 1;
+  return bench::measure_idle("brigade", o, ok);
 }

@@ -84,14 +84,6 @@ int main(int argc, char** argv) {
   const double wake_ms = bench::ms_since(t1);
 
   const bool ok = warm_ok && finished.load() == n;
-  bench::json_line("brigade", o, 0)
-      .num("ms", spawn_ms)
-      .num("wake_ms", wake_ms)
-      .num("tasks", n)
-      .num("rss_before", before)
-      .num("rss_after", after)
-      .num("bytes_per_task", static_cast<double>(after - before) / static_cast<double>(n))
-      .str("check", ok ? "ok" : "FAIL")
-      .print();
+  bench::memory_line("brigade", o, spawn_ms, wake_ms, n, before, after, ok).print();
   return ok ? 0 : 1;
 }

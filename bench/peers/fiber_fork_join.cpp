@@ -113,22 +113,9 @@ int run_idle(bench::options o, std::string_view impl, bool suspend) {
   o.workload = "idle";
   fiber_threads pool(o.threads, suspend);
   const std::uint64_t warm = fib(15);
-  const auto before = bench::process_cpu();
   // The main thread sleeps as an OS thread (it is idle too); the helpers wait in their
   // schedulers.
-  std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
-  const auto after = bench::process_cpu();
-  const bool ok = warm == bench::fib_answer(15);
-  bench::json_line(impl, o, 0)
-      .num("cpu_ms", (after.user_ms + after.sys_ms) - (before.user_ms + before.sys_ms))
-      .num("user_ms", after.user_ms - before.user_ms)
-      .num("sys_ms", after.sys_ms - before.sys_ms)
-      .num("idle_ms", o.idle_ms)
-      .num("context_switches", (after.voluntary_switches + after.involuntary_switches) -
-                                   (before.voluntary_switches + before.involuntary_switches))
-      .str("check", ok ? "ok" : "FAIL")
-      .print();
-  return ok ? 0 : 1;
+  return bench::measure_idle(impl, o, warm == bench::fib_answer(15));
 }
 
 int run_memory(const bench::options& o) {
@@ -162,15 +149,8 @@ int run_memory(const bench::options& o) {
   cnd.notify_all();
   while (finished.load(std::memory_order_relaxed) < n) boost::this_fiber::yield();
   const double wake_ms = bench::ms_since(t1);
-  bench::json_line("fiber", o, 0)
-      .num("ms", spawn_ms)
-      .num("wake_ms", wake_ms)
-      .num("tasks", n)
-      .num("rss_before", before)
-      .num("rss_after", after)
-      .num("bytes_per_task", static_cast<double>(after - before) / static_cast<double>(n))
+  bench::memory_line("fiber", o, spawn_ms, wake_ms, n, before, after, true)
       .num("stack_bytes", static_cast<unsigned long long>(stack_size))
-      .str("check", "ok")
       .print();
   return 0;
 }

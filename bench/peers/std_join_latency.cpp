@@ -85,46 +85,8 @@ class hand_off {
 int main(int argc, char** argv) {
   const bench::options o = bench::parse_options(argc, argv);
   if (o.workload != "join_latency") bench::usage_error(argv[0], "workload must be join_latency");
-  const long long rtt_samples = o.n > 0 ? o.n : 10'000;
-  const long long wake_samples = std::max(1LL, rtt_samples / 5);
-  const long long sleep_samples = std::max(1LL, rtt_samples / 50);
-  const std::int64_t spin_ns = 50'000;
-  const std::int64_t long_spin_ns = 1'000'000;
   hand_off h;
-  return bench::run_iterations(o, [&](int iter) {
-    const auto t0 = bench::steady::now();
-    std::vector<double> rtt, wake, sleep_wake;
-    rtt.reserve(static_cast<std::size_t>(rtt_samples));
-    wake.reserve(static_cast<std::size_t>(wake_samples));
-    sleep_wake.reserve(static_cast<std::size_t>(sleep_samples));
-    for (long long i = 0; i < rtt_samples; ++i) {
-      const std::int64_t s = bench::now_ns();
-      (void)h.call(0);
-      rtt.push_back(static_cast<double>(bench::now_ns() - s) / 1e3);
-    }
-    for (long long i = 0; i < wake_samples; ++i) {
-      const std::int64_t stamp = h.call(spin_ns);
-      wake.push_back(static_cast<double>(bench::now_ns() - stamp) / 1e3);
-    }
-    for (long long i = 0; i < sleep_samples; ++i) {
-      const std::int64_t stamp = h.call(long_spin_ns);
-      sleep_wake.push_back(static_cast<double>(bench::now_ns() - stamp) / 1e3);
-    }
-    bench::json_line("condvar", o, iter)
-        .num("ms", bench::ms_since(t0))
-        .num("rtt_median_us", bench::percentile(rtt, 0.5))
-        .num("rtt_p99_us", bench::percentile(rtt, 0.99))
-        .num("wake_median_us", bench::percentile(wake, 0.5))
-        .num("wake_p99_us", bench::percentile(wake, 0.99))
-        .num("sleep_wake_median_us", bench::percentile(sleep_wake, 0.5))
-        .num("sleep_wake_p99_us", bench::percentile(sleep_wake, 0.99))
-        .num("samples", rtt_samples)
-        .num("wake_samples", wake_samples)
-        .num("sleep_samples", sleep_samples)
-        .num("spin_us", spin_ns / 1000)
-        .num("long_spin_us", long_spin_ns / 1000)
-        .str("check", "ok")
-        .print();
-    return true;
-  });
+  return bench::run_join_latency(
+      "condvar", o, [&] { (void)h.call(0); },
+      [&](std::int64_t ns) -> std::int64_t { return h.call(ns); });
 }

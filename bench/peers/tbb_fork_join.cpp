@@ -81,21 +81,7 @@ int main(int argc, char** argv) {
     // from the moment that job returns: any spinning before the threads go to sleep counts.
     std::uint64_t warm = 0;
     arena.execute([&] { warm = fib(20); });
-    const auto before = bench::process_cpu();
-    std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
-    const auto after = bench::process_cpu();
-    const double cpu = (after.user_ms + after.sys_ms) - (before.user_ms + before.sys_ms);
-    bench::json_line("tbb", o, 0)
-        .num("cpu_ms", cpu)
-        .num("user_ms", after.user_ms - before.user_ms)
-        .num("sys_ms", after.sys_ms - before.sys_ms)
-        .num("idle_ms", o.idle_ms)
-        .num("context_switches",
-             (after.voluntary_switches + after.involuntary_switches) -
-                 (before.voluntary_switches + before.involuntary_switches))
-        .str("check", warm == bench::fib_answer(20) ? "ok" : "FAIL")
-        .print();
-    return warm == bench::fib_answer(20) ? 0 : 1;
+    return bench::measure_idle("tbb", o, warm == bench::fib_answer(20));
   }
   bench::usage_error(argv[0], "workload must be skynet, fib, spawn or idle");
 }
