@@ -89,7 +89,7 @@ class fork_join_base : public task_completion {
   template <class Promise>
   void begin(std::coroutine_handle<Promise> parent, std::size_t children) noexcept {
     parent_ = parent;
-    scope_.parent = scope_of(parent);
+    scope_.set_parent(scope_of(parent));
     owner_ = current_worker();
     remaining_.store(children, seam::memory_order::relaxed);
     next_index_ = 1;

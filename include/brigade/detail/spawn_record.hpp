@@ -1,16 +1,19 @@
 // brigade/detail/spawn_record.hpp: the state shared by a spawned unit of work (a root task or a
 // blocking job) and its join_handle: the result, the cancellation scope, and the join protocol.
 //
-// The join protocol, on one atomic word (`state_`):
+// The join protocol, on one atomic word (`state_`): three flags in the low bits, and the
+// joiner's address in the others (a waiter is at least 8-byte aligned).
 //   complete         set once by the task side after it stored the result (release: publishes
 //                    the result; acquire: sees the joiner registered before).
-//   joiner_set       set once by the handle side after it wrote `joiner_` (release: publishes it).
+//   joiner_set       set once by the handle side, in the same fetch_or that writes the joiner's
+//                    address (release: publishes the waiter).
 //   handle_released  set once when the join_handle is destroyed or detached.
 //   1. Task side finishes: prev = fetch_or(complete). If prev has handle_released, nobody will
-//      read the result: destroy the record. Else if prev has joiner_set, wake the joiner.
-//   2. Handle side joins: if complete is set, take the result. Else write joiner_, then
-//      prev = fetch_or(joiner_set); if prev has complete, the task finished meanwhile and saw no
-//      joiner, so take the result now; otherwise wait to be woken.
+//      read the result: destroy the record. Else if prev has joiner_set, wake the joiner whose
+//      address prev holds.
+//   2. Handle side joins: if complete is set, take the result. Else
+//      prev = fetch_or(joiner address | joiner_set); if prev has complete, the task finished
+//      meanwhile and saw no joiner, so take the result now; otherwise wait to be woken.
 //   3. Handle side releases: prev = fetch_or(handle_released); if prev has complete, destroy.
 // Correctness: the two fetch_or's of steps 1 and 2 are ordered in the word's modification order,
 // so exactly one of them sees the other's bit: the joiner is woken exactly once, or not needed.
@@ -51,9 +54,10 @@ void unregister_root(scheduler& sched, join_state& record) noexcept;
 void submit_root(scheduler& sched, join_state& record, std::coroutine_handle<> frame);
 
 struct join_state {
-  static constexpr std::uint32_t complete = 1;
-  static constexpr std::uint32_t joiner_set = 2;
-  static constexpr std::uint32_t handle_released = 4;
+  static constexpr std::uintptr_t complete = 1;
+  static constexpr std::uintptr_t joiner_set = 2;
+  static constexpr std::uintptr_t handle_released = 4;
+  static constexpr std::uintptr_t flag_bits = 7;
 
   /// What the most derived record does for the two type-dependent operations.
   enum class action : unsigned char {
@@ -69,24 +73,25 @@ struct join_state {
 
   /// Step 1 of the protocol. Call after the result is stored.
   void finish() noexcept {
-    const std::uint32_t prev = state_.fetch_or(complete, seam::memory_order::acq_rel);
+    const std::uintptr_t prev = state_.fetch_or(complete, seam::memory_order::acq_rel);
     if (prev & handle_released)
       destroy_unobserved();
     else if (prev & joiner_set)
-      joiner_->wake();
+      reinterpret_cast<waiter*>(prev & ~flag_bits)->wake();
   }
 
   /// Step 2. Returns true when the result is ready now; false when `joiner` will be woken.
   bool register_joiner(waiter& joiner) noexcept {
     if (is_complete()) return true;
-    joiner_ = &joiner;
-    const std::uint32_t prev = state_.fetch_or(joiner_set, seam::memory_order::acq_rel);
+    static_assert(alignof(waiter) > flag_bits, "the joiner's address shares a word with the flags");
+    const std::uintptr_t prev = state_.fetch_or(
+        reinterpret_cast<std::uintptr_t>(&joiner) | joiner_set, seam::memory_order::acq_rel);
     return (prev & complete) != 0;
   }
 
   /// Step 3.
   void release_handle() noexcept {
-    const std::uint32_t prev = state_.fetch_or(handle_released, seam::memory_order::acq_rel);
+    const std::uintptr_t prev = state_.fetch_or(handle_released, seam::memory_order::acq_rel);
     if (prev & complete) destroy_unobserved();
   }
 
@@ -98,9 +103,8 @@ struct join_state {
   /// Completes the record with task_cancelled without running the work (shutdown).
   void cancel() noexcept { operations_(this, action::cancel); }
 
-  // Shared: the join word; the joiner (written before joiner_set, read after complete).
-  seam::atomic<std::uint32_t> state_{0};
-  waiter* joiner_ = nullptr;
+  // Shared: the join word (flags and the joiner's address).
+  seam::atomic<std::uintptr_t> state_{0};
   // The cancellation scope of the spawned work: abort() requests it.
   stop_state stop_;
   scheduler* const sched_;

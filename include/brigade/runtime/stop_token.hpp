@@ -19,25 +19,50 @@
 // wrote before requesting is visible to the task that observes the request.
 #pragma once
 
+#include <cstdint>
+
 #include "brigade/detail/seam.hpp"
 
 namespace brigade {
 namespace detail {
 
 /// One cancellation scope. Lives inside the object that owns the scope (a spawn record, a
-/// when_all operation, a task_group).
-struct stop_state {
-  seam::atomic<bool> requested{false};
-  const stop_state* parent = nullptr;
+/// when_all operation, a task_group). One word: the enclosing scope's address with the
+/// "stop requested" flag in its lowest bit (scopes are at least 8-byte aligned), which keeps
+/// every spawn record and fork-join operation a word smaller.
+class stop_state {
+ public:
+  stop_state() noexcept = default;
+  stop_state(const stop_state&) = delete;
+  stop_state& operator=(const stop_state&) = delete;
 
-  void request_stop() noexcept { requested.store(true, seam::memory_order::release); }
+  /// Sets the enclosing scope. Only before the scope is shared (no task runs in it yet).
+  void set_parent(const stop_state* parent) noexcept {
+    word_.store(reinterpret_cast<std::uintptr_t>(parent), seam::memory_order::relaxed);
+  }
+  const stop_state* parent() const noexcept {
+    return reinterpret_cast<const stop_state*>(word_.load(seam::memory_order::relaxed) &
+                                               ~requested_bit);
+  }
+
+  /// Release: pairs with the acquire in stop_requested()/requested_here().
+  void request_stop() noexcept { word_.fetch_or(requested_bit, seam::memory_order::release); }
+
+  /// True when this scope itself was stopped (one load: the check a task makes as it starts).
+  bool requested_here() const noexcept {
+    return (word_.load(seam::memory_order::acquire) & requested_bit) != 0;
+  }
 
   /// True when this scope or any enclosing scope was stopped.
   bool stop_requested() const noexcept {
-    for (const stop_state* scope = this; scope != nullptr; scope = scope->parent)
-      if (scope->requested.load(seam::memory_order::acquire)) return true;
+    for (const stop_state* scope = this; scope != nullptr; scope = scope->parent())
+      if (scope->requested_here()) return true;
     return false;
   }
+
+ private:
+  static constexpr std::uintptr_t requested_bit = 1;
+  seam::atomic<std::uintptr_t> word_{0};
 };
 
 }  // namespace detail

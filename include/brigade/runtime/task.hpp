@@ -80,8 +80,7 @@ struct promise_base : pool_allocated {
     // Runs when the task starts: a task whose scope was stopped before it started does not run
     // its body. The exception goes to unhandled_exception() like one from the body.
     void await_resume() const {
-      if (promise->stop_ != nullptr &&
-          promise->stop_->requested.load(seam::memory_order::relaxed)) [[unlikely]]
+      if (promise->stop_ != nullptr && promise->stop_->requested_here()) [[unlikely]]
         throw task_cancelled("brigade: task cancelled before it started");
     }
   };

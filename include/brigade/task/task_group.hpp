@@ -104,7 +104,7 @@ class task_group {
 
   /// Internal (used by with_task_group).
   task_group(detail::scheduler& sched, const detail::stop_state* parent_scope) noexcept : sched_(&sched) {
-    scope_.parent = parent_scope;
+    scope_.set_parent(parent_scope);
   }
   ~task_group() {
     // Only reached with live children when the awaiting frame is destroyed at runtime shutdown
