@@ -36,7 +36,7 @@ bool idle::transition_to_parked(std::uint32_t index, bool was_searching) {
 std::optional<std::uint32_t> idle::worker_to_notify() {
   // Cheap check without the lock first; the caller already issued the fence.
   std::uint32_t word = word_.load();
-  if (idle_word::searching(word) != 0 || idle_word::unparked(word) >= workers_) return std::nullopt;
+  if (!idle_word::wants_wake(word, workers_)) return std::nullopt;
   std::lock_guard lock(mutex_);
   word = word_.load();
   if (idle_word::searching(word) != 0 || sleepers_.empty()) return std::nullopt;

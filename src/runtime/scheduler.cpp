@@ -107,7 +107,7 @@ void scheduler::inject(void* task) {
   // As notify_if_idle: the push must be ordered before reading the idle word.
   seam::full_fence();
   const std::uint32_t word = idle_.word().load(seam::memory_order::relaxed);
-  if (idle_word::searching(word) == 0 && idle_word::unparked(word) < workers_.size())
+  if (idle_word::wants_wake(word, static_cast<std::uint32_t>(workers_.size())))
     notify_parked_worker();
 }
 
@@ -190,7 +190,6 @@ runtime_stats scheduler::stats() const {
 // The free functions that headers declare.
 void notify_parked_worker(scheduler& sched) noexcept { sched.notify_parked_worker(); }
 void inject(scheduler& sched, std::coroutine_handle<> task) { sched.inject(task.address()); }
-void inject_yielded(scheduler& sched, std::coroutine_handle<> task) { sched.inject(task.address()); }
 void report_unobserved_failure(scheduler& sched, const std::exception_ptr& error) noexcept {
   sched.report_unobserved_failure(error);
 }

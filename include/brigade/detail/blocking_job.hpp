@@ -55,11 +55,7 @@ struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
   }
   static void operate(join_state* self, join_state::action what) noexcept {
     auto* record = static_cast<blocking_record*>(self);
-    if (what == join_state::action::destroy) {
-      spawn_record<T>::destroy_checked(record);
-      delete record;
-      return;
-    }
+    if (what == join_state::action::destroy) return spawn_record<T>::destroy(record);
     record->store_cancelled("brigade: blocking call cancelled by runtime shutdown");
     record->finish();
   }

@@ -17,10 +17,4 @@ inline constexpr std::size_t cache_line_size = 128;
 inline constexpr std::size_t cache_line_size = 64;
 #endif
 
-/// A value alone on its cache line(s).
-template <class T>
-struct alignas(cache_line_size) cache_padded {
-  T value{};
-};
-
 }  // namespace brigade::detail

@@ -40,7 +40,6 @@ class result_slot {
   }
   bool has_value() const noexcept { return kind_ == kind::value; }
   bool has_error() const noexcept { return kind_ == kind::error; }
-  bool empty() const noexcept { return kind_ == kind::none; }
   const std::exception_ptr& error() const noexcept { return error_; }
 
   /// Moves the value out, or rethrows the error. Precondition: !empty().

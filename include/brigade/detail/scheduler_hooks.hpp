@@ -44,6 +44,11 @@ struct idle_word {
   static constexpr std::uint32_t unparked(std::uint32_t word) noexcept {
     return word >> unparked_shift;
   }
+  /// New work should wake a parked worker: nobody is searching (a searcher would find it) and
+  /// somebody is parked.
+  static constexpr bool wants_wake(std::uint32_t word, std::uint32_t workers) noexcept {
+    return searching(word) == 0 && unparked(word) < workers;
+  }
 };
 
 /// The part of a worker that inline fast paths use.
@@ -69,7 +74,6 @@ inline void set_current_worker(worker_hot* worker) noexcept { this_thread_worker
 /// Slow paths, in src/runtime/.
 void notify_parked_worker(scheduler& sched) noexcept;
 void inject(scheduler& sched, std::coroutine_handle<> task);
-void inject_yielded(scheduler& sched, std::coroutine_handle<> task);
 
 /// After a worker made work visible to thieves: wakes a parked worker when one is parked and
 /// none is searching (a searching worker will find the work; waking more would be a thundering
@@ -84,8 +88,7 @@ void inject_yielded(scheduler& sched, std::coroutine_handle<> task);
 /// running owner, so that path keeps the fence.
 inline void notify_if_idle(worker_hot& worker) noexcept {
   const std::uint32_t word = worker.idle->load(seam::memory_order::relaxed);
-  if (idle_word::searching(word) == 0 && idle_word::unparked(word) < worker.worker_count)
-    [[unlikely]]
+  if (idle_word::wants_wake(word, worker.worker_count)) [[unlikely]]
     notify_parked_worker(*worker.owner);
 }
 

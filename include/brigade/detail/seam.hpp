@@ -88,9 +88,6 @@ bool spin_until(std::uint64_t budget_nanoseconds, Predicate done) noexcept {
   }
 }
 
-/// Gives the rest of this thread's time slice to another thread.
-inline void yield_thread() noexcept { std::this_thread::yield(); }
-
 /// Blocks while `*word == expected` (the kernel re-checks atomically), until woken by
 /// futex_wake or spuriously. The caller re-checks its condition in a loop.
 inline void futex_wait(atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {

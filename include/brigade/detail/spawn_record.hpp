@@ -132,10 +132,13 @@ struct spawn_record : join_state {
   result_slot<T> result_;
 
  protected:
-  /// Reports a failure that nobody observed; called just before the record is freed.
-  static void destroy_checked(spawn_record* record) noexcept {
+  /// Reports a failure that nobody observed, then frees the record (`Record` is the most
+  /// derived type, which owns the allocation).
+  template <class Record>
+  static void destroy(Record* record) noexcept {
     if (record->failed_ && !record->observed_)
       report_unobserved_failure(*record->sched_, record->result_.error());
+    delete record;
   }
   void store_cancelled(const char* why) noexcept {
     result_.set_error(std::make_exception_ptr(task_cancelled(why)));
@@ -170,11 +173,7 @@ struct root_record final : spawn_record<T>, task_completion, pool_allocated {
  private:
   static void operate(join_state* self, join_state::action what) noexcept {
     auto* record = static_cast<root_record*>(self);
-    if (what == join_state::action::destroy) {
-      spawn_record<T>::destroy_checked(record);
-      delete record;
-      return;
-    }
+    if (what == join_state::action::destroy) return spawn_record<T>::destroy(record);
     if (record->frame_) {
       record->frame_.destroy();
       record->frame_ = nullptr;

@@ -10,7 +10,7 @@
 // Work-Stealing for Weak Memory Models" (PPoPP 2013). Items are pointers (coroutine frame
 // addresses); empty is nullptr.
 //
-// Thread safety: push/pop/size_hint_owner by the owner only; steal and size_hint by anyone.
+// Thread safety: push and pop by the owner only; steal, size_hint and empty_hint by anyone.
 // Complexity: push, pop and steal are O(1) (push amortised: the ring doubles when full; the old
 // ring is kept until the deque is destroyed because a thief may still be reading it).
 //

@@ -135,9 +135,6 @@ class runtime {
   /// The runtime whose worker is running the calling thread, or nullptr.
   static runtime* current() noexcept;
 
-  /// Internal: the scheduler behind this runtime.
-  detail::scheduler& scheduler_for_internal_use() noexcept { return *scheduler_; }
-
  private:
   std::unique_ptr<detail::scheduler> scheduler_;
 };

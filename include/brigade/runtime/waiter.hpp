@@ -68,10 +68,6 @@ class thread_waiter final : public waiter {
     while (state_.load(seam::memory_order::acquire) != woken) seam::futex_wait(&state_, sleeping);
   }
 
-  [[nodiscard]] bool is_woken() const noexcept {
-    return state_.load(seam::memory_order::acquire) == woken;
-  }
-
  private:
   static void wake_thread(waiter* self) noexcept {
     auto* me = static_cast<thread_waiter*>(self);

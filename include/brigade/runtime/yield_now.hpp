@@ -28,7 +28,7 @@ struct [[nodiscard("co_await yield_now() to yield")]] yield_awaiter {
     detail::worker_hot* worker = detail::current_worker();
     if (worker == nullptr)
       throw usage_error("brigade: yield_now() awaited outside a runtime's worker thread");
-    detail::inject_yielded(*worker->owner, self);
+    detail::inject(*worker->owner, self);
   }
   void await_resume() const {
     if (scope != nullptr && scope->stop_requested())

@@ -164,20 +164,25 @@ TEST(runtime, shutdown_destroys_suspended_tasks_and_joiners_see_cancellation) {
   rt.reset();
 }
 
+// Occupies a worker (blocking its thread) until `gate` is set; `started` says when it runs.
+brigade::task<void> blocks_worker_until(brigade::event& gate, std::atomic<bool>& started) {
+  started = true;
+  gate.wait_blocking();
+  co_return;
+}
+
+brigade::task<void> sets_flag(std::atomic<bool>& flag) {
+  flag = true;
+  co_return;
+}
+
 TEST(runtime, shutdown_cancels_tasks_that_never_started) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::event gate;
   std::atomic<bool> second_ran{false}, first_started{false};
   // The only worker blocks in a task until the gate opens; the second task stays queued.
-  auto first = rt.spawn([](brigade::event& g, std::atomic<bool>& started) -> brigade::task<void> {
-    started = true;
-    g.wait_blocking();
-    co_return;
-  }(gate, first_started));
-  auto second = rt.spawn([](std::atomic<bool>& ran) -> brigade::task<void> {
-    ran = true;
-    co_return;
-  }(second_ran));
+  auto first = rt.spawn(blocks_worker_until(gate, first_started));
+  auto second = rt.spawn(sets_flag(second_ran));
   while (!first_started.load()) std::this_thread::sleep_for(1ms);
   std::thread opener([&] {
     std::this_thread::sleep_for(20ms);
@@ -205,27 +210,27 @@ brigade::task<int> spins_until_cancelled(std::atomic<bool>& running) {
   while (true) co_await brigade::yield_now();  // a cancellation point
 }
 
-TEST(join_handle, abort_cancels_a_running_task_at_its_next_cancellation_point) {
+// Spawns make(running), waits until the task runs, aborts it: its joiner must get task_cancelled.
+template <class Make>
+void expect_abort_cancels_a_running_task(Make make) {
   brigade::runtime rt({.worker_threads = 2});
   std::atomic<bool> running{false};
-  auto handle = rt.spawn(spins_until_cancelled(running));
+  auto handle = rt.spawn(make(running));
   while (!running.load()) std::this_thread::sleep_for(1ms);
   handle.abort();
   EXPECT_THROW(handle.join(), brigade::task_cancelled);
 }
 
+TEST(join_handle, abort_cancels_a_running_task_at_its_next_cancellation_point) {
+  expect_abort_cancels_a_running_task(spins_until_cancelled);
+}
+
 TEST(join_handle, abort_before_start_means_the_body_never_runs) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::event gate;
-  auto blocker = rt.spawn([](brigade::event& g) -> brigade::task<void> {
-    g.wait_blocking();
-    co_return;
-  }(gate));
-  std::atomic<bool> ran{false};
-  auto victim = rt.spawn([](std::atomic<bool>& r) -> brigade::task<void> {
-    r = true;
-    co_return;
-  }(ran));
+  std::atomic<bool> blocker_started{false}, ran{false};
+  auto blocker = rt.spawn(blocks_worker_until(gate, blocker_started));
+  auto victim = rt.spawn(sets_flag(ran));
   victim.abort();
   gate.set();
   blocker.join();
@@ -242,12 +247,7 @@ brigade::task<bool> observes_token(std::atomic<bool>& running) {
 }
 
 TEST(join_handle, a_task_can_poll_its_stop_token) {
-  brigade::runtime rt({.worker_threads = 2});
-  std::atomic<bool> running{false};
-  auto handle = rt.spawn(observes_token(running));
-  while (!running.load()) std::this_thread::sleep_for(1ms);
-  handle.abort();
-  EXPECT_THROW(handle.join(), brigade::task_cancelled);
+  expect_abort_cancels_a_running_task(observes_token);
 }
 
 TEST(runtime, a_detached_task_that_fails_is_reported_not_lost) {
