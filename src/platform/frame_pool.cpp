@@ -1,48 +1,98 @@
-// The slow paths of the frame pool (include/brigade/detail/frame_pool.hpp): carving new blocks,
-// the shared transfer stacks, and the flush when a thread exits.
+// The slow paths of the frame pool (include/brigade/detail/frame_pool.hpp): trading magazines
+// with the depot, carving new blocks, and the flush when a thread exits.
 //
 // Invariants:
-//   - A block is in at most one place: one thread's free list, one transfer batch, or in use.
-//   - transfer_stacks[c] holds only blocks of class c, linked into batches through their first
-//     word; `batches` records each batch's head and length. Guarded by `mutex`.
+//   - A block is in at most one place: one magazine slot, one overflow list, or in use.
+//   - depot.stocked[c] lists magazines of class c holding at least one block; depot.empties lists
+//     magazines holding none (of any class: a magazine is only addresses). Both are linked
+//     through next_in_depot and guarded by depot.mutex, as is overflow[c].
+//   - stocked_count[c] equals the length of stocked[c] plus that of overflow[c] whenever the
+//     mutex is free; it is read without the lock as a hint, to skip locking an empty depot.
+//   - A thread's loaded and previous magazines are either the shared placeholder (capacity 0)
+//     or magazines owned by that thread alone.
 //   - Chunks are never freed; `chunks` keeps them reachable so leak checkers see no leak.
 #include "brigade/detail/frame_pool.hpp"
 
-#include <cstdlib>
 #include <mutex>
+#include <new>
+#include <utility>
 #include <vector>
 
 namespace brigade::detail {
 namespace {
 
 constexpr std::size_t chunk_size = 256 * 1024;
+// Addresses carved into an empty magazine at a time: enough to amortise the slow path, few
+// enough that a thread that needs a handful of frames does not reserve a whole magazine's worth.
+constexpr std::uint32_t carve_batch = 32;
 
-struct transfer_batch {
-  pool_free_block* head;
-  std::uint32_t count;
+/// A block kept outside any magazine, when no memory was left for a magazine to hold it.
+struct overflow_block {
+  overflow_block* next;
 };
 
-struct pool_global_state {
+struct pool_depot {
   std::mutex mutex;
-  std::vector<transfer_batch> batches[frame_pool_limits::class_count];
+  // LIFO: the most recently returned magazine is the likeliest to be in a cache (measured: a
+  // FIFO depot shuffled the blocks over a long run and made a single worker 30% slower).
+  pool_magazine* stocked[frame_pool_limits::class_count] = {};
+  overflow_block* overflow[frame_pool_limits::class_count] = {};
+  seam::atomic<std::uint32_t> stocked_count[frame_pool_limits::class_count] = {};
+  pool_magazine* empties = nullptr;
   std::vector<void*> chunks;
 };
 
-pool_global_state& global_state() {
+pool_depot& depot() {
   // Never destroyed: threads may free blocks during static destruction.
-  static auto* state = new pool_global_state;
+  static auto* state = new pool_depot;
   return *state;
+}
+
+bool is_placeholder(const pool_magazine* magazine) noexcept { return magazine->capacity == 0; }
+
+void bump_count(pool_depot& d, std::size_t c, int by) noexcept {
+  d.stocked_count[c].store(d.stocked_count[c].load(seam::memory_order::relaxed) + by,
+                           seam::memory_order::relaxed);
+}
+
+/// Puts `magazine` (owned by the caller) into the depot; the depot's mutex is held.
+void return_to_depot_locked(pool_depot& d, std::size_t c, pool_magazine* magazine) noexcept {
+  if (is_placeholder(magazine)) return;
+  if (magazine->count != 0) {
+    magazine->next_in_depot = d.stocked[c];
+    d.stocked[c] = magazine;
+    bump_count(d, c, 1);
+  } else {
+    magazine->next_in_depot = d.empties;
+    d.empties = magazine;
+  }
+}
+
+/// An empty magazine from the depot, or a new one; nullptr when memory is exhausted.
+pool_magazine* take_empty_magazine() noexcept {
+  pool_depot& d = depot();
+  {
+    std::lock_guard lock(d.mutex);
+    if (pool_magazine* magazine = d.empties) {
+      d.empties = magazine->next_in_depot;
+      return magazine;
+    }
+  }
+  auto* magazine = static_cast<pool_magazine*>(::operator new(sizeof(pool_magazine), std::nothrow));
+  if (magazine == nullptr) return nullptr;
+  magazine->count = 0;
+  magazine->capacity = pool_magazine::slot_count;
+  magazine->next_in_depot = nullptr;
+  return magazine;
 }
 
 void flush_thread_cache() noexcept {
   pool_thread_cache& cache = current_pool_cache();
-  pool_global_state& global = global_state();
-  std::lock_guard lock(global.mutex);
+  pool_depot& d = depot();
+  std::lock_guard lock(d.mutex);
   for (std::size_t c = 0; c < frame_pool_limits::class_count; ++c) {
-    if (cache.heads[c] == nullptr) continue;
-    global.batches[c].push_back({cache.heads[c], cache.counts[c]});
-    cache.heads[c] = nullptr;
-    cache.counts[c] = 0;
+    return_to_depot_locked(d, c, std::exchange(cache.loaded[c], &empty_pool_magazine));
+    return_to_depot_locked(d, c, std::exchange(cache.previous[c], &empty_pool_magazine));
   }
 }
 
@@ -56,63 +106,125 @@ void register_exit_flush() {
   current_pool_cache().exit_flush_registered = true;
 }
 
+/// Fills the (empty, real) loaded magazine of class c from the depot: a stocked magazine is
+/// swapped in, or up to a batch of overflow blocks is moved in. Returns false if the depot had
+/// nothing.
+bool restock_from_depot(pool_thread_cache& cache, std::size_t c) noexcept {
+  pool_depot& d = depot();
+  if (d.stocked_count[c].load(seam::memory_order::relaxed) == 0) return false;
+  std::lock_guard lock(d.mutex);
+  if (pool_magazine* full = d.stocked[c]) {
+    d.stocked[c] = full->next_in_depot;
+    bump_count(d, c, -1);
+    // Keep the current loaded (empty) one as previous; the old previous (empty too, since the
+    // caller found nothing in it) goes back to the depot.
+    return_to_depot_locked(d, c, std::exchange(cache.previous[c], cache.loaded[c]));
+    cache.loaded[c] = full;
+    return true;
+  }
+  pool_magazine* loaded = cache.loaded[c];
+  while (d.overflow[c] != nullptr && loaded->count < loaded->capacity) {
+    overflow_block* block = d.overflow[c];
+    d.overflow[c] = block->next;
+    bump_count(d, c, -1);
+    loaded->slots[loaded->count++] = block;
+  }
+  return loaded->count != 0;
+}
+
+/// Carves up to carve_batch new blocks of class c into the (empty, real) loaded magazine.
+void carve(pool_thread_cache& cache, std::size_t c) {
+  const std::size_t block_size = (c + 1) * frame_pool_limits::granule;
+  pool_magazine* loaded = cache.loaded[c];
+  for (std::uint32_t i = 0; i < carve_batch; ++i) {
+    if (cache.bump_next == nullptr ||
+        static_cast<std::size_t>(cache.bump_end - cache.bump_next) < block_size) {
+      if (loaded->count != 0) return;  // use what we have before taking a new chunk
+      void* chunk = ::operator new(chunk_size, std::align_val_t{64});
+      {
+        pool_depot& d = depot();
+        std::lock_guard lock(d.mutex);
+        d.chunks.push_back(chunk);
+      }
+      cache.bump_next = static_cast<char*>(chunk);
+      cache.bump_end = cache.bump_next + chunk_size;
+    }
+    // The magazine pops from the end: store the lowest address last, so blocks go out in
+    // address order and the first touches walk the chunk forwards.
+    loaded->slots[carve_batch - 1 - i] = cache.bump_next;
+    cache.bump_next += block_size;
+    ++loaded->count;
+  }
+}
+
 }  // namespace
 
 void* pool_allocate_slow(std::size_t class_index) {
   pool_thread_cache& cache = current_pool_cache();
   if (!cache.exit_flush_registered) register_exit_flush();
-  const std::size_t block_size = (class_index + 1) * frame_pool_limits::granule;
-
-  // 1. A batch that another thread gave back.
-  {
-    pool_global_state& global = global_state();
-    std::lock_guard lock(global.mutex);
-    auto& batches = global.batches[class_index];
-    if (!batches.empty()) {
-      transfer_batch batch = batches.back();
-      batches.pop_back();
-      pool_free_block* block = batch.head;
-      cache.heads[class_index] = block->next;
-      cache.counts[class_index] = batch.count - 1;
-      return block;
+  // 1. The previous magazine still has blocks: swap it in.
+  if (cache.previous[class_index]->count != 0) {
+    std::swap(cache.loaded[class_index], cache.previous[class_index]);
+  } else {
+    // 2. Make sure the loaded magazine is a real one we can fill.
+    if (is_placeholder(cache.loaded[class_index])) {
+      pool_magazine* magazine = take_empty_magazine();
+      if (magazine == nullptr) throw std::bad_alloc();
+      cache.loaded[class_index] = magazine;
+    }
+    // 3. A stocked magazine from the depot, else new blocks.
+    if (!restock_from_depot(cache, class_index)) {
+      pool_magazine* loaded = cache.loaded[class_index];
+      carve(cache, class_index);
+      // carve() fills the top carve_batch slots; compact if it stopped early.
+      if (loaded->count != carve_batch) {
+        for (std::uint32_t i = 0; i < loaded->count; ++i)
+          loaded->slots[i] = loaded->slots[carve_batch - loaded->count + i];
+      }
     }
   }
-  // 2. Bump-allocate from this thread's chunk, taking a new chunk when it is used up.
-  if (cache.bump_next == nullptr ||
-      static_cast<std::size_t>(cache.bump_end - cache.bump_next) < block_size) {
-    void* chunk = ::operator new(chunk_size, std::align_val_t{64});
-    {
-      pool_global_state& global = global_state();
-      std::lock_guard lock(global.mutex);
-      global.chunks.push_back(chunk);
-    }
-    cache.bump_next = static_cast<char*>(chunk);
-    cache.bump_end = cache.bump_next + chunk_size;
-  }
-  void* block = cache.bump_next;
-  cache.bump_next += block_size;
-  return block;
+  pool_magazine* loaded = cache.loaded[class_index];
+  return loaded->slots[--loaded->count];
 }
 
-void pool_release_surplus(std::size_t class_index) noexcept {
+void pool_deallocate_slow(void* pointer, std::size_t class_index) noexcept {
   pool_thread_cache& cache = current_pool_cache();
-  const std::uint32_t keep = cache.counts[class_index] / 2;
-  const std::uint32_t give = cache.counts[class_index] - keep;
-  // Walk past the blocks we keep; the rest form the batch.
-  pool_free_block* last_kept = cache.heads[class_index];
-  for (std::uint32_t i = 1; i < keep; ++i) last_kept = last_kept->next;
-  pool_free_block* batch_head = last_kept->next;
-  last_kept->next = nullptr;
-  cache.counts[class_index] = keep;
-  pool_global_state& global = global_state();
-  std::lock_guard lock(global.mutex);
-  try {
-    global.batches[class_index].push_back({batch_head, give});
-  } catch (...) {
-    // Out of memory for the bookkeeping: keep the blocks rather than lose them.
-    last_kept->next = batch_head;
-    cache.counts[class_index] = keep + give;
+  if (!cache.exit_flush_registered) {
+    try {
+      register_exit_flush();
+    } catch (...) {
+      // Could not register: the magazines of this thread will not be flushed at its exit (their
+      // blocks stay allocated, nothing is freed twice).
+    }
   }
+  pool_magazine*& loaded = cache.loaded[class_index];
+  pool_magazine*& previous = cache.previous[class_index];
+  // 1. The previous magazine is empty: swap it in.
+  if (!is_placeholder(previous) && previous->count == 0) {
+    std::swap(loaded, previous);
+  } else {
+    // 2. Send the full previous one to the depot, keep the full loaded one as previous, and load
+    //    an empty one.
+    pool_magazine* empty = take_empty_magazine();
+    if (empty == nullptr) {
+      // No memory for a magazine: keep the block on the depot's overflow list.
+      pool_depot& d = depot();
+      std::lock_guard lock(d.mutex);
+      auto* block = static_cast<overflow_block*>(pointer);
+      block->next = d.overflow[class_index];
+      d.overflow[class_index] = block;
+      bump_count(d, class_index, 1);
+      return;
+    }
+    {
+      pool_depot& d = depot();
+      std::lock_guard lock(d.mutex);
+      return_to_depot_locked(d, class_index, previous);
+    }
+    previous = loaded;
+    loaded = empty;
+  }
+  loaded->slots[loaded->count++] = pointer;
 }
 
 }  // namespace brigade::detail

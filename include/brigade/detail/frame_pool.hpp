@@ -8,21 +8,25 @@
 // a thread-local list pop.
 //
 // How: sizes are rounded up to 16-byte classes up to `max_pooled_size` (larger requests go to
-// ::operator new). Each thread has, per class, a singly linked free list, plus one bump region
-// carved from 256 KiB chunks. A block freed on another thread goes to that thread's list (memory
-// is fungible); a list that grows past its cap gives half of itself to a global, mutex-protected
-// transfer stack for that class, from which an empty list takes a batch before carving new memory.
-// A thread that exits hands its lists to the transfer stacks.
+// ::operator new). Each thread keeps, per class, two magazines (arrays of free block addresses,
+// J. Bonwick and J. Adams, "Magazines and Vmem", USENIX 2001): the loaded one serves allocations
+// and takes frees; the previous one is full or empty and swaps in when the loaded one runs dry
+// or fills up. Only when both are exhausted does a thread go to the global depot, under a lock,
+// to trade a whole magazine: a full one for allocating, an empty one for freeing. A block freed
+// on another thread goes to that thread's magazine (memory is fungible). New blocks are carved
+// from 256 KiB chunks, a magazine's worth of addresses at a time.
 //
-// Guarantees: allocate/deallocate are thread-safe; the fast paths take no lock and make no
-// system call. Memory is retained for reuse, never returned to the operating system (the
-// high-water mark stays, as in tcmalloc and Go). Under AddressSanitizer the pool is bypassed so
-// that use-after-free and leaks of frames are still caught.
+// Why arrays rather than lists threaded through the free blocks: a block freed on another core
+// is not in this core's cache, and popping a list reads the block (a cache miss per allocation,
+// one after another). Popping a magazine reads only this thread's array; the block is first
+// touched by the stores that initialise it, which the core does not wait for.
+//
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <utility>
 
 #include "brigade/detail/seam.hpp"
 
@@ -42,40 +46,54 @@ struct frame_pool_limits {
   static constexpr std::size_t class_count = max_pooled_size / granule;
 };
 
-/// A freed block, linked through its first word.
-struct pool_free_block {
-  pool_free_block* next;
+/// An array of free blocks of one class. `capacity` is 0 in the shared empty placeholder that a
+/// thread's cache points to before its first allocation, so the fast paths need no null check.
+struct pool_magazine {
+  static constexpr std::uint32_t slot_count = 256;
+  std::uint32_t count;
+  std::uint32_t capacity;
+  pool_magazine* next_in_depot;
+  void* slots[slot_count];
 };
+
+/// The placeholder magazine: no blocks, no room.
+inline constinit pool_magazine empty_pool_magazine{0, 0, nullptr, {}};
 
 /// One thread's cache. Constant-initialised and trivially destructible, so reaching it is a plain
 /// thread-local access with no initialisation guard; the flush at thread exit is registered by
 /// the slow path (frame_pool.cpp).
 struct pool_thread_cache {
-  pool_free_block* heads[frame_pool_limits::class_count];
-  std::uint32_t counts[frame_pool_limits::class_count];
+  pool_magazine* loaded[frame_pool_limits::class_count];
+  pool_magazine* previous[frame_pool_limits::class_count];
   char* bump_next;
   char* bump_end;
   bool exit_flush_registered;
 };
 
+namespace pool_detail {
+template <std::size_t... I>
+constexpr pool_thread_cache initial_cache(std::index_sequence<I...>) noexcept {
+  return pool_thread_cache{{((void)I, &empty_pool_magazine)...},
+                           {((void)I, &empty_pool_magazine)...},
+                           nullptr,
+                           nullptr,
+                           false};
+}
+}  // namespace pool_detail
+
 // Never read directly: use current_pool_cache() (see BRIGADE_THREAD_LOCAL_ACCESSOR in seam.hpp;
 // a frame is often allocated inside another coroutine's body, after it may have changed thread).
-inline constinit thread_local pool_thread_cache pool_cache_storage{};
+inline constinit thread_local pool_thread_cache pool_cache_storage =
+    pool_detail::initial_cache(std::make_index_sequence<frame_pool_limits::class_count>{});
 
 BRIGADE_THREAD_LOCAL_ACCESSOR pool_thread_cache& current_pool_cache() noexcept {
   return pool_cache_storage;
 }
 
-/// Slow paths, in src/platform/frame_pool.cpp.
+/// Slow paths, in src/platform/frame_pool.cpp: the loaded magazine is empty (allocate) or full
+/// (deallocate).
 void* pool_allocate_slow(std::size_t class_index);
-void pool_release_surplus(std::size_t class_index) noexcept;
-
-/// Blocks kept per thread and class before half of them move to the shared transfer stack.
-constexpr std::uint32_t pool_class_cap(std::size_t class_index) noexcept {
-  const std::size_t block = (class_index + 1) * frame_pool_limits::granule;
-  const std::size_t by_bytes = (512u * 1024u) / block;
-  return static_cast<std::uint32_t>(by_bytes < 64 ? 64 : by_bytes);
-}
+void pool_deallocate_slow(void* pointer, std::size_t class_index) noexcept;
 
 /// Allocates `size` bytes aligned to 16. Throws std::bad_alloc when memory is exhausted.
 inline void* pool_allocate(std::size_t size) {
@@ -84,12 +102,9 @@ inline void* pool_allocate(std::size_t size) {
 #else
   if (size > frame_pool_limits::max_pooled_size || size == 0) return ::operator new(size);
   const std::size_t class_index = (size - 1) / frame_pool_limits::granule;
-  pool_thread_cache& cache = current_pool_cache();
-  if (pool_free_block* block = cache.heads[class_index]) [[likely]] {
-    cache.heads[class_index] = block->next;
-    --cache.counts[class_index];
-    return block;
-  }
+  pool_magazine* magazine = current_pool_cache().loaded[class_index];
+  if (magazine->count != 0) [[likely]]
+    return magazine->slots[--magazine->count];
   return pool_allocate_slow(class_index);
 #endif
 }
@@ -104,12 +119,12 @@ inline void pool_deallocate(void* pointer, std::size_t size) noexcept {
     return;
   }
   const std::size_t class_index = (size - 1) / frame_pool_limits::granule;
-  pool_thread_cache& cache = current_pool_cache();
-  auto* block = static_cast<pool_free_block*>(pointer);
-  block->next = cache.heads[class_index];
-  cache.heads[class_index] = block;
-  if (++cache.counts[class_index] > pool_class_cap(class_index)) [[unlikely]]
-    pool_release_surplus(class_index);
+  pool_magazine* magazine = current_pool_cache().loaded[class_index];
+  if (magazine->count < magazine->capacity) [[likely]] {
+    magazine->slots[magazine->count++] = pointer;
+    return;
+  }
+  pool_deallocate_slow(pointer, class_index);
 #endif
 }
 

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -47,13 +50,57 @@ TEST(frame_pool, blocks_freed_on_another_thread_and_by_exiting_threads_are_fine)
   std::thread producer([&] {
     for (auto& p : blocks) p = pool_allocate(64);
   });
-  producer.join();  // the producer's cache is flushed to the shared stacks at its exit
+  producer.join();  // the producer's magazines go to the depot at its exit
   std::thread consumer([&] {
     for (void* p : blocks) pool_deallocate(p, 64);
   });
   consumer.join();
   for (auto& p : blocks) p = pool_allocate(64);
   for (void* p : blocks) pool_deallocate(p, 64);
+}
+
+// Blocks flow one way, from a thread that only allocates to one that only frees (a spawning task
+// and the worker that runs what it spawns): full magazines travel back through the depot, and no
+// block is handed out twice while it is in use.
+TEST(frame_pool, one_way_traffic_between_two_running_threads_never_hands_out_a_live_block) {
+  constexpr int rounds = 20;
+  constexpr std::size_t per_round = 5000;
+  std::mutex live_mutex;
+  std::set<void*> live;
+  std::vector<std::vector<void*>> handed(rounds);
+  std::atomic<int> ready{0};
+  std::atomic<int> freed{0};
+  std::thread consumer([&] {
+    for (int r = 0; r < rounds; ++r) {
+      while (ready.load(std::memory_order_acquire) <= r) std::this_thread::yield();
+      for (void* p : handed[static_cast<std::size_t>(r)]) {
+        {
+          std::lock_guard lock(live_mutex);
+          live.erase(p);
+        }
+        pool_deallocate(p, 144);
+      }
+      freed.store(r + 1, std::memory_order_release);
+    }
+  });
+  int reused_twice = 0;
+  for (int r = 0; r < rounds; ++r) {
+    auto& batch = handed[static_cast<std::size_t>(r)];
+    for (std::size_t i = 0; i < per_round; ++i) {
+      void* p = pool_allocate(144);
+      std::memset(p, r, 144);
+      std::lock_guard lock(live_mutex);
+      if (!live.insert(p).second) ++reused_twice;
+      batch.push_back(p);
+    }
+    ready.store(r + 1, std::memory_order_release);
+    if (r >= 2) {
+      while (freed.load(std::memory_order_acquire) < r - 1) std::this_thread::yield();
+    }
+  }
+  consumer.join();
+  EXPECT_EQ(reused_twice, 0);
+  EXPECT_TRUE(live.empty());
 }
 
 }  // namespace
