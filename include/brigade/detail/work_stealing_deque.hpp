@@ -19,6 +19,8 @@
 //     owner taking the last item).
 //   - bottom_ is written only by the owner. Items live in [top_, bottom_) of the current ring.
 //   - A ring is never freed while the deque lives; rings_retired_ owns the old ones.
+//   - top_seen_by_owner_ <= top_ (top_ never decreases), so bottom_ - top_seen_by_owner_ is an
+//     upper bound of the size, which is all push() needs to decide whether to grow.
 //
 // Linearizability: a steal is linearized at its successful CAS on top_; a pop of any item but the
 // last at its store to bottom_ (the full fence after it keeps a thief from reading the old
@@ -46,11 +48,15 @@ class work_stealing_deque {
   /// Owner: adds an item at the bottom.
   void push(void* item) {
     const std::int64_t b = bottom_.load(seam::memory_order::relaxed);
-    // Acquire: pairs with a thief's CAS on top_, so the slot we overwrite after growing or
-    // wrapping is no longer being read.
-    const std::int64_t t = top_.load(seam::memory_order::acquire);
     ring* r = ring_.load(seam::memory_order::relaxed);
-    if (b - t > r->capacity - 1) r = grow(r, b, t);
+    // top_ only grows, so an old value bounds the size from above: reload top_ (a line the
+    // thieves write) only when that bound says the ring may be full.
+    if (b - top_seen_by_owner_ > r->capacity - 1) {
+      // Acquire: pairs with a thief's CAS on top_, so the slot we overwrite after growing or
+      // wrapping is no longer being read (a cached value was itself loaded with acquire).
+      top_seen_by_owner_ = top_.load(seam::memory_order::acquire);
+      if (b - top_seen_by_owner_ > r->capacity - 1) r = grow(r, b, top_seen_by_owner_);
+    }
     r->put(b, item);
     // Release: a thief that reads this bottom_ with acquire sees the item and what it points to.
     bottom_.store(b + 1, seam::memory_order::release);
@@ -79,12 +85,14 @@ class work_stealing_deque {
   }
 
   /// Thief: removes the top item. Returns nullptr when empty or when it lost a race (the caller
-  /// may simply try another victim).
-  void* steal() noexcept {
+  /// may simply try another victim). `size_seen`, when given, receives the number of items the
+  /// deque held when the steal looked.
+  void* steal(std::int64_t* size_seen = nullptr) noexcept {
     std::int64_t t = top_.load(seam::memory_order::acquire);
     seam::full_fence();  // pairs with the fence in pop()
     // Acquire: pairs with push()'s release store, making the item visible.
     const std::int64_t b = bottom_.load(seam::memory_order::acquire);
+    if (size_seen != nullptr) *size_seen = b - t;
     if (t >= b) return nullptr;
     ring* r = ring_.load(seam::memory_order::acquire);  // pairs with the release in grow()
     void* item = r->get(t);
@@ -92,6 +100,26 @@ class work_stealing_deque {
                                       seam::memory_order::relaxed))
       return nullptr;
     return item;
+  }
+
+  /// Thief: takes about half of the items (at most `max`, at least one if any) from the top into
+  /// out[0..n), oldest first, and returns n. Each item is one steal() (a batch taken with a
+  /// single CAS would race with the owner's CAS-free pops), but the thief pays for finding the
+  /// victim and for its idle bookkeeping once per batch instead of once per item.
+  std::size_t steal_batch(void** out, std::size_t max) noexcept {
+    std::int64_t size_seen = 0;
+    void* first = steal(&size_seen);
+    if (first == nullptr) return 0;
+    out[0] = first;
+    const auto wanted = static_cast<std::size_t>(size_seen / 2);
+    const std::size_t limit = wanted < max ? (wanted > 0 ? wanted : 1) : max;
+    std::size_t taken = 1;
+    while (taken < limit) {
+      void* item = steal();
+      if (item == nullptr) break;
+      out[taken++] = item;
+    }
+    return taken;
   }
 
   /// Anyone: an estimate of the number of items (exact when no operation is in flight).
@@ -136,6 +164,7 @@ class work_stealing_deque {
   alignas(cache_line_size) seam::atomic<std::int64_t> bottom_{0};
   seam::atomic<ring*> ring_;
   // Owner only.
+  std::int64_t top_seen_by_owner_ = 0;  // some earlier value of top_
   std::vector<std::unique_ptr<ring>> rings_retired_;
 };
 

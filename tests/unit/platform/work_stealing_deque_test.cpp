@@ -32,8 +32,22 @@ TEST(work_stealing_deque, grows_past_its_initial_capacity) {
   EXPECT_TRUE(deque.empty_hint());
 }
 
-// Invariant: with one owner pushing and popping and two thieves stealing, every item is taken
-// exactly once.
+TEST(work_stealing_deque, a_batch_steal_takes_about_half_oldest_first) {
+  work_stealing_deque deque(4);
+  for (std::uintptr_t i = 1; i <= 10; ++i) deque.push(item(i));
+  void* out[8];
+  ASSERT_EQ(deque.steal_batch(out, 8), 5u);
+  for (std::uintptr_t i = 0; i < 5; ++i) EXPECT_EQ(out[i], item(i + 1));
+  ASSERT_EQ(deque.steal_batch(out, 2), 2u);  // capped by max
+  EXPECT_EQ(out[0], item(6));
+  ASSERT_EQ(deque.steal_batch(out, 8), 1u);  // at least one while any is left
+  EXPECT_EQ(deque.pop(), item(10));
+  EXPECT_EQ(deque.pop(), item(9));
+  EXPECT_EQ(deque.steal_batch(out, 8), 0u);
+}
+
+// Invariant: with one owner pushing and popping and two thieves stealing (one item at a time, or
+// in batches), every item is taken exactly once.
 TEST(work_stealing_deque, every_item_is_taken_exactly_once_under_concurrent_steals) {
   constexpr std::uintptr_t items = 200'000;
   work_stealing_deque deque(8);
@@ -43,7 +57,14 @@ TEST(work_stealing_deque, every_item_is_taken_exactly_once_under_concurrent_stea
     while (!done.load(std::memory_order_acquire) || !deque.empty_hint())
       if (void* p = deque.steal()) taken[reinterpret_cast<std::uintptr_t>(p)].fetch_add(1);
   };
-  std::thread a(thief), b(thief);
+  auto batch_thief = [&] {
+    void* out[16];
+    while (!done.load(std::memory_order_acquire) || !deque.empty_hint()) {
+      const std::size_t n = deque.steal_batch(out, 16);
+      for (std::size_t k = 0; k < n; ++k) taken[reinterpret_cast<std::uintptr_t>(out[k])].fetch_add(1);
+    }
+  };
+  std::thread a(thief), b(batch_thief);
   for (std::uintptr_t i = 1; i <= items; ++i) {
     deque.push(item(i));
     if (i % 3 == 0)
