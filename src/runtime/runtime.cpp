@@ -15,8 +15,8 @@ runtime_options with_defaults(runtime_options options) {
     options.worker_threads = std::thread::hardware_concurrency();
     if (options.worker_threads == 0) options.worker_threads = 1;
   }
-  if (options.worker_threads > 0xFFFF)
-    throw usage_error("brigade: runtime_options::worker_threads must be at most 65535");
+  if (options.worker_threads > 0xFFFE)
+    throw usage_error("brigade: runtime_options::worker_threads must be at most 65534");
   return options;
 }
 }  // namespace

@@ -49,6 +49,8 @@
 #include "scheduler.hpp"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -90,17 +92,37 @@ scheduler::scheduler(runtime& owner, runtime_options options)
 
 scheduler::~scheduler() = default;
 
-void scheduler::submit_root(join_state& record, std::coroutine_handle<> frame) {
+void scheduler::submit_root(join_state& record) {
   worker_hot* self = current_worker();
-  const bool on_own_worker = self != nullptr && self->owner == this;
-  registry_.add(record, on_own_worker ? self->index : workers_.size());
-  if (on_own_worker)
-    fork(*self, frame);
-  else
-    inject(frame.address());
+  if (self != nullptr && self->owner == this) {
+    if (!registry_.accepting()) throw runtime_shut_down("brigade: spawn on a runtime that is shut down");
+    self->counters.bump(self->counters.roots_spawned);
+    fork(*self, std::coroutine_handle<>::from_address(root_start_entry(record)));
+    return;
+  }
+  registry_.add_outsider(record);
+  outsider_roots_spawned_.fetch_add(1, seam::memory_order::relaxed);
+  inject(record.frame().address());
 }
 
-void scheduler::unregister_root(join_state& record) noexcept { registry_.remove(record); }
+void* scheduler::start_root(worker& self, join_state& record) noexcept {
+  registry_.add_started(record, static_cast<std::uint16_t>(self.index));
+  return record.frame().address();
+}
+
+void scheduler::finish_root(join_state& record) noexcept {
+  worker_hot* self = current_worker();
+  std::uint16_t here = join_state::outsider_list;  // not one of our workers: never the owner
+  if (self != nullptr && self->owner == this) {
+    here = static_cast<std::uint16_t>(self->index);
+    self->counters.bump(self->counters.roots_finished);
+  } else {
+    // Roots resume only on their runtime's workers; should one ever finish elsewhere, it is
+    // still unregistered correctly (as a remote removal) and counted here.
+    roots_ended_off_workers_.fetch_add(1, seam::memory_order::relaxed);
+  }
+  registry_.finish(record, here);
+}
 
 void scheduler::inject(void* task) {
   inject_.push(task);
@@ -143,8 +165,9 @@ void scheduler::shutdown() {
   std::lock_guard once(shutdown_mutex_);
   if (shut_down_) return;
 
-  // 1. Refuse new roots (under each registry shard's lock, so a spawn either registered before
-  //    or fails).
+  // 1. Refuse new roots. A spawn from outside checks under the outsiders' lock, so it either
+  //    registered before or fails; a spawn on a worker that misses the flag leaves its entry in
+  //    that worker's deque, which step 5 finds once the worker has stopped.
   registry_.close();
   // 2. Stop the workers: each checks the flag between tasks and before parking.
   shutting_down_.store(true);
@@ -156,24 +179,43 @@ void scheduler::shutdown() {
   // 3. The blocking pool: cancel what is queued, wait for what runs.
   blocking_.shutdown();
 
-  // 4. Destroy every root still registered. Destroying a frame can release other roots' handles
-  //    or wake joiners (whose coroutines land in the injection queue, never to run), but it
-  //    cannot register new roots: the registry is closed.
-  while (join_state* record = registry_.take_any()) record->cancel();
-  // 5. What is left in the queues points into frames destroyed above: drop it.
-  for (auto& w : workers_) {
-    w->lifo_slot = nullptr;
-    while (w->deque.pop() != nullptr) {
-    }
+  // 4. Destroy every root still registered (started, not finished). Destroying a frame can
+  //    release other roots' handles or wake joiners (whose coroutines land in a queue, never to
+  //    run), but it cannot start or register a root.
+  while (join_state* record = registry_.take_any_after_workers_stopped()) {
+    record->cancel();
+    roots_ended_off_workers_.fetch_add(1, seam::memory_order::relaxed);
   }
-  inject_.clear();
+  // 5. Empty the queues: a root's first step is cancelled (it never ran, so it was never
+  //    registered); every other entry points into a frame destroyed above, and is dropped.
+  cancel_queued_entries();
   shut_down_ = true;
+}
+
+void scheduler::cancel_queued_entries() {
+  auto cancel_if_root_start = [this](void* entry) {
+    if (join_state* record = as_root_start(entry)) {
+      record->cancel();
+      roots_ended_off_workers_.fetch_add(1, seam::memory_order::relaxed);
+    }
+  };
+  for (auto& w : workers_) {
+    cancel_if_root_start(std::exchange(w->lifo_slot, nullptr));
+    while (void* entry = w->deque.pop()) cancel_if_root_start(entry);
+  }
+  std::array<void*, 64> batch;
+  while (std::size_t taken = inject_.pop_batch(batch.data(), batch.size()))
+    for (std::size_t i = 0; i < taken; ++i) cancel_if_root_start(batch[i]);
 }
 
 runtime_stats scheduler::stats() const {
   runtime_stats result;
   result.workers.reserve(workers_.size());
+  std::uint64_t spawned = outsider_roots_spawned_.load(seam::memory_order::relaxed);
+  std::uint64_t ended = roots_ended_off_workers_.load(seam::memory_order::relaxed);
   for (const auto& w : workers_) {
+    spawned += w->counters.roots_spawned.load(seam::memory_order::relaxed);
+    ended += w->counters.roots_finished.load(seam::memory_order::relaxed);
     worker_stats s;
     s.tasks_run = w->counters.tasks_run.load(seam::memory_order::relaxed);
     s.steals = w->counters.steals.load(seam::memory_order::relaxed);
@@ -183,7 +225,8 @@ runtime_stats scheduler::stats() const {
   }
   result.injection_queue_depth = inject_.size_hint();
   result.blocking_threads = blocking_.thread_count();
-  result.live_tasks = registry_.size();
+  // The counters are read one by one while workers run: clamp a transiently negative difference.
+  result.live_tasks = spawned > ended ? static_cast<std::size_t>(spawned - ended) : 0;
   return result;
 }
 
@@ -193,10 +236,8 @@ void inject(scheduler& sched, std::coroutine_handle<> task) { sched.inject(task.
 void report_unobserved_failure(scheduler& sched, const std::exception_ptr& error) noexcept {
   sched.report_unobserved_failure(error);
 }
-void unregister_root(scheduler& sched, join_state& record) noexcept { sched.unregister_root(record); }
-void submit_root(scheduler& sched, join_state& record, std::coroutine_handle<> frame) {
-  sched.submit_root(record, frame);
-}
+void finish_root(scheduler& sched, join_state& record) noexcept { sched.finish_root(record); }
+void submit_root(scheduler& sched, join_state& record) { sched.submit_root(record); }
 void submit_blocking(scheduler& sched, blocking_job& job) { sched.submit_blocking(job); }
 
 }  // namespace brigade::detail

@@ -22,6 +22,17 @@
 
 namespace brigade::detail {
 
+/// Run-queue entries are coroutine addresses, except a root's first step, which is its record's
+/// address with the low bit set (records are 16-byte aligned): the worker that takes it
+/// registers the root (root_registry.hpp) before it resumes the frame.
+inline void* root_start_entry(join_state& record) noexcept {
+  return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(&record) | 1u);
+}
+inline join_state* as_root_start(void* entry) noexcept {
+  const auto bits = reinterpret_cast<std::uintptr_t>(entry);
+  return (bits & 1u) != 0 ? reinterpret_cast<join_state*>(bits & ~std::uintptr_t{1}) : nullptr;
+}
+
 /// One worker thread and everything only it touches. Fields of worker_hot are described there.
 struct alignas(cache_line_size) worker : worker_hot {
   parker parker_;            // any thread unparks; the worker parks
@@ -44,8 +55,8 @@ class scheduler {
   std::size_t worker_count() const noexcept { return workers_.size(); }
 
   // Submission.
-  void submit_root(join_state& record, std::coroutine_handle<> frame);
-  void unregister_root(join_state& record) noexcept;
+  void submit_root(join_state& record);
+  void finish_root(join_state& record) noexcept;
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }
   void inject(void* task);
   void notify_parked_worker() noexcept;
@@ -63,6 +74,8 @@ class scheduler {
   void park(worker& self);
   bool work_visible() const noexcept;
   void leave_searching(worker& self) noexcept;
+  void* start_root(worker& self, join_state& record) noexcept;
+  void cancel_queued_entries();
 
   runtime& owner_;
   runtime_options options_;
@@ -72,8 +85,11 @@ class scheduler {
   blocking_pool blocking_;
   seam::atomic<bool> shutting_down_{false};
 
-  // Roots submitted and not finished: shard i < workers for worker i, the last for outsiders.
+  // Roots started and not finished: one list per worker, one for roots spawned from outside.
   root_registry registry_;
+  // For stats().live_tasks (the workers count theirs in worker_counters).
+  seam::atomic<std::uint64_t> outsider_roots_spawned_{0};
+  seam::atomic<std::uint64_t> roots_ended_off_workers_{0};  // cancelled by shutdown, mostly
 
   // Serialises shutdown() callers; the first does the work.
   seam::mutex shutdown_mutex_;

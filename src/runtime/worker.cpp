@@ -25,6 +25,9 @@ constexpr std::uint64_t search_budget_nanoseconds = 20'000;
 constexpr std::uint64_t search_round_gap_nanoseconds = 1'000;
 constexpr std::uint32_t inject_check_interval = 61;
 constexpr std::size_t max_inject_batch = 64;
+// A thief takes half of a victim's deque, up to this many tasks, one steal each, so that it
+// pays for its search and its idle-word updates once per batch.
+constexpr std::size_t max_steal_batch = 32;
 
 std::uint32_t next_random(std::uint32_t& state) noexcept {
   // xorshift32: cheap, good enough to spread victims.
@@ -48,6 +51,7 @@ void scheduler::run_worker(worker& self) {
       }
     }
     if (self.searching_) leave_searching(self);
+    if (join_state* record = as_root_start(task)) task = start_root(self, *record);
     self.counters.bump(self.counters.tasks_run);
     std::coroutine_handle<>::from_address(task).resume();
   }
@@ -58,6 +62,7 @@ void scheduler::run_worker(worker& self) {
 void* scheduler::next_local_task(worker& self) {
   ++self.tick_;
   if (self.tick_ % inject_check_interval == 0) {
+    registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
     if (void* task = take_from_inject(self)) return task;
   }
   if (void* task = self.lifo_slot) {
@@ -104,10 +109,16 @@ void* scheduler::search_for_work(worker& self) {
     for (std::uint32_t i = 0; i < count; ++i) {
       worker& victim = *workers_[(start + i) % count];
       if (&victim == &self) continue;
-      if (void* task = victim.deque.steal()) {
-        self.counters.bump(self.counters.steals);
-        return task;
+      std::array<void*, max_steal_batch> batch;
+      const std::size_t taken = victim.deque.steal_batch(batch.data(), batch.size());
+      if (taken == 0) continue;
+      self.counters.bump(self.counters.steals, taken);
+      if (taken > 1) {
+        // Run the oldest now; the others pop next, oldest first.
+        for (std::size_t k = taken; k-- > 1;) self.deque.push(batch[k]);
+        notify_if_idle(self);
       }
+      return batch[0];
     }
     if (void* task = take_from_inject(self)) return task;
   }
@@ -127,6 +138,8 @@ bool scheduler::work_visible() const noexcept {
 }
 
 void scheduler::park(worker& self) {
+  // Free what finished elsewhere before sleeping, not after an unbounded wait.
+  registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
   idle_.transition_to_parked(self.index, self.searching_);
   self.searching_ = false;
   // P3: pairs with the fence in notify_if_idle / inject.

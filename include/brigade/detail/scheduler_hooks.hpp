@@ -28,8 +28,10 @@ struct worker_counters {
   seam::atomic<std::uint64_t> tasks_run{0};
   seam::atomic<std::uint64_t> steals{0};
   seam::atomic<std::uint64_t> parks{0};
-  void bump(seam::atomic<std::uint64_t>& counter) noexcept {
-    counter.store(counter.load(seam::memory_order::relaxed) + 1, seam::memory_order::relaxed);
+  seam::atomic<std::uint64_t> roots_spawned{0};   // spawned on this worker
+  seam::atomic<std::uint64_t> roots_finished{0};  // finished on this worker
+  void bump(seam::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
+    counter.store(counter.load(seam::memory_order::relaxed) + by, seam::memory_order::relaxed);
   }
 };
 

@@ -1,33 +1,44 @@
 // brigade/detail/spawn_record.hpp: the state shared by a spawned unit of work (a root task or a
 // blocking job) and its join_handle: the result, the cancellation scope, and the join protocol.
 //
-// The join protocol, on one atomic word (`state_`): three flags in the low bits, and the
-// joiner's address in the others (a waiter is at least 8-byte aligned).
+// The protocol, on one atomic word (`state_`): three flags in the low bits, and the joiner's
+// address in the others (a waiter is 8-byte aligned; the address is 0 until a joiner registers).
 //   complete         set once by the task side after it stored the result (release: publishes
 //                    the result; acquire: sees the joiner registered before).
-//   joiner_set       set once by the handle side, in the same fetch_or that writes the joiner's
-//                    address (release: publishes the waiter).
+//   joiner address   written once by the handle side with a fetch_or (release: publishes the
+//                    waiter).
 //   handle_released  set once when the join_handle is destroyed or detached.
-//   1. Task side finishes: prev = fetch_or(complete). If prev has handle_released, nobody will
-//      read the result: destroy the record. Else if prev has joiner_set, wake the joiner whose
-//      address prev holds.
+//   unregistered     set once the record is off the runtime's registry of live roots (at once
+//                    for a blocking job, which is never registered).
+// Three parties share the record: the task side, the handle side and the registry. Each sets its
+// bit (complete, handle_released, unregistered) with one fetch_or, touches the record no more
+// after it, and whoever's fetch_or completes the three destroys the record.
+//   1. Task side finishes: prev = fetch_or(complete, plus unregistered when it also took the
+//      record off the registry). If that completes the three, destroy; else if prev holds a
+//      joiner's address, wake that joiner.
 //   2. Handle side joins: if complete is set, take the result. Else
-//      prev = fetch_or(joiner address | joiner_set); if prev has complete, the task finished
+//      prev = fetch_or(joiner address); if prev has complete, the task finished
 //      meanwhile and saw no joiner, so take the result now; otherwise wait to be woken.
-//   3. Handle side releases: prev = fetch_or(handle_released); if prev has complete, destroy.
-// Correctness: the two fetch_or's of steps 1 and 2 are ordered in the word's modification order,
-// so exactly one of them sees the other's bit: the joiner is woken exactly once, or not needed.
-// Likewise exactly one of steps 1 and 3 sees the other's bit and destroys the record.
+//   3. Handle side releases: if complete and unregistered are both set already (the usual case
+//      after a join), the other two parties are done: destroy without a locked instruction.
+//      Else fetch_or(handle_released), and destroy if that completes the three.
+//   4. Registry side, when it unregisters later than the task finished (the task finished on
+//      another worker than the one whose list holds it): fetch_or(unregistered), destroy if that
+//      completes the three.
+// Correctness: fetch_or's on one word are totally ordered, so exactly one of them sees the other
+// two bits and destroys; and the joiner is woken exactly once, or not needed, since exactly one
+// of the fetch_or's of steps 1 and 2 sees the other's bit.
 //
 // A failure nobody observes (the task threw, and its handle was dropped without joining) is
 // reported to the runtime's unobserved-failure handler rather than lost (asyncio's "Task
 // exception was never retrieved").
 //
 // Invariants:
-//   - registry_prev_/registry_next_ are guarded by the lock of the registry shard named by
-//     registry_shard_ (src/runtime/root_registry.hpp); a record is in the registry from
-//     submission until its task finishes (or shutdown cancels it).
-//   - frame_ is the root coroutine while it lives; only the task side touches it.
+//   - registry_prev_/registry_next_ belong to the registry list named by registry_owner_
+//     (src/runtime/root_registry.hpp): a worker's list is touched only by that worker, the
+//     outsiders' list under its lock.
+//   - frame_ is the root coroutine while it lives; only the task side touches it. Once the task
+//     has finished, the same word links the record into a worker's remote-removal stack.
 #pragma once
 
 #include <coroutine>
@@ -49,15 +60,21 @@ struct join_state;
 
 /// Slow paths in src/runtime/.
 void report_unobserved_failure(scheduler& sched, const std::exception_ptr& error) noexcept;
-void unregister_root(scheduler& sched, join_state& record) noexcept;
-/// Registers a root for shutdown and schedules its first step; throws runtime_shut_down.
-void submit_root(scheduler& sched, join_state& record, std::coroutine_handle<> frame);
+/// Schedules a root's first step (it joins the registry when it starts); throws
+/// runtime_shut_down once the runtime is shutting down.
+void submit_root(scheduler& sched, join_state& record);
+/// A root task finished and its result is stored: takes it off the registry and publishes it
+/// (protocol step 1). Runs on the worker where the task finished.
+void finish_root(scheduler& sched, join_state& record) noexcept;
 
 struct join_state {
   static constexpr std::uintptr_t complete = 1;
-  static constexpr std::uintptr_t joiner_set = 2;
-  static constexpr std::uintptr_t handle_released = 4;
+  static constexpr std::uintptr_t handle_released = 2;
+  static constexpr std::uintptr_t unregistered = 4;
   static constexpr std::uintptr_t flag_bits = 7;
+  static constexpr std::uintptr_t all_done = complete | handle_released | unregistered;
+  /// registry_owner_ of a record in the list of roots started outside the workers.
+  static constexpr std::uint16_t outsider_list = 0xFFFF;
 
   /// What the most derived record does for the two type-dependent operations.
   enum class action : unsigned char {
@@ -71,54 +88,79 @@ struct join_state {
   join_state(const join_state&) = delete;
   join_state& operator=(const join_state&) = delete;
 
-  /// Step 1 of the protocol. Call after the result is stored.
-  void finish() noexcept {
-    const std::uintptr_t prev = state_.fetch_or(complete, seam::memory_order::acq_rel);
-    if (prev & handle_released)
+  /// Step 1 of the protocol. Call after the result is stored; `bits` is complete, or
+  /// complete | unregistered when the record is not (or no longer) in the registry.
+  void finish(std::uintptr_t bits = complete | unregistered) noexcept {
+    const std::uintptr_t prev = state_.fetch_or(bits, seam::memory_order::acq_rel);
+    if (((prev | bits) & all_done) == all_done)
       destroy_unobserved();
-    else if (prev & joiner_set)
-      reinterpret_cast<waiter*>(prev & ~flag_bits)->wake();
+    else if (auto* joiner = reinterpret_cast<waiter*>(prev & ~flag_bits))
+      joiner->wake();
   }
 
   /// Step 2. Returns true when the result is ready now; false when `joiner` will be woken.
   bool register_joiner(waiter& joiner) noexcept {
     if (is_complete()) return true;
     static_assert(alignof(waiter) > flag_bits, "the joiner's address shares a word with the flags");
-    const std::uintptr_t prev = state_.fetch_or(
-        reinterpret_cast<std::uintptr_t>(&joiner) | joiner_set, seam::memory_order::acq_rel);
+    const std::uintptr_t prev =
+        state_.fetch_or(reinterpret_cast<std::uintptr_t>(&joiner), seam::memory_order::acq_rel);
     return (prev & complete) != 0;
   }
 
   /// Step 3.
   void release_handle() noexcept {
-    const std::uintptr_t prev = state_.fetch_or(handle_released, seam::memory_order::acq_rel);
-    if (prev & complete) destroy_unobserved();
+    // Acquire: pairs with the other parties' last fetch_or, so their accesses come before ours.
+    if ((state_.load(seam::memory_order::acquire) & (complete | unregistered)) ==
+        (complete | unregistered))
+      return destroy_unobserved();
+    set_and_maybe_destroy(handle_released);
   }
+
+  /// Step 4.
+  void mark_unregistered() noexcept { set_and_maybe_destroy(unregistered); }
 
   bool is_complete() const noexcept {
     // Acquire: pairs with finish(), so the result is visible.
     return (state_.load(seam::memory_order::acquire) & complete) != 0;
   }
 
-  /// Completes the record with task_cancelled without running the work (shutdown).
+  /// Completes the record with task_cancelled without running the work (shutdown). The record
+  /// must be off the registry.
   void cancel() noexcept { operations_(this, action::cancel); }
+
+  /// The root coroutine, while the task has not finished.
+  std::coroutine_handle<> frame() const noexcept {
+    return std::coroutine_handle<>::from_address(frame_or_remote_next_);
+  }
+  void set_frame(std::coroutine_handle<> frame) noexcept { frame_or_remote_next_ = frame.address(); }
+  /// The next record in a remote-removal stack, once the task has finished.
+  join_state* remote_next() const noexcept { return static_cast<join_state*>(frame_or_remote_next_); }
+  void set_remote_next(join_state* next) noexcept { frame_or_remote_next_ = next; }
 
   // Shared: the join word (flags and the joiner's address).
   seam::atomic<std::uintptr_t> state_{0};
   // The cancellation scope of the spawned work: abort() requests it.
   stop_state stop_;
   scheduler* const sched_;
-  // Guarded by the lock of registry shard registry_shard_ (set once, when registered).
+  // Owned by the registry list named by registry_owner_ (a worker's index, or outsider_list).
   join_state* registry_prev_ = nullptr;
   join_state* registry_next_ = nullptr;
-  // Task side only.
-  std::coroutine_handle<> frame_;
+
+ private:
+  // Task side: the root frame. After the task finished: the remote-removal link.
+  void* frame_or_remote_next_ = nullptr;
+
+ public:
   // Handle side only: the result was taken, so a failure was seen.
   bool observed_ = false;
   bool failed_ = false;
-  std::uint16_t registry_shard_ = 0;
+  std::uint16_t registry_owner_ = 0;
 
  private:
+  void set_and_maybe_destroy(std::uintptr_t bit) noexcept {
+    const std::uintptr_t prev = state_.fetch_or(bit, seam::memory_order::acq_rel);
+    if (((prev | bit) & all_done) == all_done) destroy_unobserved();
+  }
   // The derived record reports a failure that was never observed, then frees itself.
   void destroy_unobserved() noexcept { operations_(this, action::destroy); }
   record_function operations_;
@@ -163,10 +205,9 @@ struct root_record final : spawn_record<T>, task_completion, pool_allocated {
       record->result_.set_error(std::current_exception());
     }
     record->failed_ = record->result_.has_error() && !is_cancellation(record->result_.error());
-    unregister_root(*record->sched_, *record);
     std::coroutine_handle<task_promise<T>>::from_promise(promise).destroy();
-    record->frame_ = nullptr;
-    record->finish();
+    record->set_frame(nullptr);
+    finish_root(*record->sched_, *record);
     return std::noop_coroutine();
   }
 
@@ -174,9 +215,9 @@ struct root_record final : spawn_record<T>, task_completion, pool_allocated {
   static void operate(join_state* self, join_state::action what) noexcept {
     auto* record = static_cast<root_record*>(self);
     if (what == join_state::action::destroy) return spawn_record<T>::destroy(record);
-    if (record->frame_) {
-      record->frame_.destroy();
-      record->frame_ = nullptr;
+    if (record->frame()) {
+      record->frame().destroy();
+      record->set_frame(nullptr);
     }
     record->store_cancelled("brigade: task cancelled by runtime shutdown");
     record->finish();

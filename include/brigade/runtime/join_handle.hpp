@@ -5,6 +5,10 @@
 //   int x = co_await handle;                     // in a coroutine: suspends, does not block
 //   int y = other.join();                        // on a plain thread: blocks the thread
 //
+// Awaiting an rvalue (`co_await std::move(handle)`, or `co_await brigade::spawn(...)`) consumes
+// the handle, as awaiting a Tokio JoinHandle does: the task's record is freed as soon as the
+// result is taken, and the handle is empty afterwards.
+//
 // Joining yields the task's value, or rethrows its exception; task_cancelled if it was aborted,
 // cancelled or destroyed by runtime shutdown before it finished.
 // Detaching: destroying a handle (or detach()) lets the task run on unobserved, as in Tokio. If
@@ -85,7 +89,7 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
   /// Awaiting suspends the coroutine until the task finishes.
   class [[nodiscard("co_await the join to wait for the task")]] awaiter {
    public:
-    explicit awaiter(join_handle& handle) noexcept : handle_(handle) {}
+    awaiter(join_handle& handle, bool consume) noexcept : handle_(handle), consume_(consume) {}
     // Holds the waiter that the task's record points to while suspended: not copyable/movable.
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
@@ -100,14 +104,23 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
       waiter_.sched = worker != nullptr ? worker->owner : handle_.record_->sched_;
       return !handle_.record_->register_joiner(waiter_);
     }
-    T await_resume() { return handle_.take(); }
+    T await_resume() {
+      if (!consume_) return handle_.take();
+      // Released even when take() rethrows the task's error.
+      struct release_on_exit {
+        join_handle& handle;
+        ~release_on_exit() { handle.release(); }
+      } release{handle_};
+      return handle_.take();
+    }
 
    private:
     join_handle& handle_;
+    bool consume_;
     detail::coroutine_waiter waiter_;
   };
-  awaiter operator co_await() & noexcept { return awaiter{*this}; }
-  awaiter operator co_await() && noexcept { return awaiter{*this}; }
+  awaiter operator co_await() & noexcept { return awaiter{*this, false}; }
+  awaiter operator co_await() && noexcept { return awaiter{*this, true}; }
 
  private:
   void check_usable(const char* operation) const {

@@ -90,9 +90,9 @@ class runtime {
     auto& promise = frame.promise();
     promise.set_completion(record);
     promise.stop_ = &record->stop_;
-    record->frame_ = frame;
+    record->set_frame(frame);
     try {
-      detail::submit_root(*scheduler_, *record, frame);
+      detail::submit_root(*scheduler_, *record);
     } catch (...) {
       frame.destroy();
       delete record;

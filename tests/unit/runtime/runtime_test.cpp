@@ -50,6 +50,27 @@ TEST(runtime, spawn_inside_a_task_and_await_the_handles) {
   EXPECT_EQ(rt.block_on(spawn_and_join()), 44);
 }
 
+// Awaiting an lvalue keeps the handle (joined); awaiting an rvalue consumes it, also on error.
+brigade::task<void> awaiting_an_rvalue_consumes_the_handle() {
+  auto kept = brigade::spawn(forty_two());
+  EXPECT_EQ(co_await kept, 42);
+  EXPECT_TRUE(kept.valid());
+  EXPECT_TRUE(kept.is_finished());
+  auto consumed = brigade::spawn(forty_two());
+  EXPECT_EQ(co_await std::move(consumed), 42);
+  EXPECT_FALSE(consumed.valid());  // NOLINT(bugprone-use-after-move): testing the consumed state
+  auto failing = brigade::spawn(throws_runtime_error());
+  EXPECT_THROW(co_await std::move(failing), std::runtime_error);
+  EXPECT_FALSE(failing.valid());  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(co_await brigade::spawn(add_one(1)), 2);
+}
+
+TEST(join_handle, awaiting_an_rvalue_consumes_the_handle) {
+  brigade::runtime rt({.worker_threads = 2});
+  rt.block_on(awaiting_an_rvalue_consumes_the_handle());
+  EXPECT_EQ(rt.stats().live_tasks, 0u);
+}
+
 TEST(runtime, join_from_a_plain_thread) {
   brigade::runtime rt({.worker_threads = 2});
   auto handle = rt.spawn(forty_two());
