@@ -29,7 +29,7 @@
 //   - remaining_ == N minus the children counted so far (inline ones count when published).
 //   - next_index_ and inline_done_ are touched only by the inline chain, which is sequential
 //     (one child at a time), even if it migrates to another worker.
-//   - promise.inline_ is written by the owner before it runs a child it popped (or child 0), and
+//   - promise.is_inline() is written by the owner before it runs a child it popped (or child 0), and
 //     at adopt time (false) before the child is pushed; a thief reads it after its steal, which
 //     acquires the push.
 // Memory order: claiming `first_` is acq_rel; the decrements of `remaining_` are acq_rel and
@@ -97,8 +97,8 @@ class fork_join_base : public task_completion {
   }
   void adopt(promise_base& child) noexcept {
     child.set_completion(this);
-    child.stop_ = &scope_;
-    child.inline_ = false;
+    child.set_scope(&scope_);
+    child.set_inline(false);
   }
 
   /// Steps 3-5, run by every child as it finishes.
@@ -107,9 +107,9 @@ class fork_join_base : public task_completion {
                                                 promise_base& child) noexcept {
     auto& op = static_cast<Fork&>(static_cast<fork_join_base&>(*self));
     if (op.mode_ == fork_join_mode::first_wins ||
-        (op.mode_ == fork_join_mode::fail_fast && child.failed_))
+        (op.mode_ == fork_join_mode::fail_fast && child.failed()))
       op.claim_first(child);
-    if (!child.inline_) return op.count_down(1);
+    if (!child.is_inline()) return op.count_down(1);
     ++op.inline_done_;
     worker_hot* worker = current_worker();
     if (worker == op.owner_) {
@@ -121,7 +121,7 @@ class fork_join_base : public task_completion {
           worker->deque.push(popped);
           break;
         }
-        op.child_promise(op.next_index_).inline_ = true;
+        op.child_promise(op.next_index_).set_inline(true);
         ++op.next_index_;
         return sibling;
       }
@@ -233,7 +233,7 @@ class range_fork : public fork_join_base {
     worker_hot& worker = *current_worker();
     begin(parent, children_.size());
     for (auto& child : children_) adopt(child.handle().promise());
-    children_.front().handle().promise().inline_ = true;
+    children_.front().handle().promise().set_inline(true);
     for (std::size_t i = children_.size(); i-- > 1;) fork(worker, children_[i].handle());
     return children_.front().handle();
   }
@@ -283,7 +283,7 @@ class tuple_fork : public fork_join_base {
     worker_hot& worker = *current_worker();
     begin(parent, sizeof...(Ts));
     std::apply([this](auto&... child) { (adopt(child.handle().promise()), ...); }, children_);
-    std::get<0>(children_).handle().promise().inline_ = true;
+    std::get<0>(children_).handle().promise().set_inline(true);
     for (std::size_t i = sizeof...(Ts); i-- > 1;) fork(worker, child_handle(i));
     return child_handle(0);
   }

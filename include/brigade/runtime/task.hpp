@@ -58,20 +58,39 @@ struct promise_base : pool_allocated {
   /// run a completion hook (fork-join children, spawned roots, task-group children). One field
   /// for both keeps every frame a word smaller.
   void set_continuation(std::coroutine_handle<> awaiting) noexcept {
-    next_ = awaiting.address();
-    next_is_completion_ = false;
+    next_ = reinterpret_cast<std::uintptr_t>(awaiting.address());
   }
   void set_completion(task_completion* completion) noexcept {
-    next_ = completion;
-    next_is_completion_ = true;
+    next_ = reinterpret_cast<std::uintptr_t>(completion) | next_is_completion;
   }
 
-  // Written by whoever starts the task, before it starts; read by the task itself.
-  void* next_ = nullptr;                    // the awaiter's frame, or a task_completion
-  stop_state* stop_ = nullptr;              // the cancellation scope the task runs in
-  bool next_is_completion_ = false;         // which of the two next_ is
-  bool failed_ = false;                     // the body ended with an exception
-  bool inline_ = false;                     // fork-join: run by the forking worker, not stolen
+  /// The cancellation scope the task runs in (null: none).
+  stop_state* scope() const noexcept {
+    return reinterpret_cast<stop_state*>(scope_and_flags_ & ~flag_mask);
+  }
+  void set_scope(stop_state* scope) noexcept {
+    scope_and_flags_ = reinterpret_cast<std::uintptr_t>(scope) | (scope_and_flags_ & flag_mask);
+  }
+  /// The body ended with an exception.
+  bool failed() const noexcept { return (scope_and_flags_ & failed_flag) != 0; }
+  void set_failed() noexcept { scope_and_flags_ |= failed_flag; }
+  /// Fork-join: run by the forking worker, not stolen.
+  bool is_inline() const noexcept { return (scope_and_flags_ & inline_flag) != 0; }
+  void set_inline(bool value) noexcept {
+    scope_and_flags_ = value ? (scope_and_flags_ | inline_flag) : (scope_and_flags_ & ~inline_flag);
+  }
+
+  // Two words, with the flags in the low bits of aligned addresses: every frame carries them.
+  // Written by whoever starts the task, before it starts, and by the task itself; never by two
+  // threads at once (starting a task happens-before it runs, and it finishes before anyone reads
+  // what it wrote).
+  static constexpr std::uintptr_t next_is_completion = 1;  // in next_
+  static constexpr std::uintptr_t failed_flag = 1;         // in scope_and_flags_
+  static constexpr std::uintptr_t inline_flag = 2;         // in scope_and_flags_
+  static constexpr std::uintptr_t flag_mask = 3;
+  static_assert(alignof(stop_state) > flag_mask && alignof(task_completion) > next_is_completion);
+  std::uintptr_t next_ = 0;             // the awaiter's frame, or a task_completion | 1
+  std::uintptr_t scope_and_flags_ = 0;  // a stop_state*, plus failed_flag and inline_flag
 
   struct initial_awaiter {
     promise_base* promise;
@@ -80,7 +99,8 @@ struct promise_base : pool_allocated {
     // Runs when the task starts: a task whose scope was stopped before it started does not run
     // its body. The exception goes to unhandled_exception() like one from the body.
     void await_resume() const {
-      if (promise->stop_ != nullptr && promise->stop_->requested_here()) [[unlikely]]
+      stop_state* scope = promise->scope();
+      if (scope != nullptr && scope->requested_here()) [[unlikely]]
         throw task_cancelled("brigade: task cancelled before it started");
     }
   };
@@ -90,11 +110,11 @@ struct promise_base : pool_allocated {
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) const noexcept {
       promise_base& promise = self.promise();
-      if (promise.next_is_completion_) {
-        auto* completion = static_cast<task_completion*>(promise.next_);
+      if (promise.next_ & next_is_completion) {
+        auto* completion = reinterpret_cast<task_completion*>(promise.next_ & ~next_is_completion);
         return completion->on_complete(completion, promise);
       }
-      return std::coroutine_handle<>::from_address(promise.next_);
+      return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(promise.next_));
     }
     void await_resume() const noexcept {}
   };
@@ -109,7 +129,7 @@ struct task_promise final : promise_base {
 
   task<T> get_return_object() noexcept;
   void unhandled_exception() noexcept {
-    failed_ = true;
+    set_failed();
     result_.set_error(std::current_exception());
   }
   template <class U>
@@ -125,7 +145,7 @@ struct task_promise<void> final : promise_base {
 
   task<void> get_return_object() noexcept;
   void unhandled_exception() noexcept {
-    failed_ = true;
+    set_failed();
     result_.set_error(std::current_exception());
   }
   void return_void() noexcept { result_.set_value(); }
@@ -139,7 +159,7 @@ concept brigade_promise = std::is_base_of_v<promise_base, Promise>;
 template <class Promise>
 stop_state* scope_of(std::coroutine_handle<Promise> handle) noexcept {
   if constexpr (brigade_promise<Promise>)
-    return handle.promise().stop_;
+    return handle.promise().scope();
   else
     return nullptr;
 }
@@ -187,7 +207,7 @@ class [[nodiscard("a task does nothing until it is awaited or spawned")]] task {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       auto& promise = handle.promise();
       promise.set_continuation(awaiting);
-      promise.stop_ = detail::scope_of(awaiting);
+      promise.set_scope(detail::scope_of(awaiting));
       return handle;
     }
     T await_resume() { return handle.promise().result_.take(); }

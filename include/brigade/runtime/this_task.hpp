@@ -26,7 +26,7 @@ struct scope_reader {
   bool await_ready() const noexcept { return false; }
   template <brigade::detail::brigade_promise Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
-    scope = self.promise().stop_;
+    scope = self.promise().scope();
     return false;
   }
 };

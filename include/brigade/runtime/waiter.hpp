@@ -36,11 +36,15 @@ struct waiter {
   void wake() noexcept { wake_(this); }
 
   // Links in the wait list of the one primitive this waiter is parked on; guarded by that
-  // primitive's lock. `linked` is written under that lock too, but is atomic so that the
-  // waiter's owner may read it without the lock (to skip unlinking when it was woken).
+  // primitive's lock. A waiter on no list has prev == this (a list's first waiter has prev ==
+  // nullptr), so "is it still linked?" needs no field of its own: the waiter stays five words,
+  // which is most of a suspended task's frame.
   waiter* next = nullptr;
-  waiter* prev = nullptr;
-  seam::atomic<bool> linked{false};
+  waiter* prev = this;
+
+  /// Under the lock of the list the waiter was put on.
+  bool is_linked() const noexcept { return prev != this; }
+  void mark_unlinked() noexcept { prev = this; }
 
  private:
   wake_function wake_;

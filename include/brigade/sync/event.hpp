@@ -40,8 +40,7 @@ class event {
       // Release: pairs with the acquire in is_set().
       set_.store(true, detail::seam::memory_order::release);
       waiters = head_;
-      for (detail::waiter* w = head_; w != nullptr; w = w->next)
-        w->linked.store(false, detail::seam::memory_order::relaxed);
+      for (detail::waiter* w = head_; w != nullptr; w = w->next) w->mark_unlinked();
       head_ = nullptr;
     }
     while (waiters != nullptr) {
@@ -73,18 +72,17 @@ class event {
     entry.next = head_;
     if (head_ != nullptr) head_->prev = &entry;
     head_ = &entry;
-    entry.linked.store(true, detail::seam::memory_order::relaxed);
     return true;
   }
   void unlink(detail::waiter& entry) noexcept {
     std::lock_guard lock(mutex_);
-    if (!entry.linked.load(detail::seam::memory_order::relaxed)) return;
+    if (!entry.is_linked()) return;
     if (entry.prev != nullptr)
       entry.prev->next = entry.next;
     else
       head_ = entry.next;
     if (entry.next != nullptr) entry.next->prev = entry.prev;
-    entry.linked.store(false, detail::seam::memory_order::relaxed);
+    entry.mark_unlinked();
   }
 
   class [[nodiscard("co_await the wait")]] wait_awaiter {
@@ -94,9 +92,11 @@ class event {
     wait_awaiter(const wait_awaiter&) = delete;
     wait_awaiter& operator=(const wait_awaiter&) = delete;
     ~wait_awaiter() {
-      // Linked only if destroyed while suspended (runtime shutdown); a woken waiter was unlinked
-      // by set() before the wake, which happens-before this resumption.
-      if (waiter_.linked.load(detail::seam::memory_order::relaxed)) event_.unlink(waiter_);
+      // The handle is set while the task may be suspended and cleared when it resumes, so a
+      // non-null handle here means the frame is destroyed while suspended (runtime shutdown):
+      // the waiter may still be on the list. (set() may have unlinked it already; unlink checks
+      // under the lock.)
+      if (waiter_.handle) event_.unlink(waiter_);
     }
 
     bool await_ready() const noexcept { return event_.is_set(); }
@@ -108,7 +108,7 @@ class event {
       waiter_.sched = worker->owner;
       return event_.enqueue(waiter_);
     }
-    void await_resume() const noexcept {}
+    void await_resume() noexcept { waiter_.handle = nullptr; }
 
    private:
     event& event_;

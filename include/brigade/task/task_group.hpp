@@ -85,7 +85,7 @@ class task_group {
     }
     auto& promise = frame.promise();
     promise.set_completion(node);
-    promise.stop_ = &scope_;
+    promise.set_scope(&scope_);
     (void)child.release();
     detail::worker_hot* worker = detail::current_worker();
     if (worker != nullptr && worker->owner == sched_)
@@ -178,7 +178,7 @@ std::coroutine_handle<> task_group::child_finished(detail::task_completion* self
                                                    detail::promise_base& child) noexcept {
   auto* node = static_cast<detail::group_child*>(self);
   task_group& group = *node->group;
-  if (child.failed_) {
+  if (child.failed()) {
     const std::exception_ptr& error = static_cast<detail::task_promise<T>&>(child).result_.error();
     if (detail::is_cancellation(error))
       group.saw_cancellation_.store(true, detail::seam::memory_order::relaxed);
