@@ -22,7 +22,8 @@ runtime_options with_defaults(runtime_options options) {
 }  // namespace
 
 runtime::runtime(runtime_options options)
-    : scheduler_(std::make_unique<detail::scheduler>(*this, with_defaults(std::move(options)))) {}
+    : scheduler_(std::make_unique<detail::scheduler>(*this, with_defaults(std::move(options)))),
+      serial_(scheduler_->serial()) {}
 
 runtime::~runtime() {
   if (detail::current_worker() != nullptr &&

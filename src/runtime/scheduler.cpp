@@ -57,8 +57,44 @@
 
 namespace brigade::detail {
 
+namespace {
+// The live schedulers by serial number. Looked up only on rare paths (a failure nobody observed,
+// a handle awaited outside any runtime), so a locked vector is enough.
+struct live_schedulers {
+  seam::mutex mutex;
+  std::vector<std::pair<std::uint32_t, scheduler*>> entries;  // guarded by mutex
+  std::uint32_t next_serial = 1;                               // guarded by mutex
+};
+live_schedulers& schedulers() {
+  static auto* state = new live_schedulers;  // never destroyed: handles may outlive statics
+  return *state;
+}
+}  // namespace
+
+scheduler_serials::scheduler_serials(scheduler& owner) {
+  live_schedulers& live = schedulers();
+  std::lock_guard lock(live.mutex);
+  serial_ = live.next_serial++;
+  live.entries.emplace_back(serial_, &owner);
+}
+
+scheduler_serials::~scheduler_serials() {
+  live_schedulers& live = schedulers();
+  std::lock_guard lock(live.mutex);
+  std::erase_if(live.entries, [this](const auto& entry) { return entry.first == serial_; });
+}
+
+scheduler* scheduler_by_serial(std::uint32_t runtime_serial) noexcept {
+  live_schedulers& live = schedulers();
+  std::lock_guard lock(live.mutex);
+  for (const auto& [serial, sched] : live.entries)
+    if (serial == runtime_serial) return sched;
+  return nullptr;
+}
+
 scheduler::scheduler(runtime& owner, runtime_options options)
-    : owner_(owner),
+    : serial_(*this),
+      owner_(owner),
       options_(std::move(options)),
       idle_(static_cast<std::uint32_t>(options_.worker_threads)),
       blocking_(options_.max_blocking_threads, options_.blocking_keep_alive),
@@ -110,8 +146,7 @@ void* scheduler::start_root(worker& self, join_state& record) noexcept {
   return record.frame().address();
 }
 
-void scheduler::finish_root(join_state& record) noexcept {
-  worker_hot* self = current_worker();
+void scheduler::finish_root(join_state& record, worker_hot* self) noexcept {
   std::uint16_t here = join_state::outsider_list;  // not one of our workers: never the owner
   if (self != nullptr && self->owner == this) {
     here = static_cast<std::uint16_t>(self->index);
@@ -138,24 +173,6 @@ void scheduler::notify_parked_worker() noexcept {
     if (auto index = idle_.worker_to_notify()) workers_[*index]->parker_.unpark();
   } catch (...) {
     // Only a failure to lock the idle mutex can get here; the searching workers still run.
-  }
-}
-
-void scheduler::report_unobserved_failure(const std::exception_ptr& error) noexcept {
-  try {
-    if (options_.on_unobserved_failure) {
-      options_.on_unobserved_failure(error);
-      return;
-    }
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "brigade: a detached task failed and nobody joined it: %s\n", e.what());
-    } catch (...) {
-      std::fprintf(stderr, "brigade: a detached task failed with a non-standard exception\n");
-    }
-  } catch (...) {
-    std::fprintf(stderr, "brigade: the unobserved-failure handler itself threw\n");
   }
 }
 
@@ -233,10 +250,36 @@ runtime_stats scheduler::stats() const {
 // The free functions that headers declare.
 void notify_parked_worker(scheduler& sched) noexcept { sched.notify_parked_worker(); }
 void inject(scheduler& sched, std::coroutine_handle<> task) { sched.inject(task.address()); }
-void report_unobserved_failure(scheduler& sched, const std::exception_ptr& error) noexcept {
-  sched.report_unobserved_failure(error);
+void report_unobserved_failure(std::uint32_t runtime_serial, const std::exception_ptr& error) noexcept {
+  try {
+    std::function<void(std::exception_ptr)> handler;
+    {
+      live_schedulers& live = schedulers();
+      std::lock_guard lock(live.mutex);
+      for (const auto& [serial, sched] : live.entries)
+        if (serial == runtime_serial) handler = sched->unobserved_failure_handler();
+    }
+    if (handler) {
+      handler(error);
+      return;
+    }
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "brigade: a detached task failed and nobody joined it: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "brigade: a detached task failed with a non-standard exception\n");
+    }
+  } catch (...) {
+    std::fprintf(stderr, "brigade: the unobserved-failure handler itself threw\n");
+  }
 }
-void finish_root(scheduler& sched, join_state& record) noexcept { sched.finish_root(record); }
+void finish_root(join_state& record) noexcept {
+  // A root runs only on its own runtime's workers, so the current worker names the scheduler.
+  worker_hot* self = current_worker();
+  scheduler* sched = self != nullptr ? self->owner : scheduler_by_serial(record.runtime_serial_);
+  if (sched != nullptr) sched->finish_root(record, self);
+}
 void submit_root(scheduler& sched, join_state& record) { sched.submit_root(record); }
 void submit_blocking(scheduler& sched, blocking_job& job) { sched.submit_blocking(job); }
 

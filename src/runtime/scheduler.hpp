@@ -44,6 +44,20 @@ struct alignas(cache_line_size) worker : worker_hot {
   bool searching_ = false;          // counted as searching in the idle word
 };
 
+/// Gives each scheduler a serial number, never reused, and finds a live scheduler by it. Records
+/// keep the number rather than the address, since a join_handle may outlive its runtime.
+class scheduler_serials {
+ public:
+  explicit scheduler_serials(scheduler& owner);
+  ~scheduler_serials();
+  scheduler_serials(const scheduler_serials&) = delete;
+  scheduler_serials& operator=(const scheduler_serials&) = delete;
+  std::uint32_t serial() const noexcept { return serial_; }
+
+ private:
+  std::uint32_t serial_;
+};
+
 class scheduler {
  public:
   scheduler(runtime& owner, runtime_options options);
@@ -52,15 +66,19 @@ class scheduler {
   scheduler& operator=(const scheduler&) = delete;
 
   runtime& owner() noexcept { return owner_; }
+  std::uint32_t serial() const noexcept { return serial_.serial(); }
+  /// The unobserved-failure handler, copied (it may be called after the runtime is gone).
+  std::function<void(std::exception_ptr)> unobserved_failure_handler() const {
+    return options_.on_unobserved_failure;
+  }
   std::size_t worker_count() const noexcept { return workers_.size(); }
 
   // Submission.
   void submit_root(join_state& record);
-  void finish_root(join_state& record) noexcept;
+  void finish_root(join_state& record, worker_hot* here) noexcept;
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }
   void inject(void* task);
   void notify_parked_worker() noexcept;
-  void report_unobserved_failure(const std::exception_ptr& error) noexcept;
 
   void shutdown();
   runtime_stats stats() const;
@@ -77,6 +95,8 @@ class scheduler {
   void* start_root(worker& self, join_state& record) noexcept;
   void cancel_queued_entries();
 
+  // First constructed, last destroyed: the serial is findable for the scheduler's whole life.
+  scheduler_serials serial_;
   runtime& owner_;
   runtime_options options_;
   std::vector<std::unique_ptr<worker>> workers_;

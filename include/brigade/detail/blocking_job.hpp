@@ -25,10 +25,10 @@ void submit_blocking(scheduler& sched, blocking_job& job);
 
 template <class T, class Function>
 struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
-  blocking_record(scheduler& owner, Function&& function)
-      : spawn_record<T>(owner, &operate),
+  blocking_record(std::uint32_t runtime_serial, Function&& call)
+      : spawn_record<T>(runtime_serial, &operate),
         blocking_job{&run_job, &cancel_job},
-        function_(std::move(function)) {}
+        function_(std::move(call)) {}
 
  private:
   static void run_job(blocking_job* job) noexcept {
@@ -50,14 +50,17 @@ struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
     }
     record->finish();
   }
-  static void cancel_job(blocking_job* job) noexcept {
-    operate(static_cast<blocking_record*>(job), join_state::action::cancel);
-  }
-  static void operate(join_state* self, join_state::action what) noexcept {
-    auto* record = static_cast<blocking_record*>(self);
-    if (what == join_state::action::destroy) return spawn_record<T>::destroy(record);
-    record->store_cancelled("brigade: blocking call cancelled by runtime shutdown");
-    record->finish();
+  static void cancel_job(blocking_job* job) noexcept { static_cast<blocking_record*>(job)->join_state::cancel(); }
+  // The record's hook (join_state): only its two requests reach it, as no promise points here.
+  static std::coroutine_handle<> operate(task_completion* self, promise_base& request) noexcept {
+    auto* record = static_cast<blocking_record*>(static_cast<join_state*>(self));
+    if (&request == &destroy_record_request) {
+      spawn_record<T>::destroy(record);
+    } else {
+      record->store_cancelled("brigade: blocking call cancelled by runtime shutdown");
+      record->finish();
+    }
+    return std::noop_coroutine();
   }
 
   Function function_;

@@ -59,15 +59,26 @@ class scheduler;
 struct join_state;
 
 /// Slow paths in src/runtime/.
-void report_unobserved_failure(scheduler& sched, const std::exception_ptr& error) noexcept;
+/// Passes a failure nobody observed to the handler of the runtime with serial number
+/// `runtime_serial`, or prints it if that runtime is gone.
+void report_unobserved_failure(std::uint32_t runtime_serial, const std::exception_ptr& error) noexcept;
+/// The live runtime with serial number `runtime_serial`, or nullptr once it is destroyed.
+scheduler* scheduler_by_serial(std::uint32_t runtime_serial) noexcept;
 /// Schedules a root's first step (it joins the registry when it starts); throws
 /// runtime_shut_down once the runtime is shutting down.
 void submit_root(scheduler& sched, join_state& record);
 /// A root task finished and its result is stored: takes it off the registry and publishes it
 /// (protocol step 1). Runs on the worker where the task finished.
-void finish_root(scheduler& sched, join_state& record) noexcept;
+void finish_root(join_state& record) noexcept;
 
-struct join_state {
+/// A join_state reaches its two type-dependent operations (below) through the one hook every
+/// record has anyway, task_completion::on_complete (which a spawned task's promise calls when it
+/// finishes), called with one of these markers in place of a finished promise. One function
+/// pointer per record instead of two keeps a record in a 64-byte block.
+inline constinit promise_base destroy_record_request{};  // report an unobserved failure, free
+inline constinit promise_base cancel_record_request{};   // complete with task_cancelled (shutdown)
+
+struct join_state : task_completion {
   static constexpr std::uintptr_t complete = 1;
   static constexpr std::uintptr_t handle_released = 2;
   static constexpr std::uintptr_t unregistered = 4;
@@ -76,15 +87,9 @@ struct join_state {
   /// registry_owner_ of a record in the list of roots started outside the workers.
   static constexpr std::uint16_t outsider_list = 0xFFFF;
 
-  /// What the most derived record does for the two type-dependent operations.
-  enum class action : unsigned char {
-    destroy,  // report an unobserved failure, then free the record
-    cancel,   // complete with task_cancelled without running the work (shutdown)
-  };
-  using record_function = void (*)(join_state*, action) noexcept;
-
-  join_state(scheduler& owner, record_function operations) noexcept
-      : sched_(&owner), operations_(operations) {}
+  /// `hook` finishes the task (for a root) and performs the two requests above.
+  join_state(std::uint32_t runtime_serial, task_completion::function hook) noexcept
+      : task_completion{hook}, runtime_serial_(runtime_serial) {}
   join_state(const join_state&) = delete;
   join_state& operator=(const join_state&) = delete;
 
@@ -126,7 +131,7 @@ struct join_state {
 
   /// Completes the record with task_cancelled without running the work (shutdown). The record
   /// must be off the registry.
-  void cancel() noexcept { operations_(this, action::cancel); }
+  void cancel() noexcept { on_complete(this, cancel_record_request); }
 
   /// The root coroutine, while the task has not finished.
   std::coroutine_handle<> frame() const noexcept {
@@ -141,7 +146,6 @@ struct join_state {
   seam::atomic<std::uintptr_t> state_{0};
   // The cancellation scope of the spawned work: abort() requests it.
   stop_state stop_;
-  scheduler* const sched_;
   // Owned by the registry list named by registry_owner_ (a worker's index, or outsider_list).
   join_state* registry_prev_ = nullptr;
   join_state* registry_next_ = nullptr;
@@ -155,6 +159,8 @@ struct join_state {
   bool observed_ = false;
   bool failed_ = false;
   std::uint16_t registry_owner_ = 0;
+  // The runtime's serial number (not its address: a handle may outlive the runtime).
+  const std::uint32_t runtime_serial_;
 
  private:
   void set_and_maybe_destroy(std::uintptr_t bit) noexcept {
@@ -162,8 +168,7 @@ struct join_state {
     if (((prev | bit) & all_done) == all_done) destroy_unobserved();
   }
   // The derived record reports a failure that was never observed, then frees itself.
-  void destroy_unobserved() noexcept { operations_(this, action::destroy); }
-  record_function operations_;
+  void destroy_unobserved() noexcept { on_complete(this, destroy_record_request); }
 };
 
 /// The join state plus the result of work producing T. join_handle<T> points here; the most
@@ -179,7 +184,7 @@ struct spawn_record : join_state {
   template <class Record>
   static void destroy(Record* record) noexcept {
     if (record->failed_ && !record->observed_)
-      report_unobserved_failure(*record->sched_, record->result_.error());
+      report_unobserved_failure(record->runtime_serial_, record->result_.error());
     delete record;
   }
   void store_cancelled(const char* why) noexcept {
@@ -190,14 +195,28 @@ struct spawn_record : join_state {
 /// The record of a spawned task (a root). The task's frame is freed as soon as it finishes; the
 /// record lives on until the handle is released too.
 template <class T>
-struct root_record final : spawn_record<T>, task_completion, pool_allocated {
-  explicit root_record(scheduler& owner) noexcept
-      : spawn_record<T>(owner, &operate), task_completion{&complete_root} {}
+struct root_record final : spawn_record<T>, pool_allocated {
+  explicit root_record(std::uint32_t runtime_serial) noexcept
+      : spawn_record<T>(runtime_serial, &complete_root) {}
 
-  /// The root task finished: move its result here, free its frame, publish.
+  /// The root task finished: move its result here, free its frame, publish. Also the two
+  /// requests of join_state.
   static std::coroutine_handle<> complete_root(task_completion* self,
                                                promise_base& finished) noexcept {
-    auto* record = static_cast<root_record*>(self);
+    auto* record = static_cast<root_record*>(static_cast<join_state*>(self));
+    if (&finished == &destroy_record_request) {
+      spawn_record<T>::destroy(record);
+      return std::noop_coroutine();
+    }
+    if (&finished == &cancel_record_request) {
+      if (record->frame()) {
+        record->frame().destroy();
+        record->set_frame(nullptr);
+      }
+      record->store_cancelled("brigade: task cancelled by runtime shutdown");
+      record->finish();
+      return std::noop_coroutine();
+    }
     auto& promise = static_cast<task_promise<T>&>(finished);
     try {
       promise.result_.move_into(record->result_);
@@ -207,20 +226,8 @@ struct root_record final : spawn_record<T>, task_completion, pool_allocated {
     record->failed_ = record->result_.has_error() && !is_cancellation(record->result_.error());
     std::coroutine_handle<task_promise<T>>::from_promise(promise).destroy();
     record->set_frame(nullptr);
-    finish_root(*record->sched_, *record);
+    finish_root(*record);
     return std::noop_coroutine();
-  }
-
- private:
-  static void operate(join_state* self, join_state::action what) noexcept {
-    auto* record = static_cast<root_record*>(self);
-    if (what == join_state::action::destroy) return spawn_record<T>::destroy(record);
-    if (record->frame()) {
-      record->frame().destroy();
-      record->set_frame(nullptr);
-    }
-    record->store_cancelled("brigade: task cancelled by runtime shutdown");
-    record->finish();
   }
 };
 

@@ -101,7 +101,10 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
     bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
       waiter_.handle = awaiting;
       detail::worker_hot* worker = detail::current_worker();
-      waiter_.sched = worker != nullptr ? worker->owner : handle_.record_->sched_;
+      waiter_.sched = worker != nullptr ? worker->owner
+                                        : detail::scheduler_by_serial(handle_.record_->runtime_serial_);
+      // No runtime any more: its shutdown completed every record, so the result is there.
+      if (waiter_.sched == nullptr) return false;
       return !handle_.record_->register_joiner(waiter_);
     }
     T await_resume() {

@@ -85,11 +85,11 @@ class runtime {
   template <class T>
   join_handle<T> spawn(task<T> work) {
     if (!work.valid()) throw usage_error("brigade: spawn of an empty task (moved-from?)");
-    auto* record = new detail::root_record<T>(*scheduler_);
+    auto* record = new detail::root_record<T>(serial_);
     auto frame = work.release();
     auto& promise = frame.promise();
     promise.set_completion(record);
-    promise.stop_ = &record->stop_;
+    promise.set_scope(&record->stop_);
     record->set_frame(frame);
     try {
       detail::submit_root(*scheduler_, *record);
@@ -117,7 +117,7 @@ class runtime {
   template <class Function>
   auto spawn_blocking(Function function) -> join_handle<std::invoke_result_t<Function&>> {
     using result = std::invoke_result_t<Function&>;
-    auto* record = new detail::blocking_record<result, Function>(*scheduler_, std::move(function));
+    auto* record = new detail::blocking_record<result, Function>(serial_, std::move(function));
     try {
       detail::submit_blocking(*scheduler_, *record);
     } catch (...) {
@@ -137,6 +137,7 @@ class runtime {
 
  private:
   std::unique_ptr<detail::scheduler> scheduler_;
+  std::uint32_t serial_;  // the scheduler's serial number, which records keep
 };
 
 }  // namespace brigade

@@ -295,6 +295,20 @@ TEST(runtime, a_detached_task_that_fails_is_reported_not_lost) {
   EXPECT_EQ(message, "boom");
 }
 
+// A handle may outlive its runtime. Dropping it then, unjoined, after its task failed reports
+// the failure without the runtime (printed to standard error) instead of touching freed memory.
+TEST(join_handle, a_failed_task_dropped_after_its_runtime_is_gone_is_still_reported) {
+  brigade::join_handle<void> survivor;
+  {
+    brigade::runtime rt({.worker_threads = 1});
+    survivor = rt.spawn(throws_runtime_error());
+    while (!survivor.is_finished()) std::this_thread::sleep_for(1ms);
+  }
+  testing::internal::CaptureStderr();
+  survivor.detach();
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("boom"), std::string::npos);
+}
+
 TEST(runtime, stats_count_the_work) {
   brigade::runtime rt({.worker_threads = 2});
   for (int i = 0; i < 100; ++i) rt.block_on(forty_two());
