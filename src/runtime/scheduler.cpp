@@ -9,7 +9,8 @@
 //                it runs next, while what it touches is in cache. Not stealable.
 //   inject       a global FIFO for tasks that come from outside the workers and for yielders.
 //   idle         which workers sleep and how many search (idle.hpp); decides whom to wake.
-//   registry     every spawned root task not yet finished, so that shutdown can destroy them.
+//   registry     every spawned root task started and not finished, so that shutdown can
+//                destroy them (root_registry.hpp): a list per worker, one for outsiders.
 //
 // Approaches rejected
 //   - One global queue (a thread pool's design): every spawn and every take contends on one lock
@@ -22,15 +23,17 @@
 //     unsuccessful round of searching; an idle runtime uses no CPU.
 //
 // Protocols (numbered as in docs/ARCHITECTURE.md)
-//   P1 spawn: a root is registered (in its worker's registry shard; refused once shutdown
-//      began), then pushed on the spawning worker's deque, or on the injection queue from other
-//      threads. Then the idle word is read and one parked worker is woken if none searches (with
-//      a fence first on the injection path only; see "Why no fence on a fork" in
-//      docs/ARCHITECTURE.md).
+//   P1 spawn: on a worker, the root's start entry (its record's address | 1) is pushed on the
+//      spawning worker's deque, and the worker that takes it registers the root in its own list;
+//      from other threads, the root is registered in the outsiders' list (refused once shutdown
+//      began) and its frame injected. Then the idle word is read and one parked worker is woken
+//      if none searches (with a fence first on the injection path only; see "Why no fence on a
+//      fork" in docs/ARCHITECTURE.md).
 //   P2 run loop (worker.cpp): LIFO slot (at most 16 in a row), deque pop, injection queue (also
 //      checked first every 61 tasks so it cannot starve), then search: become a searcher (at
 //      most half the workers search at once), steal from random victims, then the injection
-//      queue. A searcher that finds work stops searching; if it was the last, it wakes another.
+//      queue (a batch of about half a victim's deque). A searcher that finds work stops
+//      searching; if it was the last, it wakes another.
 //   P3 park: record as sleeper (idle lock), full fence, look at every queue once more; if any
 //      has work, wake a worker (maybe itself), then sleep on the parker until taken off the
 //      sleeper list. No lost wake-ups for injected work: the producer pushes, fences, reads the
@@ -39,8 +42,8 @@
 //      fences). A worker's own forks skip the fence: a missed wake there costs parallelism, not
 //      progress, since the forking worker drains its own deque before it parks.
 //   P4 shutdown: see runtime.hpp (refuse, stop workers, stop the blocking pool, destroy every
-//      registered root with task_cancelled for its joiners, then drop the queues' entries,
-//      which point only into frames the registry owned).
+//      registered root with task_cancelled for its joiners, then empty the queues: start
+//      entries are cancelled likewise, the other entries point into frames already destroyed).
 //
 // Parking and the future reactor: a worker parks through its `parker` today (a futex). When the
 // I/O reactor lands, one parked worker at a time will hold the driver and sleep in epoll_wait /
