@@ -110,7 +110,7 @@ inline void* pool_allocate(std::size_t size) {
 }
 
 /// Returns a block from pool_allocate; `size` must be the size it was allocated with.
-inline void pool_deallocate(void* pointer, std::size_t size) noexcept {
+inline void pool_deallocate(void* pointer, [[maybe_unused]] std::size_t size) noexcept {
 #ifdef BRIGADE_FRAME_POOL_BYPASS
   ::operator delete(pointer);
 #else
