@@ -3,8 +3,8 @@
 // Concepts
 //   worker       one OS thread; runs tasks from its LIFO slot, its own deque, the injection queue,
 //                and, when all are empty, steals from other workers' deques.
-//   deque        per worker, Chase-Lev (detail/work_stealing_deque.hpp): the owner pushes and pops
-//                at the bottom without locks; thieves take the oldest task from the top.
+//   deque        per worker (detail/work_stealing_deque.hpp): the owner pushes and pops at the
+//                bottom without locks; thieves claim about half of the oldest tasks at the top.
 //   LIFO slot    per worker, the task it just woke (a join completing, later a channel hand-off);
 //                it runs next, while what it touches is in cache. Not stealable.
 //   inject       a global FIFO for tasks that come from outside the workers and for yielders.

@@ -25,8 +25,8 @@ constexpr std::uint64_t search_budget_nanoseconds = 20'000;
 constexpr std::uint64_t search_round_gap_nanoseconds = 1'000;
 constexpr std::uint32_t inject_check_interval = 61;
 constexpr std::size_t max_inject_batch = 64;
-// A thief takes half of a victim's deque, up to this many tasks, one steal each, so that it
-// pays for its search and its idle-word updates once per batch.
+// A thief takes half of a victim's deque, up to this many tasks, with one claim, so that it pays
+// for its search and its idle-word updates once per batch.
 constexpr std::size_t max_steal_batch = 32;
 
 std::uint32_t next_random(std::uint32_t& state) noexcept {

@@ -1,35 +1,60 @@
-// brigade/detail/work_stealing_deque.hpp: the per-worker run queue, a growable Chase-Lev
-// work-stealing deque.
+// brigade/detail/work_stealing_deque.hpp: the per-worker run queue, a growable work-stealing
+// deque in which a thief takes a batch of items with one claim.
 //
 // One owner thread pushes and pops at the bottom (LIFO: the most recently forked task runs next,
-// which keeps a fork-join tree depth-first and its working set in cache); any number of thieves
-// take from the top (FIFO: they get the oldest, usually largest, piece of work).
+// which keeps a fork-join tree depth-first and its working set in cache); thieves take from the
+// top (FIFO: they get the oldest, usually largest, pieces of work), about half of the items at a
+// time.
 //
-// Algorithm: D. Chase and Y. Lev, "Dynamic Circular Work-Stealing Deque" (SPAA 2005), with the
-// memory orders of N. M. Lê, A. Pop, A. Cohen and F. Zappa Nardelli, "Correct and Efficient
-// Work-Stealing for Weak Memory Models" (PPoPP 2013). Items are pointers (coroutine frame
-// addresses); empty is nullptr.
+// Algorithm. The owner's side is Chase and Lev's ("Dynamic Circular Work-Stealing Deque", SPAA
+// 2005; memory orders after Lê, Pop, Cohen and Zappa Nardelli, PPoPP 2013): push is a store and
+// a release of `bottom`; pop stores `bottom`, issues a full fence and reads the top word. The
+// thieves' side claims a range first and validates it after, like Tokio's run queue: the top word
+// holds two indices, `steal` and `real`. Items live in [real, bottom); [steal, real) is a range
+// a thief has claimed and is copying (empty when no steal is in progress).
+//   Steal (thief): read the top word; if a steal is in progress (steal != real), give up on this
+//   victim. Read bottom, choose n (about half of the items). Claim: CAS the top word from
+//   (real, real) to (real, real + n). Then read bottom again (b2), take the items
+//   [real, min(real + n, b2)), and release: store (end, end) where end is where the taken items
+//   stop.
+//   Pop (owner): b = bottom - 1; store bottom = b; full fence; read the top word. If b < real
+//   (including b inside a claimed range) there is nothing the owner may take: restore bottom and
+//   report empty. Otherwise take item b, with no CAS even when it is the last one.
+// Why it is safe. The owner's pop and a thief's claim are both ordered in the single total order
+// S of sequentially consistent operations. If the claim comes first, the owner's read of the top
+// word (after its fence) sees the claim or its release, so it does not take an item below the
+// claimed end. If the owner's read comes first, its store to bottom precedes, in S, the thief's
+// second read of bottom, which therefore sees it (or a later push): the thief stops below the
+// item the owner took (or, after a push, takes the new item that now sits at that index, which
+// is a different task). Only one thief can hold a claim: others see steal != real and move on;
+// the owner never writes the top word, so the thief's release is a plain store.
+// A thief preempted in the middle of a steal keeps other thieves off this deque until it runs
+// again (they try other victims); the owner is never blocked by it. While a claim is in
+// progress the owner may report empty although items below the claimed end will come back when
+// the thief releases what it did not take; callers treat empty as "nothing here right now" (the
+// worker loop looks elsewhere and re-checks every deque before it parks).
 //
-// Thread safety: push and pop by the owner only; steal, size_hint and empty_hint by anyone.
-// Complexity: push, pop and steal are O(1) (push amortised: the ring doubles when full; the old
-// ring is kept until the deque is destroyed because a thief may still be reading it).
+// Items are pointers (coroutine frame addresses); empty is nullptr. Indices are 32-bit and wrap;
+// differences are taken as signed, so a deque may hold up to 2^30 items.
+//
+// Thread safety: push and pop by the owner only; steal, steal_batch, size_hint and empty_hint by
+// anyone. Complexity: push and pop O(1) (push amortised: the ring doubles when full; old rings are
+// kept until the deque is destroyed because a thief may still be reading one); a batch steal is
+// O(items taken).
 //
 // Invariants:
-//   - top_ only grows, and only through a successful compare-exchange (by a thief, or by the
-//     owner taking the last item).
-//   - bottom_ is written only by the owner. Items live in [top_, bottom_) of the current ring.
-//   - A ring is never freed while the deque lives; rings_retired_ owns the old ones.
-//   - top_seen_by_owner_ <= top_ (top_ never decreases), so bottom_ - top_seen_by_owner_ is an
-//     upper bound of the size, which is all push() needs to decide whether to grow.
-//
-// Linearizability: a steal is linearized at its successful CAS on top_; a pop of any item but the
-// last at its store to bottom_ (the full fence after it keeps a thief from reading the old
-// bottom_ after the owner has read top_); the last item is decided by the same CAS on top_ that
-// thieves use, so exactly one of the owner and the thieves gets it.
+//   - steal <= real <= bottom + 1 (modulo 2^32; bottom + 1 transiently, inside a pop); the top
+//     word changes only by a thief's claim CAS (from steal == real) and by that thief's release.
+//   - bottom is written only by the owner.
+//   - A slot with index i is overwritten only when i - capacity < steal (no thief reads it).
+//   - steal_seen_by_owner_ <= steal (steal never decreases), so bottom - steal_seen_by_owner_ is
+//     an upper bound of the occupancy, which is all push() needs to decide whether to grow.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "brigade/detail/cache_line.hpp"
@@ -39,7 +64,7 @@ namespace brigade::detail {
 
 class work_stealing_deque {
  public:
-  explicit work_stealing_deque(std::int64_t initial_capacity = 256)
+  explicit work_stealing_deque(std::uint32_t initial_capacity = 256)
       : ring_(new ring(initial_capacity)) {}
   ~work_stealing_deque() { delete ring_.load(seam::memory_order::relaxed); }
   work_stealing_deque(const work_stealing_deque&) = delete;
@@ -47,110 +72,113 @@ class work_stealing_deque {
 
   /// Owner: adds an item at the bottom.
   void push(void* item) {
-    const std::int64_t b = bottom_.load(seam::memory_order::relaxed);
+    const std::uint32_t b = bottom_.load(seam::memory_order::relaxed);
     ring* r = ring_.load(seam::memory_order::relaxed);
-    // top_ only grows, so an old value bounds the size from above: reload top_ (a line the
-    // thieves write) only when that bound says the ring may be full.
-    if (b - top_seen_by_owner_ > r->capacity - 1) {
-      // Acquire: pairs with a thief's CAS on top_, so the slot we overwrite after growing or
-      // wrapping is no longer being read (a cached value was itself loaded with acquire).
-      top_seen_by_owner_ = top_.load(seam::memory_order::acquire);
-      if (b - top_seen_by_owner_ > r->capacity - 1) r = grow(r, b, top_seen_by_owner_);
+    // steal only grows, so an old value bounds the occupancy from above: reload the top word (a
+    // line the thieves write) only when that bound says the ring may be full.
+    if (distance(steal_seen_by_owner_, b) >= r->capacity) {
+      // Acquire: pairs with a thief's release of its claim, so the slots it read are no longer
+      // being read when we overwrite them (a cached value was itself loaded with acquire).
+      steal_seen_by_owner_ = steal_index(top_.load(seam::memory_order::acquire));
+      if (distance(steal_seen_by_owner_, b) >= r->capacity) r = grow(r, b, steal_seen_by_owner_);
     }
     r->put(b, item);
-    // Release: a thief that reads this bottom_ with acquire sees the item and what it points to.
+    // Release: a thief that reads this bottom sees the item and what it points to.
     bottom_.store(b + 1, seam::memory_order::release);
   }
 
-  /// Owner: removes the bottom item, or returns nullptr when the deque is empty.
+  /// Owner: removes the bottom item, or returns nullptr when there is none it may take now.
   void* pop() noexcept {
-    const std::int64_t b = bottom_.load(seam::memory_order::relaxed) - 1;
-    ring* r = ring_.load(seam::memory_order::relaxed);
+    const std::uint32_t b = bottom_.load(seam::memory_order::relaxed) - 1;
     bottom_.store(b, seam::memory_order::relaxed);
-    // Orders the store to bottom_ before the load of top_ (pairs with the fence in steal()).
+    // Orders the store to bottom before the read of the top word (see "Why it is safe").
     seam::full_fence();
-    std::int64_t t = top_.load(seam::memory_order::relaxed);
-    if (t > b) {  // was empty
+    const std::uint64_t word = top_.load(seam::memory_order::seq_cst);
+    if (distance(real_index(word), b) < 0) {  // empty, or everything left is claimed
       bottom_.store(b + 1, seam::memory_order::relaxed);
       return nullptr;
     }
-    void* item = r->get(b);
-    if (t == b) {  // the last item: race the thieves for it on top_
-      if (!top_.compare_exchange_strong(t, t + 1, seam::memory_order::seq_cst,
-                                        seam::memory_order::relaxed))
-        item = nullptr;
-      bottom_.store(b + 1, seam::memory_order::relaxed);
-    }
-    return item;
-  }
-
-  /// Thief: removes the top item. Returns nullptr when empty or when it lost a race (the caller
-  /// may simply try another victim). `size_seen`, when given, receives the number of items the
-  /// deque held when the steal looked.
-  void* steal(std::int64_t* size_seen = nullptr) noexcept {
-    std::int64_t t = top_.load(seam::memory_order::acquire);
-    seam::full_fence();  // pairs with the fence in pop()
-    // Acquire: pairs with push()'s release store, making the item visible.
-    const std::int64_t b = bottom_.load(seam::memory_order::acquire);
-    if (size_seen != nullptr) *size_seen = b - t;
-    if (t >= b) return nullptr;
-    ring* r = ring_.load(seam::memory_order::acquire);  // pairs with the release in grow()
-    void* item = r->get(t);
-    if (!top_.compare_exchange_strong(t, t + 1, seam::memory_order::seq_cst,
-                                      seam::memory_order::relaxed))
-      return nullptr;
-    return item;
+    return ring_.load(seam::memory_order::relaxed)->get(b);
   }
 
   /// Thief: takes about half of the items (at most `max`, at least one if any) from the top into
-  /// out[0..n), oldest first, and returns n. Each item is one steal() (a batch taken with a
-  /// single CAS would race with the owner's CAS-free pops), but the thief pays for finding the
-  /// victim and for its idle bookkeeping once per batch instead of once per item.
+  /// out[0..n), oldest first, and returns n. Returns 0 when the deque is empty or another thief's
+  /// steal is in progress (the caller tries another victim).
   std::size_t steal_batch(void** out, std::size_t max) noexcept {
-    std::int64_t size_seen = 0;
-    void* first = steal(&size_seen);
-    if (first == nullptr) return 0;
-    out[0] = first;
-    const auto wanted = static_cast<std::size_t>(size_seen / 2);
-    const std::size_t limit = wanted < max ? (wanted > 0 ? wanted : 1) : max;
-    std::size_t taken = 1;
-    while (taken < limit) {
-      void* item = steal();
-      if (item == nullptr) break;
-      out[taken++] = item;
-    }
-    return taken;
+    const std::uint64_t word = top_.load(seam::memory_order::acquire);
+    const std::uint32_t real = real_index(word);
+    if (steal_index(word) != real) return 0;  // another thief is copying
+    const std::int64_t available =
+        distance(real, bottom_.load(seam::memory_order::acquire));
+    if (available <= 0 || max == 0) return 0;
+    std::int64_t wanted = available - available / 2;
+    if (wanted > static_cast<std::int64_t>(max)) wanted = static_cast<std::int64_t>(max);
+    const auto claimed_end = static_cast<std::uint32_t>(real + static_cast<std::uint32_t>(wanted));
+    std::uint64_t expected = word;
+    if (!top_.compare_exchange_strong(expected, pack(real, claimed_end), seam::memory_order::seq_cst,
+                                      seam::memory_order::relaxed))
+      return 0;  // lost to another thief
+    // Validate against the owner's pops that read the top word before our claim.
+    std::int64_t taken = distance(real, bottom_.load(seam::memory_order::seq_cst));
+    if (taken > wanted) taken = wanted;
+    if (taken < 0) taken = 0;
+    ring* r = ring_.load(seam::memory_order::acquire);  // pairs with the release in grow()
+    for (std::int64_t i = 0; i < taken; ++i) out[i] = r->get(real + static_cast<std::uint32_t>(i));
+    const auto end = static_cast<std::uint32_t>(real + static_cast<std::uint32_t>(taken));
+    // Release: the owner may overwrite the slots we read only after it sees this.
+    top_.store(pack(end, end), seam::memory_order::release);
+    return static_cast<std::size_t>(taken);
+  }
+
+  /// Thief: takes the top item, or returns nullptr (empty, or another steal in progress).
+  void* steal() noexcept {
+    void* item = nullptr;
+    return steal_batch(&item, 1) == 1 ? item : nullptr;
   }
 
   /// Anyone: an estimate of the number of items (exact when no operation is in flight).
   std::int64_t size_hint() const noexcept {
-    const std::int64_t b = bottom_.load(seam::memory_order::relaxed);
-    const std::int64_t t = top_.load(seam::memory_order::relaxed);
-    return b > t ? b - t : 0;
+    const std::int64_t size = distance(real_index(top_.load(seam::memory_order::relaxed)),
+                                       bottom_.load(seam::memory_order::relaxed));
+    return size > 0 ? size : 0;
   }
 
   bool empty_hint() const noexcept { return size_hint() == 0; }
 
  private:
+  static constexpr std::uint32_t max_capacity = 1u << 30;
+
+  // The top word: `steal` in the low half, `real` in the high half.
+  static std::uint64_t pack(std::uint32_t steal, std::uint32_t real) noexcept {
+    return (static_cast<std::uint64_t>(real) << 32) | steal;
+  }
+  static std::uint32_t steal_index(std::uint64_t word) noexcept {
+    return static_cast<std::uint32_t>(word);
+  }
+  static std::uint32_t real_index(std::uint64_t word) noexcept {
+    return static_cast<std::uint32_t>(word >> 32);
+  }
+  /// to - from, for wrapping 32-bit indices less than 2^31 apart.
+  static std::int64_t distance(std::uint32_t from, std::uint32_t to) noexcept {
+    return static_cast<std::int32_t>(to - from);
+  }
+
   struct ring {
-    explicit ring(std::int64_t cap)
-        : capacity(cap), mask(cap - 1), slots(new seam::atomic<void*>[static_cast<std::size_t>(cap)]) {}
+    explicit ring(std::uint32_t cap)
+        : capacity(cap), mask(cap - 1), slots(new seam::atomic<void*>[cap]) {}
     std::int64_t capacity;
-    std::int64_t mask;
+    std::uint32_t mask;
     std::unique_ptr<seam::atomic<void*>[]> slots;
-    // Slots are atomics so that a thief reading a slot the owner is overwriting (a race the
-    // algorithm tolerates: the thief's CAS then fails) is not a data race.
-    void put(std::int64_t i, void* item) noexcept {
-      slots[static_cast<std::size_t>(i & mask)].store(item, seam::memory_order::relaxed);
-    }
-    void* get(std::int64_t i) const noexcept {
-      return slots[static_cast<std::size_t>(i & mask)].load(seam::memory_order::relaxed);
-    }
+    // Slots are atomics because a thief reads them while the owner may write other slots of the
+    // same ring; relaxed suffices, the indices' acquire and release order the contents.
+    void put(std::uint32_t i, void* item) noexcept { slots[i & mask].store(item, seam::memory_order::relaxed); }
+    void* get(std::uint32_t i) const noexcept { return slots[i & mask].load(seam::memory_order::relaxed); }
   };
 
-  ring* grow(ring* old, std::int64_t bottom, std::int64_t top) {
-    auto bigger = std::make_unique<ring>(old->capacity * 2);
-    for (std::int64_t i = top; i < bottom; ++i) bigger->put(i, old->get(i));
+  ring* grow(ring* old, std::uint32_t bottom, std::uint32_t oldest) {
+    if (old->capacity >= max_capacity) throw std::length_error("brigade: a worker's deque is full");
+    auto bigger = std::make_unique<ring>(static_cast<std::uint32_t>(old->capacity * 2));
+    for (std::uint32_t i = oldest; i != bottom; ++i) bigger->put(i, old->get(i));
     rings_retired_.emplace_back(old);
     ring* r = bigger.release();
     // Release: a thief that loads the new ring sees the copied items.
@@ -158,13 +186,13 @@ class work_stealing_deque {
     return r;
   }
 
-  // Shared: written by the owner (bottom_) and by CAS from anyone (top_); apart, so a thief's CAS
-  // does not invalidate the owner's line on every push.
-  alignas(cache_line_size) seam::atomic<std::int64_t> top_{0};
-  alignas(cache_line_size) seam::atomic<std::int64_t> bottom_{0};
+  // Shared: the top word (written by thieves) and bottom (written by the owner), apart, so that
+  // a thief's claim does not invalidate the owner's line on every push.
+  alignas(cache_line_size) seam::atomic<std::uint64_t> top_{0};
+  alignas(cache_line_size) seam::atomic<std::uint32_t> bottom_{0};
   seam::atomic<ring*> ring_;
   // Owner only.
-  std::int64_t top_seen_by_owner_ = 0;  // some earlier value of top_
+  std::uint32_t steal_seen_by_owner_ = 0;  // some earlier value of steal
   std::vector<std::unique_ptr<ring>> rings_retired_;
 };
 

@@ -40,10 +40,15 @@ TEST(work_stealing_deque, a_batch_steal_takes_about_half_oldest_first) {
   for (std::uintptr_t i = 0; i < 5; ++i) EXPECT_EQ(out[i], item(i + 1));
   ASSERT_EQ(deque.steal_batch(out, 2), 2u);  // capped by max
   EXPECT_EQ(out[0], item(6));
-  ASSERT_EQ(deque.steal_batch(out, 8), 1u);  // at least one while any is left
-  EXPECT_EQ(deque.pop(), item(10));
-  EXPECT_EQ(deque.pop(), item(9));
+  ASSERT_EQ(deque.steal_batch(out, 8), 2u);  // half of 3, rounded up
+  EXPECT_EQ(out[0], item(8));
+  EXPECT_EQ(out[1], item(9));
+  ASSERT_EQ(deque.steal_batch(out, 8), 1u);  // the last one
+  EXPECT_EQ(out[0], item(10));
+  EXPECT_EQ(deque.pop(), nullptr);
   EXPECT_EQ(deque.steal_batch(out, 8), 0u);
+  deque.push(item(11));  // usable after being emptied by thieves
+  EXPECT_EQ(deque.pop(), item(11));
 }
 
 // Invariant: with one owner pushing and popping and two thieves stealing (one item at a time, or
@@ -74,6 +79,36 @@ TEST(work_stealing_deque, every_item_is_taken_exactly_once_under_concurrent_stea
   done.store(true, std::memory_order_release);
   a.join();
   b.join();
+  for (std::uintptr_t i = 1; i <= items; ++i) ASSERT_EQ(taken[i].load(), 1) << "item " << i;
+}
+
+// The owner keeps the deque nearly empty (a few pushes, then pops until empty), so that it and
+// two batch thieves keep racing for the last items: still, every item is taken exactly once.
+TEST(work_stealing_deque, owner_and_thieves_racing_for_the_last_items_take_each_once) {
+  constexpr std::uintptr_t items = 200'000;
+  work_stealing_deque deque(4);
+  std::vector<std::atomic<int>> taken(items + 1);
+  std::atomic<bool> done{false};
+  auto batch_thief = [&] {
+    void* out[4];
+    while (!done.load(std::memory_order_acquire) || !deque.empty_hint()) {
+      const std::size_t n = deque.steal_batch(out, 4);
+      for (std::size_t k = 0; k < n; ++k) taken[reinterpret_cast<std::uintptr_t>(out[k])].fetch_add(1);
+    }
+  };
+  std::thread a(batch_thief), b(batch_thief);
+  std::uintptr_t next = 1;
+  while (next <= items) {
+    const std::uintptr_t burst = 1 + next % 7;
+    for (std::uintptr_t k = 0; k < burst && next <= items; ++k) deque.push(item(next++));
+    while (void* p = deque.pop()) taken[reinterpret_cast<std::uintptr_t>(p)].fetch_add(1);
+  }
+  done.store(true, std::memory_order_release);
+  a.join();
+  b.join();
+  // A pop may report empty while a thief holds a claim; what the thief did not take is still
+  // there for the owner.
+  while (void* p = deque.pop()) taken[reinterpret_cast<std::uintptr_t>(p)].fetch_add(1);
   for (std::uintptr_t i = 1; i <= items; ++i) ASSERT_EQ(taken[i].load(), 1) << "item " << i;
 }
 
