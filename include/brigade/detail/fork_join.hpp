@@ -212,7 +212,7 @@ class range_fork : public fork_join_base {
  public:
   using value_type = typename task_container<Container>::value_type;
 
-  range_fork(Container children, fork_join_mode mode, const char* name)
+  range_fork(Container&& children, fork_join_mode mode, const char* name)
       : fork_join_base(&child_finished<range_fork>, mode), children_(std::move(children)),
         name_(name) {}
   range_fork(range_fork&& other) noexcept
@@ -258,7 +258,7 @@ class range_fork : public fork_join_base {
 template <class... Ts>
 class tuple_fork : public fork_join_base {
  public:
-  tuple_fork(fork_join_mode mode, const char* name, task<Ts>... children)
+  tuple_fork(fork_join_mode mode, const char* name, task<Ts>&&... children)
       : fork_join_base(&child_finished<tuple_fork>, mode), children_(std::move(children)...),
         name_(name) {}
   tuple_fork(tuple_fork&& other) noexcept

@@ -41,7 +41,7 @@ class gather_range final : public range_fork<Container> {
   using T = typename range_fork<Container>::value_type;
 
  public:
-  explicit gather_range(Container children)
+  explicit gather_range(Container&& children)
       : range_fork<Container>(std::move(children), fork_join_mode::settle, "gather") {}
 
   auto await_resume() {
@@ -52,7 +52,7 @@ class gather_range final : public range_fork<Container> {
 template <class... Ts>
 class gather_tuple final : public tuple_fork<Ts...> {
  public:
-  explicit gather_tuple(task<Ts>... children)
+  explicit gather_tuple(task<Ts>&&... children)
       : tuple_fork<Ts...>(fork_join_mode::settle, "gather", std::move(children)...) {}
 
   std::tuple<outcome<Ts>...> await_resume() {

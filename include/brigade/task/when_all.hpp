@@ -37,7 +37,7 @@ class when_all_range final : public range_fork<Container> {
   using T = typename range_fork<Container>::value_type;
 
  public:
-  explicit when_all_range(Container children)
+  explicit when_all_range(Container&& children)
       : range_fork<Container>(std::move(children), fork_join_mode::fail_fast, "when_all") {}
 
   auto await_resume() {
@@ -55,7 +55,7 @@ class when_all_range final : public range_fork<Container> {
 template <class... Ts>
 class when_all_tuple final : public tuple_fork<Ts...> {
  public:
-  explicit when_all_tuple(task<Ts>... children)
+  explicit when_all_tuple(task<Ts>&&... children)
       : tuple_fork<Ts...>(fork_join_mode::fail_fast, "when_all", std::move(children)...) {}
 
   std::tuple<non_void_t<Ts>...> await_resume() {

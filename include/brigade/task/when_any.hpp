@@ -42,7 +42,7 @@ class when_any_range final : public range_fork<Container> {
   using T = typename range_fork<Container>::value_type;
 
  public:
-  explicit when_any_range(Container children)
+  explicit when_any_range(Container&& children)
       : range_fork<Container>(std::move(children), fork_join_mode::first_wins, "when_any") {
     if (this->children_.empty()) throw usage_error("brigade: when_any of no tasks has no winner");
   }
@@ -62,7 +62,7 @@ class when_any_range final : public range_fork<Container> {
 template <class... Ts>
 class when_any_tuple final : public tuple_fork<Ts...> {
  public:
-  explicit when_any_tuple(task<Ts>... children)
+  explicit when_any_tuple(task<Ts>&&... children)
       : tuple_fork<Ts...>(fork_join_mode::first_wins, "when_any", std::move(children)...) {}
 
   std::variant<non_void_t<Ts>...> await_resume() {
