@@ -37,8 +37,11 @@
 //   - registry_prev_/registry_next_ belong to the registry list named by registry_owner_
 //     (src/runtime/root_registry.hpp): a worker's list is touched only by that worker, the
 //     outsiders' list under its lock.
-//   - frame_ is the root coroutine while it lives; only the task side touches it. Once the task
-//     has finished, the same word links the record into a worker's remote-removal stack.
+//   - frame_or_remote_next_ is the root coroutine while it lives (frame()); only the task side
+//     touches it. Once the task has finished, the same word links the record into a worker's
+//     remote-removal stack (remote_next()).
+//   - runtime_serial_ names the runtime by its serial number, not its address: a handle may
+//     outlive its runtime, and a failure reported then must not reach a freed scheduler.
 #pragma once
 
 #include <coroutine>
