@@ -69,6 +69,7 @@ class root_registry {
   }
 
   /// A root finished on worker `here` (its result is stored): unregisters it and publishes it.
+  /// A root resumes only on its own runtime's workers, so `here` is always one of ours.
   void finish(join_state& record, std::uint16_t here) noexcept {
     const std::uint16_t owner = record.registry_owner_;
     if (owner == here) {
@@ -124,11 +125,16 @@ class root_registry {
     accepting_.store(false, seam::memory_order::relaxed);
   }
 
-  /// After every worker thread has been joined: finishes the pending remote removals, then
-  /// removes and returns some registered record, or nullptr when none is left.
+  /// After every worker thread has been joined (nothing pushes remote removals any more):
+  /// unlinks the records that finished elsewhere.
+  void drain_all_remote_removals_after_workers_stopped() noexcept {
+    for (std::size_t i = 0; i < count_; ++i) drain_remote_removals(static_cast<std::uint16_t>(i));
+  }
+
+  /// After drain_all_remote_removals_after_workers_stopped(): removes and returns some
+  /// registered record, or nullptr when none is left.
   join_state* take_any_after_workers_stopped() noexcept {
     for (std::size_t i = 0; i < count_; ++i) {
-      drain_remote_removals(static_cast<std::uint16_t>(i));
       root_list& list = workers_[i].list;
       if (join_state* record = list.head) {
         list.unlink(*record);

@@ -87,12 +87,18 @@ scheduler_serials::~scheduler_serials() {
   std::erase_if(live.entries, [this](const auto& entry) { return entry.first == serial_; });
 }
 
-scheduler* scheduler_by_serial(std::uint32_t runtime_serial) noexcept {
-  live_schedulers& live = schedulers();
-  std::lock_guard lock(live.mutex);
+namespace {
+scheduler* find_locked(const live_schedulers& live, std::uint32_t runtime_serial) noexcept {
   for (const auto& [serial, sched] : live.entries)
     if (serial == runtime_serial) return sched;
   return nullptr;
+}
+}  // namespace
+
+scheduler* scheduler_by_serial(std::uint32_t runtime_serial) noexcept {
+  live_schedulers& live = schedulers();
+  std::lock_guard lock(live.mutex);
+  return find_locked(live, runtime_serial);
 }
 
 scheduler::scheduler(runtime& owner, runtime_options options)
@@ -149,17 +155,9 @@ void* scheduler::start_root(worker& self, join_state& record) noexcept {
   return record.frame().address();
 }
 
-void scheduler::finish_root(join_state& record, worker_hot* self) noexcept {
-  std::uint16_t here = join_state::outsider_list;  // not one of our workers: never the owner
-  if (self != nullptr && self->owner == this) {
-    here = static_cast<std::uint16_t>(self->index);
-    self->counters.bump(self->counters.roots_finished);
-  } else {
-    // Roots resume only on their runtime's workers; should one ever finish elsewhere, it is
-    // still unregistered correctly (as a remote removal) and counted here.
-    roots_ended_off_workers_.fetch_add(1, seam::memory_order::relaxed);
-  }
-  registry_.finish(record, here);
+void scheduler::finish_root(join_state& record, worker_hot& here) noexcept {
+  here.counters.bump(here.counters.roots_finished);
+  registry_.finish(record, static_cast<std::uint16_t>(here.index));
 }
 
 void scheduler::inject(void* task) {
@@ -201,10 +199,11 @@ void scheduler::shutdown() {
 
   // 4. Destroy every root still registered (started, not finished). Destroying a frame can
   //    release other roots' handles or wake joiners (whose coroutines land in a queue, never to
-  //    run), but it cannot start or register a root.
+  //    run), but it cannot start, finish or register a root.
+  registry_.drain_all_remote_removals_after_workers_stopped();
   while (join_state* record = registry_.take_any_after_workers_stopped()) {
     record->cancel();
-    roots_ended_off_workers_.fetch_add(1, seam::memory_order::relaxed);
+    roots_cancelled_.fetch_add(1, seam::memory_order::relaxed);
   }
   // 5. Empty the queues: a root's first step is cancelled (it never ran, so it was never
   //    registered); every other entry points into a frame destroyed above, and is dropped.
@@ -216,7 +215,7 @@ void scheduler::cancel_queued_entries() {
   auto cancel_if_root_start = [this](void* entry) {
     if (join_state* record = as_root_start(entry)) {
       record->cancel();
-      roots_ended_off_workers_.fetch_add(1, seam::memory_order::relaxed);
+      roots_cancelled_.fetch_add(1, seam::memory_order::relaxed);
     }
   };
   for (auto& w : workers_) {
@@ -232,7 +231,7 @@ runtime_stats scheduler::stats() const {
   runtime_stats result;
   result.workers.reserve(workers_.size());
   std::uint64_t spawned = outsider_roots_spawned_.load(seam::memory_order::relaxed);
-  std::uint64_t ended = roots_ended_off_workers_.load(seam::memory_order::relaxed);
+  std::uint64_t ended = roots_cancelled_.load(seam::memory_order::relaxed);
   for (const auto& w : workers_) {
     spawned += w->counters.roots_spawned.load(seam::memory_order::relaxed);
     ended += w->counters.roots_finished.load(seam::memory_order::relaxed);
@@ -259,8 +258,8 @@ void report_unobserved_failure(std::uint32_t runtime_serial, const std::exceptio
     {
       live_schedulers& live = schedulers();
       std::lock_guard lock(live.mutex);
-      for (const auto& [serial, sched] : live.entries)
-        if (serial == runtime_serial) handler = sched->unobserved_failure_handler();
+      if (scheduler* sched = find_locked(live, runtime_serial))
+        handler = sched->unobserved_failure_handler();
     }
     if (handler) {
       handler(error);
@@ -278,10 +277,10 @@ void report_unobserved_failure(std::uint32_t runtime_serial, const std::exceptio
   }
 }
 void finish_root(join_state& record) noexcept {
-  // A root runs only on its own runtime's workers, so the current worker names the scheduler.
-  worker_hot* self = current_worker();
-  scheduler* sched = self != nullptr ? self->owner : scheduler_by_serial(record.runtime_serial_);
-  if (sched != nullptr) sched->finish_root(record, self);
+  // A root's coroutine is resumed only by a worker of its own runtime (a wake schedules it
+  // there; nothing else resumes it), so the current worker names the scheduler.
+  worker_hot& here = *current_worker();
+  here.owner->finish_root(record, here);
 }
 void submit_root(scheduler& sched, join_state& record) { sched.submit_root(record); }
 void submit_blocking(scheduler& sched, blocking_job& job) { sched.submit_blocking(job); }

@@ -75,7 +75,8 @@ class scheduler {
 
   // Submission.
   void submit_root(join_state& record);
-  void finish_root(join_state& record, worker_hot* here) noexcept;
+  /// Called on `here`, a worker of this scheduler, where the root finished.
+  void finish_root(join_state& record, worker_hot& here) noexcept;
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }
   void inject(void* task);
   void notify_parked_worker() noexcept;
@@ -109,7 +110,7 @@ class scheduler {
   root_registry registry_;
   // For stats().live_tasks (the workers count theirs in worker_counters).
   seam::atomic<std::uint64_t> outsider_roots_spawned_{0};
-  seam::atomic<std::uint64_t> roots_ended_off_workers_{0};  // cancelled by shutdown, mostly
+  seam::atomic<std::uint64_t> roots_cancelled_{0};  // by shutdown
 
   // Serialises shutdown() callers; the first does the work.
   seam::mutex shutdown_mutex_;
