@@ -132,29 +132,31 @@ bool restock_from_depot(pool_thread_cache& cache, std::size_t c) noexcept {
   return loaded->count != 0;
 }
 
-/// Carves up to carve_batch new blocks of class c into the (empty, real) loaded magazine.
+/// Carves up to carve_batch new blocks of class c, from the current chunk (or a new one when
+/// it has no room for one block), into the (empty, real) loaded magazine.
 void carve(pool_thread_cache& cache, std::size_t c) {
   const std::size_t block_size = (c + 1) * frame_pool_limits::granule;
-  pool_magazine* loaded = cache.loaded[c];
-  for (std::uint32_t i = 0; i < carve_batch; ++i) {
-    if (cache.bump_next == nullptr ||
-        static_cast<std::size_t>(cache.bump_end - cache.bump_next) < block_size) {
-      if (loaded->count != 0) return;  // use what we have before taking a new chunk
-      void* chunk = ::operator new(chunk_size, std::align_val_t{64});
-      {
-        pool_depot& d = depot();
-        std::lock_guard lock(d.mutex);
-        d.chunks.push_back(chunk);
-      }
-      cache.bump_next = static_cast<char*>(chunk);
-      cache.bump_end = cache.bump_next + chunk_size;
+  std::size_t room = cache.bump_next == nullptr
+                         ? 0
+                         : static_cast<std::size_t>(cache.bump_end - cache.bump_next) / block_size;
+  if (room == 0) {
+    void* chunk = ::operator new(chunk_size, std::align_val_t{64});
+    {
+      pool_depot& d = depot();
+      std::lock_guard lock(d.mutex);
+      d.chunks.push_back(chunk);
     }
-    // The magazine pops from the end: store the lowest address last, so blocks go out in
-    // address order and the first touches walk the chunk forwards.
-    loaded->slots[carve_batch - 1 - i] = cache.bump_next;
-    cache.bump_next += block_size;
-    ++loaded->count;
+    cache.bump_next = static_cast<char*>(chunk);
+    cache.bump_end = cache.bump_next + chunk_size;
+    room = chunk_size / block_size;
   }
+  const auto count = static_cast<std::uint32_t>(room < carve_batch ? room : carve_batch);
+  pool_magazine* loaded = cache.loaded[c];
+  // The magazine pops from the end: the lowest address goes last, so blocks go out in address
+  // order and the first touches walk the chunk forwards.
+  for (std::uint32_t i = 0; i < count; ++i) loaded->slots[count - 1 - i] = cache.bump_next + i * block_size;
+  loaded->count = count;
+  cache.bump_next += count * block_size;
 }
 
 }  // namespace
@@ -173,15 +175,7 @@ void* pool_allocate_slow(std::size_t class_index) {
       cache.loaded[class_index] = magazine;
     }
     // 3. A stocked magazine from the depot, else new blocks.
-    if (!restock_from_depot(cache, class_index)) {
-      pool_magazine* loaded = cache.loaded[class_index];
-      carve(cache, class_index);
-      // carve() fills the top carve_batch slots; compact if it stopped early.
-      if (loaded->count != carve_batch) {
-        for (std::uint32_t i = 0; i < loaded->count; ++i)
-          loaded->slots[i] = loaded->slots[carve_batch - loaded->count + i];
-      }
-    }
+    if (!restock_from_depot(cache, class_index)) carve(cache, class_index);
   }
   pool_magazine* loaded = cache.loaded[class_index];
   return loaded->slots[--loaded->count];
