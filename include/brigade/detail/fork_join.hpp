@@ -205,12 +205,25 @@ struct task_container<std::array<task<T>, N>> {
   }
 };
 
+/// A vector or array of tasks: what the range forms of when_all, when_any and gather take.
+template <class Container>
+concept task_range = requires { typename task_container<Container>::value_type; };
+
+/// True for std::array<T, 0> (when_any over it has no winner: a compile-time error).
+template <class Container>
+inline constexpr bool is_empty_array = false;
+template <class T>
+inline constexpr bool is_empty_array<std::array<T, 0>> = true;
+
 /// A fork-join operation over a container of tasks (task_container): the awaiter's steps 1-2.
 /// Derived classes add await_resume. Movable until awaited, not while awaited.
 template <class Container>
 class range_fork : public fork_join_base {
  public:
   using value_type = typename task_container<Container>::value_type;
+  static_assert(!std::is_reference_v<value_type>,
+                "brigade: when_all, when_any and gather over a vector or an array need tasks of "
+                "non-reference type");
 
   range_fork(Container&& children, fork_join_mode mode, const char* name)
       : fork_join_base(&child_finished<range_fork>, mode), children_(std::move(children)),

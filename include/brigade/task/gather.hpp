@@ -63,20 +63,11 @@ class gather_tuple final : public tuple_fork<Ts...> {
 
 }  // namespace detail
 
-/// Runs every task of the vector in parallel; yields each one's outcome, in order (a vector).
-template <class T>
-[[nodiscard("co_await the result of gather")]] detail::gather_range<std::vector<task<T>>> gather(
-    std::vector<task<T>> tasks) {
-  static_assert(!std::is_reference_v<T>, "gather over a vector needs tasks of non-reference type");
-  return detail::gather_range<std::vector<task<T>>>(std::move(tasks));
-}
-
-/// Runs every task of the array in parallel; yields each one's outcome, in order (an array).
-template <class T, std::size_t N>
-[[nodiscard("co_await the result of gather")]] detail::gather_range<std::array<task<T>, N>> gather(
-    std::array<task<T>, N> tasks) {
-  static_assert(!std::is_reference_v<T>, "gather over an array needs tasks of non-reference type");
-  return detail::gather_range<std::array<task<T>, N>>(std::move(tasks));
+/// Runs every task of the vector or array in parallel; yields each one's outcome, in order, in a
+/// vector or an array like the input.
+template <detail::task_range Tasks>
+[[nodiscard("co_await the result of gather")]] detail::gather_range<Tasks> gather(Tasks tasks) {
+  return detail::gather_range<Tasks>(std::move(tasks));
 }
 
 /// Runs the given tasks in parallel; yields a tuple of their outcomes.

@@ -76,21 +76,11 @@ class when_all_tuple final : public tuple_fork<Ts...> {
 
 }  // namespace detail
 
-/// Runs every task of the vector in parallel; yields their results in order (a vector).
-template <class T>
-[[nodiscard("co_await the result of when_all")]] detail::when_all_range<std::vector<task<T>>> when_all(
-    std::vector<task<T>> tasks) {
-  static_assert(!std::is_reference_v<T>, "when_all over a vector needs tasks of non-reference type");
-  return detail::when_all_range<std::vector<task<T>>>(std::move(tasks));
-}
-
-/// Runs every task of the array in parallel; yields their results in order (an array). Allocates
-/// nothing.
-template <class T, std::size_t N>
-[[nodiscard("co_await the result of when_all")]] detail::when_all_range<std::array<task<T>, N>>
-when_all(std::array<task<T>, N> tasks) {
-  static_assert(!std::is_reference_v<T>, "when_all over an array needs tasks of non-reference type");
-  return detail::when_all_range<std::array<task<T>, N>>(std::move(tasks));
+/// Runs every task of the vector or array in parallel; yields their results in order, in a
+/// vector or an array like the input (over an array it allocates nothing).
+template <detail::task_range Tasks>
+[[nodiscard("co_await the result of when_all")]] detail::when_all_range<Tasks> when_all(Tasks tasks) {
+  return detail::when_all_range<Tasks>(std::move(tasks));
 }
 
 /// Runs the given tasks in parallel; yields a tuple of their results.

@@ -82,21 +82,12 @@ class when_any_tuple final : public tuple_fork<Ts...> {
 
 }  // namespace detail
 
-/// Runs the tasks of the vector in parallel; yields the first to finish with its index.
-template <class T>
-[[nodiscard("co_await the result of when_any")]] detail::when_any_range<std::vector<task<T>>> when_any(
-    std::vector<task<T>> tasks) {
-  static_assert(!std::is_reference_v<T>, "when_any over a vector needs tasks of non-reference type");
-  return detail::when_any_range<std::vector<task<T>>>(std::move(tasks));
-}
-
-/// Runs the tasks of the array in parallel; yields the first to finish with its index.
-template <class T, std::size_t N>
-  requires(N > 0)
-[[nodiscard("co_await the result of when_any")]] detail::when_any_range<std::array<task<T>, N>>
-when_any(std::array<task<T>, N> tasks) {
-  static_assert(!std::is_reference_v<T>, "when_any over an array needs tasks of non-reference type");
-  return detail::when_any_range<std::array<task<T>, N>>(std::move(tasks));
+/// Runs the tasks of the vector or array in parallel; yields the first to finish with its index.
+/// An empty array does not compile; an empty vector throws usage_error.
+template <detail::task_range Tasks>
+  requires(!detail::is_empty_array<Tasks>)
+[[nodiscard("co_await the result of when_any")]] detail::when_any_range<Tasks> when_any(Tasks tasks) {
+  return detail::when_any_range<Tasks>(std::move(tasks));
 }
 
 /// Runs the given tasks in parallel; yields the first to finish as a variant (its index() says

@@ -8,8 +8,11 @@
 
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/yield_now.hpp"
+#include "yields_until_cancelled.hpp"
 
 namespace {
+
+using brigade_test::yields_until_cancelled;
 
 brigade::task<void> add(std::atomic<int>& total, int x) {
   co_await brigade::yield_now();
@@ -39,21 +42,12 @@ brigade::task<void> fails_after_yield() {
   throw std::runtime_error("child failed");
 }
 
-brigade::task<void> runs_until_cancelled(std::atomic<int>& cancelled) {
-  try {
-    while (true) co_await brigade::yield_now();
-  } catch (const brigade::task_cancelled&) {
-    ++cancelled;
-    throw;
-  }
-}
-
 TEST(task_group, an_error_cancels_the_siblings_and_is_rethrown) {
   brigade::runtime rt({.worker_threads = 2});
   std::atomic<int> cancelled{0};
   try {
     rt.block_on(brigade::with_task_group([&](brigade::task_group& group) -> brigade::task<void> {
-      for (int i = 0; i < 4; ++i) group.spawn(runs_until_cancelled(cancelled));
+      for (int i = 0; i < 4; ++i) group.spawn(yields_until_cancelled(cancelled));
       group.spawn(fails_after_yield());
       co_return;
     }));
@@ -68,7 +62,7 @@ TEST(task_group, an_error_in_the_body_cancels_the_children) {
   brigade::runtime rt({.worker_threads = 2});
   std::atomic<int> cancelled{0};
   EXPECT_THROW(rt.block_on(brigade::with_task_group([&](brigade::task_group& group) -> brigade::task<void> {
-                 group.spawn(runs_until_cancelled(cancelled));
+                 group.spawn(yields_until_cancelled(cancelled));
                  throw std::invalid_argument("body failed");
                  co_return;
                })),
@@ -79,7 +73,7 @@ TEST(task_group, request_stop_ends_the_children_without_an_error) {
   brigade::runtime rt({.worker_threads = 2});
   std::atomic<int> cancelled{0};
   EXPECT_NO_THROW(rt.block_on(brigade::with_task_group([&](brigade::task_group& group) -> brigade::task<void> {
-    for (int i = 0; i < 3; ++i) group.spawn(runs_until_cancelled(cancelled));
+    for (int i = 0; i < 3; ++i) group.spawn(yields_until_cancelled(cancelled));
     co_await brigade::yield_now();
     group.request_stop();
     EXPECT_TRUE(group.get_stop_token().stop_requested());
@@ -88,7 +82,7 @@ TEST(task_group, request_stop_ends_the_children_without_an_error) {
 
 brigade::task<void> flag_then_run_until_cancelled(std::atomic<bool>& running, std::atomic<int>& cancelled) {
   running = true;
-  co_await runs_until_cancelled(cancelled);
+  co_await yields_until_cancelled(cancelled);
 }
 
 brigade::task<void> outer_cancelled(std::atomic<bool>& running, std::atomic<int>& cancelled) {

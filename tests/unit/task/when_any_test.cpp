@@ -11,26 +11,19 @@
 
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/yield_now.hpp"
+#include "yields_until_cancelled.hpp"
 
 namespace {
 
-brigade::task<int> immediate(int x) { co_return x; }
+using brigade_test::yields_until_cancelled;
 
-// Yields until cancelled; counts how it ended.
-brigade::task<int> until_cancelled(std::atomic<int>& cancelled) {
-  try {
-    while (true) co_await brigade::yield_now();
-  } catch (const brigade::task_cancelled&) {
-    ++cancelled;
-    throw;
-  }
-}
+brigade::task<int> immediate(int x) { co_return x; }
 
 brigade::task<brigade::when_any_result<int>> race(std::atomic<int>& cancelled) {
   std::vector<brigade::task<int>> tasks;
-  tasks.push_back(until_cancelled(cancelled));
+  tasks.push_back(yields_until_cancelled<int>(cancelled));
   tasks.push_back(immediate(7));
-  tasks.push_back(until_cancelled(cancelled));
+  tasks.push_back(yields_until_cancelled<int>(cancelled));
   co_return co_await brigade::when_any(std::move(tasks));
 }
 
@@ -45,7 +38,7 @@ TEST(when_any, the_first_to_finish_wins_and_the_rest_are_cancelled) {
 }
 
 brigade::task<std::variant<int, std::string>> variadic(std::atomic<int>& cancelled) {
-  co_return co_await brigade::when_any(until_cancelled(cancelled), []() -> brigade::task<std::string> {
+  co_return co_await brigade::when_any(yields_until_cancelled<int>(cancelled), []() -> brigade::task<std::string> {
     co_return "second";
   }());
 }
@@ -64,7 +57,7 @@ brigade::task<int> fails_first(std::atomic<int>& cancelled) {
         throw std::logic_error("lost");
         co_return 0;
       }(),
-      until_cancelled(cancelled));
+      yields_until_cancelled<int>(cancelled));
   co_return std::get<0>(result);
 }
 
@@ -91,7 +84,7 @@ TEST(when_any, over_an_array) {
   brigade::runtime rt({.worker_threads = 2});
   std::atomic<int> cancelled{0};
   const auto winner = rt.block_on([](std::atomic<int>& c) -> brigade::task<brigade::when_any_result<int>> {
-    std::array tasks{until_cancelled(c), immediate(3)};  // named: see when_all_test.cpp
+    std::array tasks{yields_until_cancelled<int>(c), immediate(3)};  // named: see when_all_test.cpp
     co_return co_await brigade::when_any(std::move(tasks));
   }(cancelled));
   EXPECT_EQ(winner.index, 1u);
