@@ -61,71 +61,98 @@ enum class fork_join_mode : unsigned char {
   settle,      // gather: every outcome is kept, nothing is stopped
 };
 
+/// The name of the operation of each mode, for error messages.
+constexpr const char* fork_join_name(fork_join_mode mode) noexcept {
+  switch (mode) {
+    case fork_join_mode::fail_fast: return "when_all";
+    case fork_join_mode::first_wins: return "when_any";
+    case fork_join_mode::settle: return "gather";
+  }
+  return "fork-join";
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_empty_child(const char* operation) {
+  throw usage_error(std::string("brigade: ") + operation +
+                    " given an empty task (default-constructed, moved-from or already awaited)");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_off_worker(const char* operation) {
+  throw usage_error(std::string("brigade: ") + operation +
+                    " must be awaited inside a task running on a runtime");
+}
+
+/// Step 1 for one child: throws usage_error for an empty or finished task.
+template <class T>
+void check_child(const task<T>& child, const char* operation) {
+  if (!child.valid() || child.handle().done()) [[unlikely]]
+    throw_empty_child(operation);
+}
+
 /// The state of one fork-join operation. `Fork` (range_fork or tuple_fork) derives from it and
-/// provides child_count(), child_handle(i) and child_promise(i).
+/// provides `mode`, child_count(), child_handle(i) and child_promise(i).
 class fork_join_base : public task_completion {
  public:
-  fork_join_base(function on_finished, fork_join_mode mode) noexcept
-      : task_completion{on_finished}, mode_(mode) {}
+  explicit fork_join_base(function on_finished) noexcept : task_completion{on_finished} {}
   fork_join_base(const fork_join_base&) = delete;
   fork_join_base& operator=(const fork_join_base&) = delete;
-
-  /// Step 1: throws usage_error off a worker.
-  static void require_worker(const char* operation) {
-    if (current_worker() == nullptr)
-      throw usage_error(std::string("brigade: ") + operation +
-                        " must be awaited inside a task running on a runtime");
-  }
 
   /// The child that decided the result (fail_fast: the first failure; first_wins: the first
   /// finished), or nullptr.
   [[nodiscard]] promise_base* first() const noexcept {
     return first_.load(seam::memory_order::acquire);
   }
-  [[nodiscard]] fork_join_mode mode() const noexcept { return mode_; }
 
  protected:
-  /// Step 2, before any child runs.
+  /// Step 1: remembers this worker (the owner); throws usage_error off a worker.
+  void require_worker(const char* operation) {
+    owner_ = current_worker();
+    if (owner_ == nullptr) [[unlikely]]
+      throw_off_worker(operation);
+  }
+
+  /// Step 2, on the owner, before any child runs.
   template <class Promise>
   void begin(std::coroutine_handle<Promise> parent, std::size_t children) noexcept {
     parent_ = parent;
     scope_.set_parent(scope_of(parent));
-    owner_ = current_worker();
     remaining_.store(children, seam::memory_order::relaxed);
     next_index_ = 1;
     inline_done_ = 0;
   }
-  void adopt(promise_base& child) noexcept {
-    child.set_completion(this);
-    child.set_scope(&scope_);
-    child.set_inline(false);
+  /// Makes `child` a child of this operation; the first one runs inline, the others are forked.
+  void adopt(promise_base& child, bool run_inline) noexcept {
+    child.start_as_child(this, &scope_, run_inline);
   }
+  worker_hot& owner() const noexcept { return *owner_; }
 
   /// Steps 3-5, run by every child as it finishes.
   template <class Fork>
   static std::coroutine_handle<> child_finished(task_completion* self,
                                                 promise_base& child) noexcept {
     auto& op = static_cast<Fork&>(static_cast<fork_join_base&>(*self));
-    if (op.mode_ == fork_join_mode::first_wins ||
-        (op.mode_ == fork_join_mode::fail_fast && child.failed()))
+    if constexpr (Fork::mode == fork_join_mode::first_wins) {
       op.claim_first(child);
+    } else if constexpr (Fork::mode == fork_join_mode::fail_fast) {
+      if (child.failed()) [[unlikely]]
+        op.claim_first(child);
+    }
     if (!child.is_inline()) return op.count_down(1);
     ++op.inline_done_;
     worker_hot* worker = current_worker();
-    if (worker == op.owner_) {
-      while (op.next_index_ < op.child_count()) {
+    if (worker == op.owner_) [[likely]] {
+      if (op.next_index_ < op.child_count()) {
         void* popped = worker->deque.pop();
-        if (popped == nullptr) break;  // the remaining siblings were stolen
-        std::coroutine_handle<> sibling = op.child_handle(op.next_index_);
-        if (popped != sibling.address()) {  // not ours: leave it for the worker loop
-          worker->deque.push(popped);
-          break;
+        const std::coroutine_handle<> sibling = op.child_handle(op.next_index_);
+        if (popped == sibling.address()) [[likely]] {
+          op.child_promise(op.next_index_).set_inline(true);
+          ++op.next_index_;
+          return sibling;
         }
-        op.child_promise(op.next_index_).set_inline(true);
-        ++op.next_index_;
-        return sibling;
+        // The remaining siblings were stolen, or the pop found something else (a task a child
+        // spawned): leave that for the worker loop.
+        if (popped != nullptr) worker->deque.push(popped);
+      } else if (op.inline_done_ == op.child_count()) {
+        return op.parent_;  // all inline: no atomics
       }
-      if (op.inline_done_ == op.child_count()) return op.parent_;  // all inline: no atomics
     }
     // Some children ran (or run) elsewhere, or the chain migrated: publish the inline count.
     const std::size_t done = op.inline_done_;
@@ -144,7 +171,6 @@ class fork_join_base : public task_completion {
     return std::noop_coroutine();
   }
 
-  const fork_join_mode mode_;
   seam::atomic<std::size_t> remaining_{0};
   seam::atomic<promise_base*> first_{nullptr};
   std::coroutine_handle<> parent_;
@@ -168,12 +194,6 @@ non_void_t<T> take_non_void(task<T>& child) {
   } else {
     return child.handle().promise().result_.take();
   }
-}
-
-inline void check_child(bool valid, bool done, const char* operation) {
-  if (!valid || done)
-    throw usage_error(std::string("brigade: ") + operation +
-                      " given an empty task (default-constructed, moved-from or already awaited)");
 }
 
 /// The containers of tasks that the range forms of when_all / when_any / gather accept: a vector
@@ -217,37 +237,35 @@ inline constexpr bool is_empty_array<std::array<T, 0>> = true;
 
 /// A fork-join operation over a container of tasks (task_container): the awaiter's steps 1-2.
 /// Derived classes add await_resume. Movable until awaited, not while awaited.
-template <class Container>
+template <fork_join_mode Mode, class Container>
 class range_fork : public fork_join_base {
  public:
+  static constexpr fork_join_mode mode = Mode;
+  static constexpr const char* name = fork_join_name(Mode);
   using value_type = typename task_container<Container>::value_type;
   static_assert(!std::is_reference_v<value_type>,
                 "brigade: when_all, when_any and gather over a vector or an array need tasks of "
                 "non-reference type");
 
-  range_fork(Container&& children, fork_join_mode mode, const char* name)
-      : fork_join_base(&child_finished<range_fork>, mode), children_(std::move(children)),
-        name_(name) {}
+  explicit range_fork(Container&& children)
+      : fork_join_base(&child_finished<range_fork>), children_(std::move(children)) {}
   range_fork(range_fork&& other) noexcept
-      : fork_join_base(&child_finished<range_fork>, other.mode()),
-        children_(std::move(other.children_)), name_(other.name_) {}
+      : fork_join_base(&child_finished<range_fork>), children_(std::move(other.children_)) {}
   range_fork& operator=(range_fork&&) = delete;
 
   bool await_ready() {
-    for (auto& child : children_)
-      check_child(child.valid(), child.valid() && child.handle().done(), name_);
+    for (auto& child : children_) check_child(child, name);
     if (children_.empty()) return true;
-    require_worker(name_);
+    require_worker(name);
     return false;
   }
 
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
-    worker_hot& worker = *current_worker();
     begin(parent, children_.size());
-    for (auto& child : children_) adopt(child.handle().promise());
-    children_.front().handle().promise().set_inline(true);
-    for (std::size_t i = children_.size(); i-- > 1;) fork(worker, children_[i].handle());
+    adopt(children_.front().handle().promise(), true);
+    for (std::size_t i = 1; i < children_.size(); ++i) adopt(children_[i].handle().promise(), false);
+    for (std::size_t i = children_.size(); i-- > 1;) fork(owner(), children_[i].handle());
     return children_.front().handle();
   }
 
@@ -264,40 +282,37 @@ class range_fork : public fork_join_base {
   }
 
   Container children_;
-  const char* name_;
 };
 
 /// The same over a fixed list of tasks of possibly different types.
-template <class... Ts>
+template <fork_join_mode Mode, class... Ts>
 class tuple_fork : public fork_join_base {
  public:
-  tuple_fork(fork_join_mode mode, const char* name, task<Ts>&&... children)
-      : fork_join_base(&child_finished<tuple_fork>, mode), children_(std::move(children)...),
-        name_(name) {}
+  static constexpr fork_join_mode mode = Mode;
+  static constexpr const char* name = fork_join_name(Mode);
+
+  explicit tuple_fork(task<Ts>&&... children)
+      : fork_join_base(&child_finished<tuple_fork>), children_(std::move(children)...) {}
   tuple_fork(tuple_fork&& other) noexcept
-      : fork_join_base(&child_finished<tuple_fork>, other.mode()),
-        children_(std::move(other.children_)), name_(other.name_) {}
+      : fork_join_base(&child_finished<tuple_fork>), children_(std::move(other.children_)) {}
   tuple_fork& operator=(tuple_fork&&) = delete;
 
   bool await_ready() {
-    std::apply([this](auto&... child) {
-      (check_child(child.valid(), child.valid() && child.handle().done(), name_), ...);
-    }, children_);
+    std::apply([](const auto&... child) { (check_child(child, name), ...); }, children_);
     if constexpr (sizeof...(Ts) == 0) {
       return true;
     } else {
-      require_worker(name_);
+      require_worker(name);
       return false;
     }
   }
 
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
-    worker_hot& worker = *current_worker();
     begin(parent, sizeof...(Ts));
-    std::apply([this](auto&... child) { (adopt(child.handle().promise()), ...); }, children_);
-    std::get<0>(children_).handle().promise().set_inline(true);
-    for (std::size_t i = sizeof...(Ts); i-- > 1;) fork(worker, child_handle(i));
+    std::size_t at = 0;
+    std::apply([&](auto&... child) { (adopt(child.handle().promise(), at++ == 0), ...); }, children_);
+    for (std::size_t i = sizeof...(Ts); i-- > 1;) fork(owner(), child_handle(i));
     return child_handle(0);
   }
 
@@ -330,7 +345,6 @@ class tuple_fork : public fork_join_base {
   }
 
   std::tuple<task<Ts>...> children_;
-  const char* name_;
 };
 
 }  // namespace brigade::detail

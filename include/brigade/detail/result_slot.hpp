@@ -5,6 +5,7 @@
 // other threads through an atomic (the join protocol) before they read it.
 #pragma once
 
+#include <cassert>
 #include <exception>
 #include <memory>
 #include <new>
@@ -24,9 +25,10 @@ class result_slot {
   result_slot& operator=(const result_slot&) = delete;
   ~result_slot() { reset(); }
 
+  /// Stores the value. Precondition: the slot is empty (work produces its result once).
   template <class U>
   void set_value(U&& value) {
-    reset();
+    assert(kind_ == kind::none);
     if constexpr (std::is_reference_v<T>)
       std::construct_at(&value_, std::addressof(value));
     else
@@ -65,7 +67,8 @@ class result_slot {
 
  private:
   void reset() noexcept {
-    if (kind_ == kind::value) std::destroy_at(&value_);
+    if constexpr (!std::is_trivially_destructible_v<stored>)
+      if (kind_ == kind::value) std::destroy_at(&value_);
     if (kind_ == kind::error) std::destroy_at(&error_);
     kind_ = kind::none;
   }

@@ -63,6 +63,12 @@ struct promise_base : pool_allocated {
   void set_completion(task_completion* completion) noexcept {
     next_ = reinterpret_cast<std::uintptr_t>(completion) | next_is_completion;
   }
+  /// Before a task that has not started yet runs as a fork-join child: its completion, its scope
+  /// and whether it runs inline (two stores; nothing else in these words is set yet).
+  void start_as_child(task_completion* completion, stop_state* scope, bool run_inline) noexcept {
+    next_ = reinterpret_cast<std::uintptr_t>(completion) | next_is_completion;
+    scope_and_flags_ = reinterpret_cast<std::uintptr_t>(scope) | (run_inline ? inline_flag : 0);
+  }
 
   /// The cancellation scope the task runs in (null: none).
   stop_state* scope() const noexcept {

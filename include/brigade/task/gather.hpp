@@ -37,12 +37,12 @@ outcome<T> settle(task<T>& child) {
 }
 
 template <class Container>
-class gather_range final : public range_fork<Container> {
-  using T = typename range_fork<Container>::value_type;
+class gather_range final : public range_fork<fork_join_mode::settle, Container> {
+  using T = typename range_fork<fork_join_mode::settle, Container>::value_type;
 
  public:
   explicit gather_range(Container&& children)
-      : range_fork<Container>(std::move(children), fork_join_mode::settle, "gather") {}
+      : range_fork<fork_join_mode::settle, Container>(std::move(children)) {}
 
   auto await_resume() {
     return task_container<Container>::map(this->children_, [](task<T>& child) { return settle(child); });
@@ -50,10 +50,10 @@ class gather_range final : public range_fork<Container> {
 };
 
 template <class... Ts>
-class gather_tuple final : public tuple_fork<Ts...> {
+class gather_tuple final : public tuple_fork<fork_join_mode::settle, Ts...> {
  public:
   explicit gather_tuple(task<Ts>&&... children)
-      : tuple_fork<Ts...>(fork_join_mode::settle, "gather", std::move(children)...) {}
+      : tuple_fork<fork_join_mode::settle, Ts...>(std::move(children)...) {}
 
   std::tuple<outcome<Ts>...> await_resume() {
     return std::apply([](auto&... child) { return std::tuple<outcome<Ts>...>(settle(child)...); },

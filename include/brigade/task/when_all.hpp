@@ -33,12 +33,12 @@ namespace brigade {
 namespace detail {
 
 template <class Container>
-class when_all_range final : public range_fork<Container> {
-  using T = typename range_fork<Container>::value_type;
+class when_all_range final : public range_fork<fork_join_mode::fail_fast, Container> {
+  using T = typename range_fork<fork_join_mode::fail_fast, Container>::value_type;
 
  public:
   explicit when_all_range(Container&& children)
-      : range_fork<Container>(std::move(children), fork_join_mode::fail_fast, "when_all") {}
+      : range_fork<fork_join_mode::fail_fast, Container>(std::move(children)) {}
 
   auto await_resume() {
     if (promise_base* failed = this->first())
@@ -53,10 +53,10 @@ class when_all_range final : public range_fork<Container> {
 };
 
 template <class... Ts>
-class when_all_tuple final : public tuple_fork<Ts...> {
+class when_all_tuple final : public tuple_fork<fork_join_mode::fail_fast, Ts...> {
  public:
   explicit when_all_tuple(task<Ts>&&... children)
-      : tuple_fork<Ts...>(fork_join_mode::fail_fast, "when_all", std::move(children)...) {}
+      : tuple_fork<fork_join_mode::fail_fast, Ts...>(std::move(children)...) {}
 
   std::tuple<non_void_t<Ts>...> await_resume() {
     if (promise_base* failed = this->first()) rethrow_child(failed, std::index_sequence_for<Ts...>{});

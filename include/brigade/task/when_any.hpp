@@ -38,12 +38,12 @@ struct when_any_result<void> {
 namespace detail {
 
 template <class Container>
-class when_any_range final : public range_fork<Container> {
-  using T = typename range_fork<Container>::value_type;
+class when_any_range final : public range_fork<fork_join_mode::first_wins, Container> {
+  using T = typename range_fork<fork_join_mode::first_wins, Container>::value_type;
 
  public:
   explicit when_any_range(Container&& children)
-      : range_fork<Container>(std::move(children), fork_join_mode::first_wins, "when_any") {
+      : range_fork<fork_join_mode::first_wins, Container>(std::move(children)) {
     if (this->children_.empty()) throw usage_error("brigade: when_any of no tasks has no winner");
   }
 
@@ -60,10 +60,10 @@ class when_any_range final : public range_fork<Container> {
 };
 
 template <class... Ts>
-class when_any_tuple final : public tuple_fork<Ts...> {
+class when_any_tuple final : public tuple_fork<fork_join_mode::first_wins, Ts...> {
  public:
   explicit when_any_tuple(task<Ts>&&... children)
-      : tuple_fork<Ts...>(fork_join_mode::first_wins, "when_any", std::move(children)...) {}
+      : tuple_fork<fork_join_mode::first_wins, Ts...>(std::move(children)...) {}
 
   std::variant<non_void_t<Ts>...> await_resume() {
     return take_winner(this->index_of(this->first()), std::index_sequence_for<Ts...>{});
