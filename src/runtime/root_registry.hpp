@@ -1,7 +1,7 @@
 // The registry of root tasks that have started and not finished, so that shutdown can find and
 // destroy every one of them (suspended, or queued for a later step). A root spawned on a worker
 // is not registered until it first runs: until then, its only trace is its entry in a run queue,
-// which shutdown finds there (scheduler.cpp, P4).
+// which shutdown finds there (scheduler.cpp, P7).
 //
 // Layout: one list per worker, touched only by that worker's thread (no lock, no locked
 // instruction), plus one list under a mutex for roots spawned from outside the workers.

@@ -5,6 +5,8 @@
 //                and, when all are empty, steals from other workers' deques.
 //   deque        per worker (detail/work_stealing_deque.hpp): the owner pushes and pops at the
 //                bottom without locks; thieves claim about half of the oldest tasks at the top.
+//                The newest tasks may be private (P8): forked while every worker was busy, they
+//                are popped without a fence and published as soon as some worker is idle.
 //   LIFO slot    per worker, the task it just woke (a join completing, later a channel hand-off);
 //                it runs next, while what it touches is in cache. Not stealable.
 //   inject       a global FIFO for tasks that come from outside the workers and for yielders.
@@ -22,7 +24,8 @@
 //   - Spinning idle workers: costs a core per idle worker. Workers park (futex) after one
 //     unsuccessful round of searching; an idle runtime uses no CPU.
 //
-// Protocols (numbered as in docs/ARCHITECTURE.md)
+// Protocols (numbered as in docs/ARCHITECTURE.md, which also has P4 wake one, P5 fork-join and
+// P6 join)
 //   P1 spawn: on a worker, the root's start entry (its record's address | 1) is pushed on the
 //      spawning worker's deque, and the worker that takes it registers the root in its own list;
 //      from other threads, the root is registered in the outsiders' list (refused once shutdown
@@ -41,9 +44,12 @@
 //      the single total order, at least one side sees the other's write (store-buffering with
 //      fences). A worker's own forks skip the fence: a missed wake there costs parallelism, not
 //      progress, since the forking worker drains its own deque before it parks.
-//   P4 shutdown: see runtime.hpp (refuse, stop workers, stop the blocking pool, destroy every
+//   P7 shutdown: see runtime.hpp (refuse, stop workers, stop the blocking pool, destroy every
 //      registered root with task_cancelled for its joiners, then empty the queues: start
 //      entries are cancelled likewise, the other entries point into frames already destroyed).
+//   P8 private forks (docs/ARCHITECTURE.md, protocol 8): while all workers are busy a fork stays
+//      private to its worker; any fork or pop that sees an idle worker publishes; a searcher that
+//      found nothing in its budget takes private tasks itself, paying a heavy fence (membarrier).
 //
 // Parking and the future reactor: a worker parks through its `parker` today (a futex). When the
 // I/O reactor lands, one parked worker at a time will hold the driver and sleep in epoll_wait /
@@ -109,6 +115,7 @@ scheduler::scheduler(runtime& owner, runtime_options options)
       blocking_(options_.max_blocking_threads, options_.blocking_keep_alive),
       registry_(options_.worker_threads + 1) {
   const auto count = static_cast<std::uint32_t>(options_.worker_threads);
+  const bool private_forks = seam::enable_heavy_fence();  // P8 needs it
   workers_.reserve(count);
   for (std::uint32_t i = 0; i < count; ++i) {
     auto w = std::make_unique<worker>();
@@ -116,6 +123,7 @@ scheduler::scheduler(runtime& owner, runtime_options options)
     w->idle = &idle_.word();
     w->worker_count = count;
     w->index = i;
+    w->private_forks = private_forks;
     w->random_state_ = 0x9E3779B9u * (i + 1);
     workers_.push_back(std::move(w));
   }
@@ -238,8 +246,9 @@ runtime_stats scheduler::stats() const {
     worker_stats s;
     s.tasks_run = w->counters.tasks_run.load(seam::memory_order::relaxed);
     s.steals = w->counters.steals.load(seam::memory_order::relaxed);
+    s.private_steals = w->counters.private_steals.load(seam::memory_order::relaxed);
     s.parks = w->counters.parks.load(seam::memory_order::relaxed);
-    s.queue_depth = w->deque.size_hint();
+    s.queue_depth = w->deque.total_size_hint();
     result.workers.push_back(s);
   }
   result.injection_queue_depth = inject_.size_hint();

@@ -73,7 +73,7 @@ void* scheduler::next_local_task(worker& self) {
     inject(task);
   }
   self.lifo_streak_ = 0;
-  if (void* task = self.deque.pop()) return task;
+  if (void* task = pop_local(self)) return task;
   return take_from_inject(self);
 }
 
@@ -98,6 +98,16 @@ void* scheduler::search_for_work(worker& self) {
     self.searching_ = true;
   }
   const auto count = static_cast<std::uint32_t>(workers_.size());
+  std::array<void*, max_steal_batch> batch;
+  // Runs the oldest of a stolen batch now; the others pop next, oldest first.
+  auto keep = [&](std::size_t taken) -> void* {
+    self.counters.bump(self.counters.steals, taken);
+    if (taken > 1) {
+      for (std::size_t k = taken; k-- > 1;) self.deque.push(batch[k]);
+      notify_if_idle(self);
+    }
+    return batch[0];
+  };
   const std::uint64_t deadline = seam::now_nanoseconds() + search_budget_nanoseconds;
   for (int round = 0;; ++round) {
     if (round > 0) {
@@ -109,18 +119,22 @@ void* scheduler::search_for_work(worker& self) {
     for (std::uint32_t i = 0; i < count; ++i) {
       worker& victim = *workers_[(start + i) % count];
       if (&victim == &self) continue;
-      std::array<void*, max_steal_batch> batch;
-      const std::size_t taken = victim.deque.steal_batch(batch.data(), batch.size());
-      if (taken == 0) continue;
-      self.counters.bump(self.counters.steals, taken);
-      if (taken > 1) {
-        // Run the oldest now; the others pop next, oldest first.
-        for (std::size_t k = taken; k-- > 1;) self.deque.push(batch[k]);
-        notify_if_idle(self);
-      }
-      return batch[0];
+      if (std::size_t taken = victim.deque.steal_batch(batch.data(), batch.size())) return keep(taken);
     }
     if (void* task = take_from_inject(self)) return task;
+  }
+  // P8: a worker that holds private tasks publishes them at its next fork or pop once it sees us
+  // searching. One that has not done so within the whole search budget is in a long stretch
+  // without either (maybe blocked): take some of its private tasks, paying a heavy fence.
+  if (self.private_forks) {
+    for (std::uint32_t i = 0; i < count; ++i) {
+      worker& victim = *workers_[i];
+      if (&victim == &self || victim.deque.total_size_hint() == victim.deque.size_hint()) continue;
+      if (std::size_t taken = victim.deque.steal_batch_including_private(batch.data(), batch.size())) {
+        self.counters.bump(self.counters.private_steals);
+        return keep(taken);
+      }
+    }
   }
   return nullptr;
 }
@@ -132,8 +146,9 @@ void scheduler::leave_searching(worker& self) noexcept {
 
 bool scheduler::work_visible() const noexcept {
   if (inject_.size_hint() != 0) return true;
+  // Private tasks count: their owner may be stuck, and a woken searcher takes them (P8).
   for (const auto& w : workers_)
-    if (!w->deque.empty_hint()) return true;
+    if (w->deque.total_size_hint() != 0) return true;
   return false;
 }
 

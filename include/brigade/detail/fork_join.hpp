@@ -5,8 +5,9 @@
 //   1. await_ready: on a worker, with every child valid (else usage_error).
 //   2. await_suspend: each child gets this operation as its completion and the operation's scope
 //      (a child of the parent's) as its scope. Children N-1 .. 1 are pushed on the owner's deque
-//      in that order (child 1 ends at the bottom), where idle workers can steal them; control
-//      transfers to child 0, marked inline.
+//      in that order (child 1 ends at the bottom), where idle workers can steal them (kept
+//      private while no worker is idle: docs/ARCHITECTURE.md, protocol 8); control transfers to
+//      child 0, marked inline.
 //   3. When an inline child finishes on the owner, the owner pops its deque: thieves take from
 //      the top and the children were pushed contiguously, so the pop yields the next sibling
 //      unless that sibling and all later ones were stolen. A popped sibling is marked inline and
@@ -140,7 +141,7 @@ class fork_join_base : public task_completion {
     worker_hot* worker = current_worker();
     if (worker == op.owner_) [[likely]] {
       if (op.next_index_ < op.child_count()) {
-        void* popped = worker->deque.pop();
+        void* popped = pop_local(*worker);
         const std::coroutine_handle<> sibling = op.child_handle(op.next_index_);
         if (popped == sibling.address()) [[likely]] {
           op.child_promise(op.next_index_).set_inline(true);
@@ -149,7 +150,7 @@ class fork_join_base : public task_completion {
         }
         // The remaining siblings were stolen, or the pop found something else (a task a child
         // spawned): leave that for the worker loop.
-        if (popped != nullptr) worker->deque.push(popped);
+        if (popped != nullptr) fork(*worker, std::coroutine_handle<>::from_address(popped));
       } else if (op.inline_done_ == op.child_count()) {
         return op.parent_;  // all inline: no atomics
       }

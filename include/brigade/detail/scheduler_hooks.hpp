@@ -3,7 +3,7 @@
 //
 // The scheduler itself (workers, idle bookkeeping, the injection queue, shutdown) is compiled in
 // src/runtime/; this header exposes only the part of a worker that the fast paths touch, so that
-// forking a child costs a deque push and a fence with no call into the library.
+// forking a child costs a few stores with no call into the library.
 //
 // Thread safety: current_worker() is the calling thread's own worker (null on a thread that
 // is not a worker). fork() and wake_local() must be called on that worker's thread;
@@ -27,6 +27,7 @@ class scheduler;
 struct worker_counters {
   seam::atomic<std::uint64_t> tasks_run{0};
   seam::atomic<std::uint64_t> steals{0};
+  seam::atomic<std::uint64_t> private_steals{0};  // steals that had to take private tasks (P8)
   seam::atomic<std::uint64_t> parks{0};
   seam::atomic<std::uint64_t> roots_spawned{0};   // spawned on this worker
   seam::atomic<std::uint64_t> roots_finished{0};  // finished on this worker
@@ -51,11 +52,16 @@ struct idle_word {
   static constexpr bool wants_wake(std::uint32_t word, std::uint32_t workers) noexcept {
     return searching(word) == 0 && unparked(word) < workers;
   }
+  /// Every worker is running and none is searching: no worker could steal a task now.
+  static constexpr bool all_busy(std::uint32_t word, std::uint32_t workers) noexcept {
+    return searching(word) == 0 && unparked(word) == workers;
+  }
 };
 
 /// The part of a worker that inline fast paths use.
 struct worker_hot {
   work_stealing_deque deque;                        // owner pushes/pops, others steal
+  bool private_forks = false;                       // immutable after start: heavy fence works
   void* lifo_slot = nullptr;                        // owner only: the task just woken
   scheduler* owner = nullptr;                       // immutable after start
   const seam::atomic<std::uint32_t>* idle = nullptr;  // the scheduler's idle word
@@ -94,10 +100,36 @@ inline void notify_if_idle(worker_hot& worker) noexcept {
     notify_parked_worker(*worker.owner);
 }
 
-/// Pushes a ready task on the calling worker's deque, where thieves can take it.
+/// After the worker added work to its deque: while some worker is idle, makes all of it public
+/// (steps 2-3 of "private forks" in docs/ARCHITECTURE.md) and wakes a parked worker if none is
+/// searching. While every worker is busy, leaves it as it is.
+inline void offer_work(worker_hot& worker, std::uint32_t idle_word_now) noexcept {
+  if (idle_word::all_busy(idle_word_now, worker.worker_count)) return;
+  worker.deque.publish();
+  if (idle_word::wants_wake(idle_word_now, worker.worker_count)) [[unlikely]]
+    notify_parked_worker(*worker.owner);
+}
+
+/// Makes a ready task runnable on the calling worker, where other workers can take it if they
+/// run out of work. While every worker is busy (none searching, none parked), it is pushed
+/// private (work_stealing_deque.hpp: no fence to take it back); otherwise public, with the
+/// private ones before it.
 inline void fork(worker_hot& worker, std::coroutine_handle<> task) {
-  worker.deque.push(task.address());
-  notify_if_idle(worker);
+  if (!worker.private_forks) [[unlikely]] {
+    worker.deque.push(task.address());
+    notify_if_idle(worker);
+    return;
+  }
+  worker.deque.push_private(task.address());
+  offer_work(worker, worker.idle->load(seam::memory_order::relaxed));
+}
+
+/// The worker's newest local task, or nullptr. If private tasks remain and some worker went idle
+/// since they were forked, they are published now (and a sleeper woken).
+inline void* pop_local(worker_hot& worker) noexcept {
+  void* task = worker.deque.pop();
+  if (worker.deque.has_private()) offer_work(worker, worker.idle->load(seam::memory_order::relaxed));
+  return task;
 }
 
 /// Makes a woken task runnable. On a worker of `sched`, it goes to the LIFO slot (it runs next,

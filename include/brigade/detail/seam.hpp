@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -57,6 +58,33 @@ inline void full_fence() noexcept {
 }
 
 /// Tells the processor that this thread is spinning (lowers power, frees the sibling hyperthread).
+/// The light half of an asymmetric fence: orders this thread's memory accesses only against the
+/// compiler. Paired with heavy_fence() on another thread, it acts as a full fence (see there).
+inline void light_fence() noexcept { asm volatile("" ::: "memory"); }
+
+/// Makes heavy_fence() available to this process (membarrier's private expedited command must be
+/// registered once). False when the kernel does not offer it (Linux < 4.14, or a seccomp policy
+/// that forbids the call); then the algorithms that pair light and heavy fences are not used.
+inline bool enable_heavy_fence() noexcept {
+  static const bool available = [] {
+    const long commands = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (commands < 0 || (commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+    return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  }();
+  return available;
+}
+
+/// The heavy half of an asymmetric fence (membarrier(2)): every other running thread of the
+/// process executes a full fence at some point P during this call, and a thread that is not
+/// running passes one before it runs again. So for a thread that issues light_fence() between a
+/// store and a later load: either the store is visible to whatever this thread reads after the
+/// call, or the load sees whatever this thread wrote before it. Costs an inter-processor
+/// interrupt per core running this process (3-50 µs on a virtual machine): for rare paths only.
+/// Precondition: enable_heavy_fence() returned true.
+inline void heavy_fence() noexcept {
+  ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+}
+
 inline void spin_pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();

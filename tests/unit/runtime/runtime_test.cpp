@@ -334,6 +334,47 @@ TEST(runtime, idle_workers_park) {
   EXPECT_GT(stats.workers[1].parks, 0u);
 }
 
+/// Spins on the calling thread (no scheduling point) until `flag` is set; false after 10 s.
+bool spin_until_set(const std::atomic<bool>& flag) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!flag.load()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+  }
+  return true;
+}
+
+brigade::task<void> holds_worker_until(std::atomic<bool>& running, const std::atomic<bool>& release) {
+  running = true;
+  spin_until_set(release);
+  co_return;
+}
+
+/// Once the other worker is busy too, spawns a task and spins, without a scheduling point, until
+/// that task has run; true if it ran within the time limit.
+brigade::task<bool> spawns_then_blocks(const std::atomic<bool>& other_running,
+                                       std::atomic<bool>& release_other) {
+  spin_until_set(other_running);
+  std::atomic<bool> ran{false};
+  auto handle = brigade::spawn(sets_flag(ran));  // every worker busy: the task is kept private
+  release_other = true;  // the other worker finishes and goes looking for work
+  const bool ran_while_blocked = spin_until_set(ran);
+  co_await std::move(handle);
+  co_return ran_while_blocked;
+}
+
+// A worker that keeps forked work private (because every worker was busy) and then blocks does
+// not strand it: the worker that goes idle takes it with a heavy fence (protocol 8 of docs/ARCHITECTURE.md).
+TEST(runtime, an_idle_worker_takes_work_kept_private_by_a_blocked_one) {
+  brigade::runtime rt({.worker_threads = 2});
+  std::atomic<bool> other_running{false}, release_other{false};
+  auto other = rt.spawn(holds_worker_until(other_running, release_other));
+  EXPECT_TRUE(rt.block_on(spawns_then_blocks(other_running, release_other)));
+  other.join();
+  std::uint64_t private_steals = 0;
+  for (const auto& w : rt.stats().workers) private_steals += w.private_steals;
+  RecordProperty("private_steals", static_cast<int>(private_steals));
+}
+
 brigade::task<std::vector<int>> interleaves(int id, std::vector<int>& log) {
   for (int i = 0; i < 3; ++i) {
     log.push_back(id);
