@@ -2,7 +2,7 @@
 // and the choice of which worker to wake. Modelled on Tokio's `idle.rs`.
 //
 // The packed word (detail::idle_word): bits 0-15 = workers searching, bits 16-31 = workers not
-// parked. It is read without the lock by every producer of work (notify_if_idle), so waking is
+// parked. It is read without the lock by every producer of work (offer_work), so waking is
 // decided without a lock in the common case "everyone is busy".
 //
 // Invariants:

@@ -170,7 +170,7 @@ void scheduler::finish_root(join_state& record, worker_hot& here) noexcept {
 
 void scheduler::inject(void* task) {
   inject_.push(task);
-  // As notify_if_idle: the push must be ordered before reading the idle word.
+  // Unlike offer_work: the push must be ordered before reading the idle word.
   seam::full_fence();
   const std::uint32_t word = idle_.word().load(seam::memory_order::relaxed);
   if (idle_word::wants_wake(word, static_cast<std::uint32_t>(workers_.size())))

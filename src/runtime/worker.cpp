@@ -88,7 +88,7 @@ void* scheduler::take_from_inject(worker& self) {
   if (taken == 0) return nullptr;
   // Keep FIFO order: the deque pops LIFO, so push the later ones first.
   for (std::size_t i = taken; i-- > 1;) self.deque.push(batch[i]);
-  if (taken > 1) notify_if_idle(self);
+  if (taken > 1) offer_work(self);
   return batch[0];
 }
 
@@ -104,7 +104,7 @@ void* scheduler::search_for_work(worker& self) {
     self.counters.bump(self.counters.steals, taken);
     if (taken > 1) {
       for (std::size_t k = taken; k-- > 1;) self.deque.push(batch[k]);
-      notify_if_idle(self);
+      offer_work(self);
     }
     return batch[0];
   };
@@ -157,7 +157,7 @@ void scheduler::park(worker& self) {
   registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
   idle_.transition_to_parked(self.index, self.searching_);
   self.searching_ = false;
-  // P3: pairs with the fence in notify_if_idle / inject.
+  // P3: pairs with the fence in inject (a worker's own pushes skip it: offer_work).
   seam::full_fence();
   if (work_visible() || shutting_down_.load()) notify_parked_worker();
   self.counters.bump(self.counters.parks);

@@ -144,7 +144,7 @@ class fork_join_base : public task_completion {
         void* popped = pop_local(*worker);
         const std::coroutine_handle<> sibling = op.child_handle(op.next_index_);
         if (popped == sibling.address()) [[likely]] {
-          op.child_promise(op.next_index_).set_inline(true);
+          op.child_promise(op.next_index_).mark_inline();
           ++op.next_index_;
           return sibling;
         }
@@ -264,8 +264,7 @@ class range_fork : public fork_join_base {
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
     begin(parent, children_.size());
-    adopt(children_.front().handle().promise(), true);
-    for (std::size_t i = 1; i < children_.size(); ++i) adopt(children_[i].handle().promise(), false);
+    for (std::size_t i = 0; i < children_.size(); ++i) adopt(children_[i].handle().promise(), i == 0);
     for (std::size_t i = children_.size(); i-- > 1;) fork(owner(), children_[i].handle());
     return children_.front().handle();
   }

@@ -83,52 +83,43 @@ inline void set_current_worker(worker_hot* worker) noexcept { this_thread_worker
 void notify_parked_worker(scheduler& sched) noexcept;
 void inject(scheduler& sched, std::coroutine_handle<> task);
 
-/// After a worker made work visible to thieves: wakes a parked worker when one is parked and
-/// none is searching (a searching worker will find the work; waking more would be a thundering
-/// herd).
+/// After the worker added work to its deque. While every worker is busy (none searching, none
+/// parked), nothing: nobody could steal it, so it may stay private (docs/ARCHITECTURE.md,
+/// protocol 8). Otherwise the whole deque becomes public, and a parked worker is woken if none
+/// is searching (a searching worker will find the work; waking more would be a thundering herd).
 ///
-/// No fence between the push and this read, deliberately: a locked instruction costs ~9 ns here,
-/// paid on every fork. Without it, the read may see an idle word older than a worker that has
-/// just announced it parks, while that worker's last look at the queues misses the push, so the
-/// worker sleeps. That costs parallelism, never progress: the task is on the deque of a worker
-/// that is running, and a worker always drains its own deque before it parks; and the next fork
-/// or wake on this worker notifies again. Work submitted from outside the workers (inject) has no
-/// running owner, so that path keeps the fence.
-inline void notify_if_idle(worker_hot& worker) noexcept {
+/// No fence before the read of the idle word, deliberately: a locked instruction costs ~9 ns
+/// here, paid on every fork. Without it, the read may see an idle word older than a worker that
+/// has just announced it parks, while that worker's last look at the queues misses the push, so
+/// the worker sleeps. That costs parallelism, never progress: the task is on the deque of a
+/// worker that is running, and a worker always drains its own deque before it parks; and the
+/// next fork or pop on this worker offers again. Work submitted from outside the workers
+/// (inject) has no running owner, so that path keeps the fence.
+inline void offer_work(worker_hot& worker) noexcept {
   const std::uint32_t word = worker.idle->load(seam::memory_order::relaxed);
+  if (idle_word::all_busy(word, worker.worker_count)) return;
+  worker.deque.publish();
   if (idle_word::wants_wake(word, worker.worker_count)) [[unlikely]]
     notify_parked_worker(*worker.owner);
 }
 
-/// After the worker added work to its deque: while some worker is idle, makes all of it public
-/// (steps 2-3 of "private forks" in docs/ARCHITECTURE.md) and wakes a parked worker if none is
-/// searching. While every worker is busy, leaves it as it is.
-inline void offer_work(worker_hot& worker, std::uint32_t idle_word_now) noexcept {
-  if (idle_word::all_busy(idle_word_now, worker.worker_count)) return;
-  worker.deque.publish();
-  if (idle_word::wants_wake(idle_word_now, worker.worker_count)) [[unlikely]]
-    notify_parked_worker(*worker.owner);
-}
-
 /// Makes a ready task runnable on the calling worker, where other workers can take it if they
-/// run out of work. While every worker is busy (none searching, none parked), it is pushed
-/// private (work_stealing_deque.hpp: no fence to take it back); otherwise public, with the
-/// private ones before it.
+/// run out of work: pushed private (work_stealing_deque.hpp: no fence to take it back), then
+/// offered (published at once unless every worker is busy). Without the heavy fence that lets an
+/// idle worker take private tasks from a blocked one, it is pushed public.
 inline void fork(worker_hot& worker, std::coroutine_handle<> task) {
-  if (!worker.private_forks) [[unlikely]] {
+  if (worker.private_forks) [[likely]]
+    worker.deque.push_private(task.address());
+  else
     worker.deque.push(task.address());
-    notify_if_idle(worker);
-    return;
-  }
-  worker.deque.push_private(task.address());
-  offer_work(worker, worker.idle->load(seam::memory_order::relaxed));
+  offer_work(worker);
 }
 
 /// The worker's newest local task, or nullptr. If private tasks remain and some worker went idle
 /// since they were forked, they are published now (and a sleeper woken).
 inline void* pop_local(worker_hot& worker) noexcept {
   void* task = worker.deque.pop();
-  if (worker.deque.has_private()) offer_work(worker, worker.idle->load(seam::memory_order::relaxed));
+  if (worker.deque.has_private()) offer_work(worker);
   return task;
 }
 

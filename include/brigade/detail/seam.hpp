@@ -57,7 +57,6 @@ inline void full_fence() noexcept {
 #endif
 }
 
-/// Tells the processor that this thread is spinning (lowers power, frees the sibling hyperthread).
 /// The light half of an asymmetric fence: orders this thread's memory accesses only against the
 /// compiler. Paired with heavy_fence() on another thread, it acts as a full fence (see there).
 inline void light_fence() noexcept { asm volatile("" ::: "memory"); }
@@ -85,6 +84,7 @@ inline void heavy_fence() noexcept {
   ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 }
 
+/// Tells the processor that this thread is spinning (lowers power, frees the sibling hyperthread).
 inline void spin_pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();

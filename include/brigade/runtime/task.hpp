@@ -82,9 +82,7 @@ struct promise_base : pool_allocated {
   void set_failed() noexcept { scope_and_flags_ |= failed_flag; }
   /// Fork-join: run by the forking worker, not stolen.
   bool is_inline() const noexcept { return (scope_and_flags_ & inline_flag) != 0; }
-  void set_inline(bool value) noexcept {
-    scope_and_flags_ = value ? (scope_and_flags_ | inline_flag) : (scope_and_flags_ & ~inline_flag);
-  }
+  void mark_inline() noexcept { scope_and_flags_ |= inline_flag; }
 
   // Two words, with the flags in the low bits of aligned addresses: every frame carries them.
   // Written by whoever starts the task, before it starts, and by the task itself; never by two
