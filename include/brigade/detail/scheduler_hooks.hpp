@@ -103,6 +103,25 @@ inline void offer_work(worker_hot& worker) noexcept {
     notify_parked_worker(*worker.owner);
 }
 
+/// offer_work, then `next`: out of line, for the tail of offer_then_run.
+[[gnu::noinline]] inline std::coroutine_handle<> offer_work_then_run(
+    worker_hot& worker, std::coroutine_handle<> next) noexcept {
+  offer_work(worker);
+  return next;
+}
+
+/// After the worker popped `next` to run it: if private tasks remain and some worker is not
+/// busy, offers them (as pop_local does). Returns `next`. The offer is a tail call, so a caller
+/// whose common path makes no other call saves no registers.
+inline std::coroutine_handle<> offer_then_run(worker_hot& worker,
+                                              std::coroutine_handle<> next) noexcept {
+  if (worker.deque.has_private() &&
+      !idle_word::all_busy(worker.idle->load(seam::memory_order::relaxed), worker.worker_count))
+      [[unlikely]]
+    return offer_work_then_run(worker, next);
+  return next;
+}
+
 /// Makes a ready task runnable on the calling worker, where other workers can take it if they
 /// run out of work: pushed private (work_stealing_deque.hpp: no fence to take it back), then
 /// offered (published at once unless every worker is busy). Without the heavy fence that lets an
@@ -113,6 +132,27 @@ inline void fork(worker_hot& worker, std::coroutine_handle<> task) {
   else
     worker.deque.push(task.address());
   offer_work(worker);
+}
+
+/// fork(task), then `next`: out of line, for the tail of fork_then_run.
+[[gnu::noinline]] inline std::coroutine_handle<> fork_slowly_then_run(
+    worker_hot& worker, std::coroutine_handle<> task, std::coroutine_handle<> next) {
+  fork(worker, task);
+  return next;
+}
+
+/// fork(task) and return `next`, the task to transfer to. Its common path (private push into a
+/// ring with room, every worker busy) makes no call, so a caller that makes no other call saves
+/// no registers; the rest is a tail call.
+inline std::coroutine_handle<> fork_then_run(worker_hot& worker, std::coroutine_handle<> task,
+                                             std::coroutine_handle<> next) {
+  if (worker.private_forks && worker.deque.try_push_private(task.address())) [[likely]] {
+    if (idle_word::all_busy(worker.idle->load(seam::memory_order::relaxed), worker.worker_count))
+        [[likely]]
+      return next;
+    return offer_work_then_run(worker, next);
+  }
+  return fork_slowly_then_run(worker, task, next);
 }
 
 /// The worker's newest local task, or nullptr. If private tasks remain and some worker went idle

@@ -100,19 +100,26 @@ class work_stealing_deque {
 
   /// Owner: adds an item at the bottom, private (see the top of this header).
   void push_private(void* item) {
+    if (try_push_private(item)) return;
+    // Acquire: pairs with a thief's release of its claim, so the slots it read are no longer
+    // being read when we overwrite them (a cached value was itself loaded with acquire).
+    steal_seen_by_owner_ = steal_index(top_.load(seam::memory_order::acquire));
     const std::uint32_t b = bottom_.load(seam::memory_order::relaxed);
     ring* r = ring_.load(seam::memory_order::relaxed);
-    // steal only grows, so an old value bounds the occupancy from above: reload the top word (a
-    // line the thieves write) only when that bound says the ring may be full.
-    if (distance(steal_seen_by_owner_, b) >= r->capacity) {
-      // Acquire: pairs with a thief's release of its claim, so the slots it read are no longer
-      // being read when we overwrite them (a cached value was itself loaded with acquire).
-      steal_seen_by_owner_ = steal_index(top_.load(seam::memory_order::acquire));
-      if (distance(steal_seen_by_owner_, b) >= r->capacity) r = grow(r, b, steal_seen_by_owner_);
-    }
-    r->put(b, item);
-    // Release: a thief that steals including private items reads bottom, then the item.
-    bottom_.store(b + 1, seam::memory_order::release);
+    if (distance(steal_seen_by_owner_, b) >= r->capacity) r = grow(r, b, steal_seen_by_owner_);
+    put_private(r, b, item);
+  }
+
+  /// Owner: push_private when the ring surely has room, without reading the line the thieves
+  /// write, and returns true; else does nothing and returns false.
+  bool try_push_private(void* item) noexcept {
+    const std::uint32_t b = bottom_.load(seam::memory_order::relaxed);
+    ring* r = ring_.load(seam::memory_order::relaxed);
+    // steal only grows, so an old value bounds the occupancy from above: push_private reloads
+    // the top word only when that bound says the ring may be full.
+    if (distance(steal_seen_by_owner_, b) >= r->capacity) return false;
+    put_private(r, b, item);
+    return true;
   }
 
   /// Owner: makes every item public.
@@ -243,6 +250,12 @@ class work_stealing_deque {
     void put(std::uint32_t i, void* item) noexcept { slots[i & mask].store(item, seam::memory_order::relaxed); }
     void* get(std::uint32_t i) const noexcept { return slots[i & mask].load(seam::memory_order::relaxed); }
   };
+
+  void put_private(ring* r, std::uint32_t b, void* item) noexcept {
+    r->put(b, item);
+    // Release: a thief that steals including private items reads bottom, then the item.
+    bottom_.store(b + 1, seam::memory_order::release);
+  }
 
   ring* grow(ring* old, std::uint32_t bottom, std::uint32_t oldest) {
     if (old->capacity >= max_capacity) throw std::length_error("brigade: a worker's deque is full");
