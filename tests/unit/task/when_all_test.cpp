@@ -83,6 +83,24 @@ brigade::task<void> vector_of_void(std::atomic<int>& ran) {
   co_await brigade::when_all(std::move(tasks));
 }
 
+brigade::task<std::uint64_t> sum_of_children(int count) {
+  std::vector<brigade::task<int>> children;
+  for (int i = 0; i < count; ++i) children.push_back(value(i));
+  std::uint64_t sum = 0;
+  for (int v : co_await brigade::when_all(std::move(children))) sum += static_cast<std::uint64_t>(v);
+  co_return sum;
+}
+
+// The forks of one when_all fill the worker's deque and make it grow, whichever fork (an early
+// one, or the last before control moves to the first child) finds the ring full.
+TEST(when_all, more_children_than_a_deque_holds_before_it_grows) {
+  brigade::runtime rt({.worker_threads = 1});
+  for (int count : {250, 255, 256, 257, 258, 259, 260, 511, 512, 513, 514, 1030}) {
+    const auto expected = static_cast<std::uint64_t>(count) * static_cast<std::uint64_t>(count - 1) / 2;
+    EXPECT_EQ(rt.block_on(sum_of_children(count)), expected) << count << " children";
+  }
+}
+
 TEST(when_all, a_vector_of_void_tasks) {
   brigade::runtime rt({.worker_threads = 2});
   std::atomic<int> ran{0};
