@@ -42,6 +42,12 @@ struct alignas(cache_line_size) worker : worker_hot {
   std::uint32_t tick_ = 0;          // tasks run, for the periodic fairness checks
   std::uint32_t lifo_streak_ = 0;   // consecutive tasks taken from the LIFO slot
   bool searching_ = false;          // counted as searching in the idle word
+  // P8: the worker whose private tasks this one is waiting to rescue, the owner's bottom index
+  // when it started waiting (a change means the owner pushed or popped: it is not stuck), and
+  // when it started.
+  const worker* rescue_victim_ = nullptr;
+  std::uint32_t rescue_victim_bottom_ = 0;
+  std::uint64_t rescue_watch_since_ = 0;
 };
 
 /// Gives each scheduler a serial number, never reused, and finds a live scheduler by it. Records

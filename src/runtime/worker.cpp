@@ -25,6 +25,13 @@ constexpr std::uint64_t search_budget_nanoseconds = 20'000;
 constexpr std::uint64_t search_round_gap_nanoseconds = 1'000;
 constexpr std::uint32_t inject_check_interval = 61;
 constexpr std::size_t max_inject_batch = 64;
+// How long an owner must have left its deque untouched (no push, no pop) while holding private
+// tasks before a searcher takes some of them (P8, step 5). The rescue's heavy fence interrupts
+// every running worker, and on this VM the interrupted worker loses 0.2-0.5 ms to it: with a
+// 20 µs threshold, an owner that stalled briefly (a page fault, its vCPU preempted) was rescued,
+// the rescue stalled it again, and spawn+join lost half its speed to hundreds of rescues per
+// second. An owner that forks or pops publishes on its own as soon as it sees a searcher.
+constexpr std::uint64_t private_rescue_delay_nanoseconds = 1'000'000;
 // A thief takes half of a victim's deque, up to this many tasks, with one claim, so that it pays
 // for its search and its idle-word updates once per batch.
 constexpr std::size_t max_steal_batch = 32;
@@ -124,17 +131,29 @@ void* scheduler::search_for_work(worker& self) {
     if (void* task = take_from_inject(self)) return task;
   }
   // P8: a worker that holds private tasks publishes them at its next fork or pop once it sees us
-  // searching. One that has not done so within the whole search budget is in a long stretch
-  // without either (maybe blocked): take some of its private tasks, paying a heavy fence.
+  // searching. One that has neither pushed nor popped for private_rescue_delay_nanoseconds is in
+  // a long stretch without either (maybe blocked): take some of its private tasks, paying a
+  // heavy fence. Until then, watch the first victim with private tasks.
   if (self.private_forks) {
-    for (std::uint32_t i = 0; i < count; ++i) {
+    const worker* watched = nullptr;
+    for (std::uint32_t i = 0; i < count && watched == nullptr; ++i) {
       worker& victim = *workers_[i];
       if (&victim == &self || victim.deque.total_size_hint() == victim.deque.size_hint()) continue;
-      if (std::size_t taken = victim.deque.steal_batch_including_private(batch.data(), batch.size())) {
-        self.counters.bump(self.counters.private_steals);
-        return keep(taken);
+      watched = &victim;
+      const std::uint32_t bottom = victim.deque.bottom_hint();
+      const std::uint64_t now = seam::now_nanoseconds();
+      if (self.rescue_victim_ != &victim || self.rescue_victim_bottom_ != bottom) {
+        self.rescue_victim_ = &victim;  // start watching (again: the owner made progress)
+        self.rescue_victim_bottom_ = bottom;
+        self.rescue_watch_since_ = now;
+      } else if (now - self.rescue_watch_since_ >= private_rescue_delay_nanoseconds) {
+        if (std::size_t taken = victim.deque.steal_batch_including_private(batch.data(), batch.size())) {
+          self.counters.bump(self.counters.private_steals);
+          return keep(taken);
+        }
       }
     }
+    if (watched == nullptr) self.rescue_victim_ = nullptr;
   }
   return nullptr;
 }

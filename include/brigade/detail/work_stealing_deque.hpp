@@ -187,6 +187,10 @@ class work_stealing_deque {
 
   bool empty_hint() const noexcept { return size_hint() == 0; }
 
+  /// Anyone: the owner's bottom index, which changes whenever the owner pushes or pops. A value
+  /// that stays the same over a while says the owner is not using its deque (maybe blocked).
+  std::uint32_t bottom_hint() const noexcept { return bottom_.load(seam::memory_order::relaxed); }
+
  private:
   static constexpr std::uint32_t max_capacity = 1u << 30;
 
