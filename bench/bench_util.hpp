@@ -195,6 +195,7 @@ constexpr std::uint64_t skynet_size = 1'000'000;          // leaves; 1,111,111 t
 constexpr std::uint64_t skynet_answer = 499'999'500'000;  // sum of 0 .. 999,999
 constexpr std::size_t skynet_tasks = 1'111'111;
 constexpr int fib_default_n = 32;
+constexpr long long spawn_default_n = 1'000'000;
 
 inline std::uint64_t fib_answer(int n) {
   std::uint64_t a = 0, b = 1;
@@ -336,7 +337,7 @@ int run_fork_join(std::string_view impl, const options& o, Skynet skynet, Fib fi
     });
   }
   if (o.workload == "spawn") {
-    const long long n = o.n > 0 ? o.n : 1'000'000;
+    const long long n = o.n > 0 ? o.n : spawn_default_n;
     return run_iterations(o, [&](int iter) {
       const auto t0 = steady::now();
       spawn(n);
