@@ -30,7 +30,7 @@ constexpr std::size_t max_inject_batch = 64;
 // every running worker, and on this VM the interrupted worker loses 0.2-0.5 ms to it: with a
 // 20 µs threshold, an owner that stalled briefly (a page fault, its vCPU preempted) was rescued,
 // the rescue stalled it again, and spawn+join lost half its speed to hundreds of rescues per
-// second. An owner that forks or pops publishes on its own as soon as it sees a searcher.
+// million tasks. An owner that forks or pops publishes on its own as soon as it sees a searcher.
 constexpr std::uint64_t private_rescue_delay_nanoseconds = 1'000'000;
 // A thief takes half of a victim's deque, up to this many tasks, with one claim, so that it pays
 // for its search and its idle-word updates once per batch.
