@@ -1,8 +1,8 @@
 // brigade/brigade.hpp: everything brigade provides, in one include.
 //
 // Layers (docs/ARCHITECTURE.md): platform (detail/), runtime/ (the scheduler, task<T>, spawn,
-// join_handle, the waiter), task/ (when_all, when_any, gather, task_group), sync/ (event so
-// far). Include the individual headers to keep compile times down.
+// join_handle, the waiter), task/ (when_all, when_any, gather, task_group), sync/ (event,
+// wait_group, latch so far). Include the individual headers to keep compile times down.
 #pragma once
 
 #include "brigade/runtime/errors.hpp"
@@ -14,6 +14,8 @@
 #include "brigade/runtime/this_task.hpp"
 #include "brigade/runtime/yield_now.hpp"
 #include "brigade/sync/event.hpp"
+#include "brigade/sync/latch.hpp"
+#include "brigade/sync/wait_group.hpp"
 #include "brigade/task/gather.hpp"
 #include "brigade/task/outcome.hpp"
 #include "brigade/task/task_group.hpp"

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "brigade/brigade.hpp"
+#include "stress_budget.hpp"
 
 namespace {
 
@@ -129,10 +130,7 @@ std::uint64_t expected_sum(brigade::runtime& rt, std::uint64_t seed, int depth) 
   return rt.block_on(tree(seed, depth, false));
 }
 
-double stress_seconds() {
-  if (const char* env = std::getenv("BRIGADE_STRESS_SECONDS")) return std::atof(env);
-  return 4.0;
-}
+using brigade_stress::stress_seconds;
 
 TEST(spawn_tree_stress, random_trees_compute_the_same_sum_on_any_number_of_workers) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(stress_seconds() / 2);

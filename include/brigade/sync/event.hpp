@@ -15,12 +15,11 @@
 // Complexity: wait O(1); set O(waiters).
 #pragma once
 
-#include <coroutine>
 #include <mutex>
 
-#include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/gate_wait.hpp"
 #include "brigade/detail/seam.hpp"
-#include "brigade/runtime/errors.hpp"
+#include "brigade/detail/wait_list.hpp"
 #include "brigade/runtime/waiter.hpp"
 
 namespace brigade {
@@ -39,84 +38,43 @@ class event {
       if (set_.load(detail::seam::memory_order::relaxed)) return;
       // Release: pairs with the acquire in is_set().
       set_.store(true, detail::seam::memory_order::release);
-      waiters = head_;
-      for (detail::waiter* w = head_; w != nullptr; w = w->next) w->mark_unlinked();
-      head_ = nullptr;
+      waiters = waiters_.take_all();
     }
-    while (waiters != nullptr) {
-      detail::waiter* next = waiters->next;  // read before wake: the waiter may be freed by it
-      waiters->wake();
-      waiters = next;
-    }
+    detail::wait_list::wake_all(waiters);
   }
 
   [[nodiscard]] bool is_set() const noexcept { return set_.load(detail::seam::memory_order::acquire); }
 
   /// co_await ev.wait(): suspends the task until set().
-  [[nodiscard("co_await the wait")]] auto wait() noexcept { return wait_awaiter{*this}; }
+  [[nodiscard("co_await the wait")]] auto wait() noexcept { return detail::gate_awaiter<event>{*this}; }
 
   /// Blocks the calling thread until set().
-  void wait_blocking() {
-    if (is_set()) return;
-    detail::thread_waiter waiter;
-    if (!enqueue(waiter)) return;
-    waiter.wait();
-  }
+  void wait_blocking() { detail::wait_blocking_on(*this); }
 
  private:
+  // The gate protocol of detail/gate_wait.hpp.
+  template <class>
+  friend class detail::gate_awaiter;
+  template <class Gate>
+  friend void detail::wait_blocking_on(Gate&);
+  const char* off_runtime_message() const noexcept {
+    return "brigade: event::wait() awaited outside a runtime (use wait_blocking)";
+  }
+  bool is_open() const noexcept { return is_set(); }
   /// Links `entry` unless the event is already set; returns whether it was linked.
   bool enqueue(detail::waiter& entry) {
     std::lock_guard lock(mutex_);
     if (set_.load(detail::seam::memory_order::relaxed)) return false;
-    entry.prev = nullptr;
-    entry.next = head_;
-    if (head_ != nullptr) head_->prev = &entry;
-    head_ = &entry;
+    waiters_.push_back(entry);
     return true;
   }
   void unlink(detail::waiter& entry) noexcept {
     std::lock_guard lock(mutex_);
-    if (!entry.is_linked()) return;
-    if (entry.prev != nullptr)
-      entry.prev->next = entry.next;
-    else
-      head_ = entry.next;
-    if (entry.next != nullptr) entry.next->prev = entry.prev;
-    entry.mark_unlinked();
+    waiters_.unlink(entry);
   }
 
-  class [[nodiscard("co_await the wait")]] wait_awaiter {
-   public:
-    explicit wait_awaiter(event& owner) noexcept : event_(owner) {}
-    // Holds a waiter the event's list points to while suspended: neither copyable nor movable.
-    wait_awaiter(const wait_awaiter&) = delete;
-    wait_awaiter& operator=(const wait_awaiter&) = delete;
-    ~wait_awaiter() {
-      // The handle is set while the task may be suspended and cleared when it resumes, so a
-      // non-null handle here means the frame is destroyed while suspended (runtime shutdown):
-      // the waiter may still be on the list. (set() may have unlinked it already; unlink checks
-      // under the lock.)
-      if (waiter_.handle) event_.unlink(waiter_);
-    }
-
-    bool await_ready() const noexcept { return event_.is_set(); }
-    bool await_suspend(std::coroutine_handle<> awaiting) {
-      detail::worker_hot* worker = detail::current_worker();
-      if (worker == nullptr)
-        throw usage_error("brigade: event::wait() awaited outside a runtime (use wait_blocking)");
-      waiter_.handle = awaiting;
-      waiter_.sched = worker->owner;
-      return event_.enqueue(waiter_);
-    }
-    void await_resume() noexcept { waiter_.handle = nullptr; }
-
-   private:
-    event& event_;
-    detail::coroutine_waiter waiter_;
-  };
-
-  std::mutex mutex_;
-  detail::waiter* head_ = nullptr;  // guarded by mutex_
+  detail::seam::mutex mutex_;
+  detail::wait_list waiters_;  // guarded by mutex_
   detail::seam::atomic<bool> set_{false};
 };
 

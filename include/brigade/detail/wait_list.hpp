@@ -1,0 +1,87 @@
+// brigade/detail/wait_list.hpp: the list of parked waiters that every synchronisation primitive
+// keeps (event, wait_group, latch, and the mutexes and channels of later layers), written once.
+//
+// An intrusive FIFO: a waiter carries its own links (runtime/waiter.hpp), so parking allocates
+// nothing, and a waiter destroyed while parked (its task destroyed at runtime shutdown) unlinks
+// itself in O(1). FIFO, so that a primitive that wakes one waiter at a time wakes the longest
+// waiting first.
+//
+// Usage: the primitive guards the list with its own lock and calls every member under it. Waking
+// happens after the lock is released: take the waiters out (pop_front, take_all), unlock, then
+// call wake() on each, reading a waiter's `next` before waking it (the woken party may free it).
+//
+// Thread safety: none of its own; every member under the owning primitive's lock.
+// Complexity: every operation O(1), except take_all's O(n) unmarking.
+#pragma once
+
+#include "brigade/runtime/waiter.hpp"
+
+namespace brigade::detail {
+
+class wait_list {
+ public:
+  wait_list() = default;
+  wait_list(const wait_list&) = delete;
+  wait_list& operator=(const wait_list&) = delete;
+
+  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+
+  /// Parks `entry` last. It must not be on any list.
+  void push_back(waiter& entry) noexcept {
+    entry.next = nullptr;
+    entry.prev = tail_;  // nullptr when the list is empty: entry becomes the first
+    if (tail_ != nullptr)
+      tail_->next = &entry;
+    else
+      head_ = &entry;
+    tail_ = &entry;
+  }
+
+  /// Removes and returns the first waiter (nullptr when empty), marked as on no list.
+  waiter* pop_front() noexcept {
+    waiter* first = head_;
+    if (first != nullptr) unlink(*first);
+    return first;
+  }
+
+  /// Removes `entry` if it is still on this list (a waiter that gives up, or is destroyed while
+  /// parked). Returns whether it was there.
+  bool unlink(waiter& entry) noexcept {
+    if (!entry.is_linked()) return false;
+    if (entry.prev != nullptr)
+      entry.prev->next = entry.next;
+    else
+      head_ = entry.next;
+    if (entry.next != nullptr)
+      entry.next->prev = entry.prev;
+    else
+      tail_ = entry.prev;
+    entry.next = nullptr;
+    entry.mark_unlinked();
+    return true;
+  }
+
+  /// Removes every waiter, each marked as on no list, and returns the first; they stay chained
+  /// through `next`, in order, for the caller to wake after it releases its lock.
+  waiter* take_all() noexcept {
+    waiter* first = head_;
+    for (waiter* w = first; w != nullptr; w = w->next) w->mark_unlinked();
+    head_ = tail_ = nullptr;
+    return first;
+  }
+
+  /// Wakes a chain returned by take_all(). Call without the lock.
+  static void wake_all(waiter* first) noexcept {
+    while (first != nullptr) {
+      waiter* next = first->next;  // read before wake: the woken party may free the waiter
+      first->wake();
+      first = next;
+    }
+  }
+
+ private:
+  waiter* head_ = nullptr;
+  waiter* tail_ = nullptr;
+};
+
+}  // namespace brigade::detail

@@ -1,0 +1,65 @@
+// brigade/sync/latch.hpp: latch, a single-use countdown (std::latch) that tasks and threads
+// wait on until it reaches zero.
+//
+//   brigade::latch ready(3);
+//   ... each of three workers: ready.count_down();
+//   co_await ready.wait();       // in a task; ready.wait_blocking() on a thread
+//   ready.arrive_and_wait();     // on a thread: count down, then wait for the others
+//
+// Once zero it stays zero: every later wait returns at once.
+// Misuse: counting down below zero, or a negative initial count, throws usage_error (std::latch
+// makes these undefined behaviour); a count_down that throws changes nothing.
+// Thread safety: every member from any thread. Memory order: what a party wrote before its
+// count_down() is visible to every waiter after its wait returns.
+// Lifetime: the latch must outlive its waiters. Complexity: count_down O(1), plus O(waiters) at
+// zero.
+#pragma once
+
+#include <cstdint>
+
+#include "brigade/detail/counter_gate.hpp"
+#include "brigade/detail/gate_wait.hpp"
+#include "brigade/runtime/errors.hpp"
+
+namespace brigade {
+
+class latch {
+ public:
+  /// A latch that opens after `count` count-downs (at once when count is 0).
+  explicit latch(std::int64_t count) : gate_(checked(count), off_runtime_message) {}
+  latch(const latch&) = delete;
+  latch& operator=(const latch&) = delete;
+
+  /// Decrements the count by `n` (default 1); at zero, wakes every waiter. Throws usage_error
+  /// if that would go below zero or n is negative (then nothing changes).
+  void count_down(std::int64_t n = 1) {
+    if (n < 0) throw usage_error("brigade: latch::count_down with a negative count");
+    gate_.adjust(-n, "brigade: latch counted down below zero");
+  }
+
+  /// True once the count is zero.
+  [[nodiscard]] bool try_wait() const noexcept { return gate_.is_open(); }
+
+  /// co_await l.wait(): suspends the task until the count is zero.
+  [[nodiscard("co_await the wait")]] auto wait() noexcept {
+    return detail::gate_awaiter<detail::counter_gate>{gate_};
+  }
+  /// Blocks the calling thread until the count is zero.
+  void wait_blocking() { detail::wait_blocking_on(gate_); }
+  /// On a thread: count_down(n), then wait_blocking().
+  void arrive_and_wait(std::int64_t n = 1) {
+    count_down(n);
+    wait_blocking();
+  }
+
+ private:
+  static constexpr const char* off_runtime_message =
+      "brigade: latch::wait() awaited outside a runtime (use wait_blocking)";
+  static std::int64_t checked(std::int64_t count) {
+    if (count < 0) throw usage_error("brigade: latch with a negative count");
+    return count;
+  }
+  detail::counter_gate gate_;
+};
+
+}  // namespace brigade

@@ -1,0 +1,57 @@
+// brigade/sync/wait_group.hpp: wait_group, Go's sync.WaitGroup: wait until a set of tasks or
+// threads has finished.
+//
+//   brigade::wait_group group;
+//   for (auto& url : urls) {
+//     group.add(1);
+//     brigade::spawn(fetch(url, group));   // fetch calls group.done() when it is finished
+//   }
+//   co_await group.wait();                 // in a task; group.wait_blocking() on a thread
+//
+// As in Go: add(delta) changes the counter (delta may be negative), done() is add(-1), and
+// waiting returns once the counter is zero (at once if it already is). A group may be reused
+// once its waits have returned.
+// Misuse: a counter that would go negative (done() once too often) throws usage_error and
+// leaves the counter as it was, where Go panics. An add() racing with a wait while the counter
+// passes through zero (which Go calls misuse) never lets a wait return early: a wait returns
+// only when it finds the counter at zero.
+// Thread safety: every member from any thread. Memory order: what a party wrote before its
+// done() is visible to every waiter after its wait returns.
+// Lifetime: the group must outlive its waiters. Complexity: add O(1), plus O(waiters) at zero.
+#pragma once
+
+#include <cstdint>
+
+#include "brigade/detail/counter_gate.hpp"
+#include "brigade/detail/gate_wait.hpp"
+
+namespace brigade {
+
+class wait_group {
+ public:
+  wait_group() noexcept = default;
+  wait_group(const wait_group&) = delete;
+  wait_group& operator=(const wait_group&) = delete;
+
+  /// Adds `delta` to the counter; wakes every waiter when it reaches zero. Throws usage_error if
+  /// the counter would become negative (then nothing changes).
+  void add(std::int64_t delta) { gate_.adjust(delta, "brigade: wait_group counter would be negative"); }
+  /// One party finished: add(-1).
+  void done() { add(-1); }
+
+  /// The counter now (a snapshot: other parties may change it at once).
+  [[nodiscard]] std::int64_t count() const noexcept { return gate_.count(); }
+
+  /// co_await group.wait(): suspends the task until the counter is zero.
+  [[nodiscard("co_await the wait")]] auto wait() noexcept {
+    return detail::gate_awaiter<detail::counter_gate>{gate_};
+  }
+  /// Blocks the calling thread until the counter is zero.
+  void wait_blocking() { detail::wait_blocking_on(gate_); }
+
+ private:
+  detail::counter_gate gate_{
+      0, "brigade: wait_group::wait() awaited outside a runtime (use wait_blocking)"};
+};
+
+}  // namespace brigade

@@ -1,0 +1,53 @@
+#include "brigade/sync/latch.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "brigade/runtime/runtime.hpp"
+
+namespace {
+
+TEST(latch, opens_after_the_last_count_down_for_threads_and_tasks) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::latch ready(4);
+  std::atomic<int> passed{0};
+  auto waiting_task = rt.spawn([](brigade::latch& l, std::atomic<int>& p) -> brigade::task<void> {
+    co_await l.wait();
+    p.fetch_add(1);
+  }(ready, passed));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i)
+    threads.emplace_back([&] {
+      ready.arrive_and_wait();
+      passed.fetch_add(1);
+    });
+  EXPECT_FALSE(ready.try_wait());
+  ready.count_down();
+  for (auto& t : threads) t.join();
+  waiting_task.join();
+  EXPECT_EQ(passed.load(), 4);
+  EXPECT_TRUE(ready.try_wait());
+  ready.wait_blocking();  // stays open
+}
+
+TEST(latch, a_zero_count_is_open_from_the_start) {
+  brigade::latch open(0);
+  EXPECT_TRUE(open.try_wait());
+  open.wait_blocking();
+}
+
+TEST(latch, counting_below_zero_is_a_usage_error_that_changes_nothing) {
+  brigade::latch l(2);
+  EXPECT_THROW(l.count_down(3), brigade::usage_error);
+  EXPECT_FALSE(l.try_wait());
+  EXPECT_THROW(l.count_down(-1), brigade::usage_error);
+  l.count_down(2);
+  EXPECT_TRUE(l.try_wait());
+  EXPECT_THROW(l.count_down(), brigade::usage_error);
+  EXPECT_THROW(brigade::latch(-1), brigade::usage_error);
+}
+
+}  // namespace
