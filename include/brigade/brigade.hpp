@@ -2,7 +2,7 @@
 //
 // Layers (docs/ARCHITECTURE.md): platform (detail/), runtime/ (the scheduler, task<T>, spawn,
 // join_handle, the waiter), task/ (when_all, when_any, gather, task_group), sync/ (event,
-// wait_group, latch so far). Include the individual headers to keep compile times down.
+// wait_group, latch, barrier so far). Include the individual headers to keep compile times down.
 #pragma once
 
 #include "brigade/runtime/errors.hpp"
@@ -13,6 +13,7 @@
 #include "brigade/runtime/task.hpp"
 #include "brigade/runtime/this_task.hpp"
 #include "brigade/runtime/yield_now.hpp"
+#include "brigade/sync/barrier.hpp"
 #include "brigade/sync/event.hpp"
 #include "brigade/sync/latch.hpp"
 #include "brigade/sync/wait_group.hpp"
