@@ -1,8 +1,9 @@
 // brigade/brigade.hpp: everything brigade provides, in one include.
 //
 // Layers (docs/ARCHITECTURE.md): platform (detail/), runtime/ (the scheduler, task<T>, spawn,
-// join_handle, the waiter), task/ (when_all, when_any, gather, task_group), sync/ (event,
-// wait_group, latch, barrier so far). Include the individual headers to keep compile times down.
+// join_handle, the waiter), task/ (when_all, when_any, gather, task_group), sync/ (mutex,
+// rw_mutex, semaphore, condition_variable, once, once_cell, event, wait_group, latch, barrier).
+// Include the individual headers to keep compile times down.
 #pragma once
 
 #include "brigade/runtime/errors.hpp"
@@ -14,8 +15,14 @@
 #include "brigade/runtime/this_task.hpp"
 #include "brigade/runtime/yield_now.hpp"
 #include "brigade/sync/barrier.hpp"
+#include "brigade/sync/condition_variable.hpp"
 #include "brigade/sync/event.hpp"
 #include "brigade/sync/latch.hpp"
+#include "brigade/sync/mutex.hpp"
+#include "brigade/sync/once.hpp"
+#include "brigade/sync/once_cell.hpp"
+#include "brigade/sync/rw_mutex.hpp"
+#include "brigade/sync/semaphore.hpp"
 #include "brigade/sync/wait_group.hpp"
 #include "brigade/task/gather.hpp"
 #include "brigade/task/outcome.hpp"

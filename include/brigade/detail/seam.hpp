@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -122,6 +123,44 @@ inline void futex_wait(atomic<std::uint32_t>* word, std::uint32_t expected) noex
   static_assert(sizeof(atomic<std::uint32_t>) == sizeof(std::uint32_t));
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected,
             nullptr, nullptr, 0);
+}
+
+/// As futex_wait, but gives up at `deadline` (now_nanoseconds()'s clock, CLOCK_MONOTONIC).
+/// Returns false once the deadline has passed, true otherwise (woken, spuriously or not).
+inline bool futex_wait_until(atomic<std::uint32_t>* word, std::uint32_t expected,
+                             std::uint64_t deadline) noexcept {
+  if (now_nanoseconds() >= deadline) return false;
+  timespec at{};
+  at.tv_sec = static_cast<time_t>(deadline / 1'000'000'000u);
+  at.tv_nsec = static_cast<long>(deadline % 1'000'000'000u);
+  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a loop around spurious
+  // wakeups needs no recomputation.
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_BITSET_PRIVATE, expected,
+            &at, nullptr, FUTEX_BITSET_MATCH_ANY);
+  return now_nanoseconds() < deadline;
+}
+
+/// The monotonic deadline `duration` from now, saturating (a huge duration never wraps around
+/// into the past). A negative duration is a deadline already passed.
+template <class Rep, class Period>
+std::uint64_t deadline_after(std::chrono::duration<Rep, Period> duration) noexcept {
+  const auto nanoseconds = std::chrono::duration_cast<std::chrono::duration<double, std::nano>>(duration).count();
+  const std::uint64_t now = now_nanoseconds();
+  if (!(nanoseconds > 0)) return now;
+  if (nanoseconds >= static_cast<double>(~std::uint64_t{0} - now)) return ~std::uint64_t{0} - 1;
+  return now + static_cast<std::uint64_t>(nanoseconds);
+}
+
+/// The monotonic deadline of a time point on any clock (measured from that clock's now).
+template <class Clock, class Duration>
+std::uint64_t deadline_at(std::chrono::time_point<Clock, Duration> when) noexcept {
+  return deadline_after(when - Clock::now());
+}
+
+/// An address unique to the calling thread while it lives: who owns a lock.
+BRIGADE_THREAD_LOCAL_ACCESSOR const void* this_thread_identity() noexcept {
+  static thread_local const char anchor = 0;
+  return &anchor;
 }
 
 /// Wakes up to `count` threads blocked in futex_wait on `word`.

@@ -25,6 +25,7 @@ class wait_list {
   wait_list& operator=(const wait_list&) = delete;
 
   [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+  [[nodiscard]] bool has_one() const noexcept { return head_ != nullptr && head_ == tail_; }
 
   /// Parks `entry` last. It must not be on any list.
   void push_back(waiter& entry) noexcept {
@@ -35,6 +36,18 @@ class wait_list {
     else
       head_ = &entry;
     tail_ = &entry;
+  }
+
+  /// Parks `entry` first (a waiter that was woken to try again and lost keeps its place at the
+  /// head of the queue). It must not be on any list.
+  void push_front(waiter& entry) noexcept {
+    entry.prev = nullptr;
+    entry.next = head_;
+    if (head_ != nullptr)
+      head_->prev = &entry;
+    else
+      tail_ = &entry;
+    head_ = &entry;
   }
 
   /// Removes and returns the first waiter (nullptr when empty), marked as on no list.

@@ -241,4 +241,12 @@ inline task<void> task_promise<void>::get_return_object() noexcept {
 }
 }  // namespace detail
 
+namespace detail {
+/// Whether R is a brigade::task (for APIs that accept a function returning T or task<T>).
+template <class R>
+inline constexpr bool is_task_v = false;
+template <class U>
+inline constexpr bool is_task_v<task<U>> = true;
+}  // namespace detail
+
 }  // namespace brigade

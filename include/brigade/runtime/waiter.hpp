@@ -37,10 +37,17 @@ struct waiter {
 
   // Links in the wait list of the one primitive this waiter is parked on; guarded by that
   // primitive's lock. A waiter on no list has prev == this (a list's first waiter has prev ==
-  // nullptr), so "is it still linked?" needs no field of its own: the waiter stays five words,
-  // which is most of a suspended task's frame.
+  // nullptr), so "is it still linked?" needs no field of its own.
   waiter* next = nullptr;
   waiter* prev = this;
+
+  // What the waiting party and the waking party tell each other, with a meaning each primitive
+  // defines (as Go's sudog carries elem and success). `request` is written by the waiting party
+  // before it parks and read by the waker under the primitive's lock (a mutex: "hand the lock to
+  // me"). `outcome` is written by the waker before wake() and read by the woken party after it
+  // wakes (a mutex: "you own it now" or "try again"); wake() publishes it.
+  std::uint32_t request = 0;
+  std::uint32_t outcome = 0;
 
   /// Under the lock of the list the waiter was put on.
   bool is_linked() const noexcept { return prev != this; }
@@ -62,15 +69,47 @@ class thread_waiter final : public waiter {
   /// microseconds is caught without the ~20 µs of a futex round trip; a longer wait sleeps, so a
   /// blocked thread does not hold a core that the tasks it waits for may need.
   void wait(std::uint64_t spin_nanoseconds = default_spin_nanoseconds) noexcept {
+    wait_until(no_deadline, spin_nanoseconds);
+  }
+
+  /// As wait(), but gives up at `deadline` (seam::now_nanoseconds()'s clock). Returns whether it
+  /// was woken. After a timeout the waiter may still be woken later (the waker may already have
+  /// taken it off the primitive's list): see wait_until_or_withdraw.
+  bool wait_until(std::uint64_t deadline, std::uint64_t spin_nanoseconds = default_spin_nanoseconds) noexcept {
     // Acquire: pairs with the release exchange in wake_thread().
     if (spin_nanoseconds > 0 &&
         seam::spin_until(spin_nanoseconds,
                          [this] { return state_.load(seam::memory_order::acquire) == woken; }))
-      return;
+      return true;
     std::uint32_t expected = waiting;
-    if (!state_.compare_exchange_strong(expected, sleeping, seam::memory_order::acquire)) return;
-    while (state_.load(seam::memory_order::acquire) != woken) seam::futex_wait(&state_, sleeping);
+    // Fails when woken meanwhile, or when an earlier timed wait left the state at `sleeping`.
+    if (!state_.compare_exchange_strong(expected, sleeping, seam::memory_order::acquire) &&
+        expected == woken)
+      return true;
+    while (state_.load(seam::memory_order::acquire) != woken) {
+      if (deadline == no_deadline) {
+        seam::futex_wait(&state_, sleeping);
+      } else if (!seam::futex_wait_until(&state_, sleeping, deadline)) {
+        return state_.load(seam::memory_order::acquire) == woken;
+      }
+    }
+    return true;
   }
+
+  /// The timed wait of a primitive that hands what it grants to a waiter it takes off its list
+  /// (a lock, a permit): waits until `deadline`; on a timeout calls `withdraw()`, which takes the
+  /// waiter off the primitive's list under its lock and returns whether it was still there. If it
+  /// was not, a waker has already taken it (and granted it something): this waits for that wake,
+  /// which is imminent, and reports success. Returns whether the waiter was woken (granted).
+  template <class Withdraw>
+  bool wait_until_or_withdraw(std::uint64_t deadline, Withdraw withdraw) noexcept {
+    if (wait_until(deadline)) return true;
+    if (withdraw()) return false;
+    wait();
+    return true;
+  }
+
+  static constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
 
  private:
   static void wake_thread(waiter* self) noexcept {

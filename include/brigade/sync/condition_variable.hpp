@@ -1,0 +1,183 @@
+// brigade/sync/condition_variable.hpp: condition_variable over brigade::mutex, for tasks and
+// threads (std::condition_variable, Java's Condition, Go's sync.Cond).
+//
+//   brigade::mutex m;  brigade::condition_variable not_empty;  std::deque<job> jobs;
+//   // a thread:
+//   std::unique_lock lock(m);
+//   not_empty.wait(lock, [&] { return !jobs.empty(); });
+//   // a task:
+//   auto held = co_await m.lock_async();
+//   co_await not_empty.wait(held, [&] { return !jobs.empty(); });
+//   // anyone, with or without the mutex held:
+//   not_empty.notify_one();
+//
+// wait releases the mutex and parks in one step (no notify between them is lost), and holds the
+// mutex again when it returns. Wakeups are FIFO; spurious wakeups do not happen, but a woken
+// party re-checks its condition (the predicate forms do) because another may have changed it
+// before it got the mutex back. Timed thread forms: wait_for, wait_until; the task forms come with
+// timers.
+// Misuse: waiting with a lock or guard that holds no mutex throws usage_error; so does co_await
+// outside a runtime. Thread safety: every member from any thread.
+// Memory order: as the mutex: what a party wrote under the mutex is visible to the next holder.
+// Lifetime: the condition variable must outlive its waiters. Complexity: O(1) per waiter.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <coroutine>
+#include <mutex>
+#include <utility>
+
+#include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/seam.hpp"
+#include "brigade/detail/wait_list.hpp"
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/task.hpp"
+#include "brigade/runtime/waiter.hpp"
+#include "brigade/sync/mutex.hpp"
+
+namespace brigade {
+
+class condition_variable {
+ public:
+  condition_variable() = default;
+  condition_variable(const condition_variable&) = delete;
+  condition_variable& operator=(const condition_variable&) = delete;
+
+  /// Wakes the longest-waiting party, if any.
+  void notify_one() noexcept {
+    detail::waiter* first;
+    {
+      std::lock_guard lock(list_mutex_);
+      first = waiters_.pop_front();
+    }
+    if (first != nullptr) first->wake();
+  }
+  /// Wakes every waiting party.
+  void notify_all() noexcept {
+    detail::waiter* all;
+    {
+      std::lock_guard lock(list_mutex_);
+      all = waiters_.take_all();
+    }
+    detail::wait_list::wake_all(all);
+  }
+
+  // ---- Threads --------------------------------------------------------------------------------
+
+  /// Releases `lock`'s mutex, blocks until notified, and takes the mutex again.
+  void wait(std::unique_lock<mutex>& lock) {
+    check_held(lock);
+    detail::thread_waiter waiter;
+    park(waiter);
+    lock.unlock();
+    waiter.wait();
+    lock.lock();
+  }
+  template <class Predicate>
+  void wait(std::unique_lock<mutex>& lock, Predicate ready) {
+    while (!ready()) wait(lock);
+  }
+
+  template <class Clock, class Duration>
+  std::cv_status wait_until(std::unique_lock<mutex>& lock, std::chrono::time_point<Clock, Duration> deadline) {
+    return wait_until_nanoseconds(lock, detail::seam::deadline_at(deadline));
+  }
+  template <class Rep, class Period>
+  std::cv_status wait_for(std::unique_lock<mutex>& lock, std::chrono::duration<Rep, Period> timeout) {
+    return wait_until_nanoseconds(lock, detail::seam::deadline_after(timeout));
+  }
+  /// Waits until `ready()` or the deadline; returns ready() (with the mutex held either way).
+  template <class Clock, class Duration, class Predicate>
+  bool wait_until(std::unique_lock<mutex>& lock, std::chrono::time_point<Clock, Duration> deadline,
+                  Predicate ready) {
+    const std::uint64_t at = detail::seam::deadline_at(deadline);
+    while (!ready())
+      if (wait_until_nanoseconds(lock, at) == std::cv_status::timeout) return ready();
+    return true;
+  }
+  template <class Rep, class Period, class Predicate>
+  bool wait_for(std::unique_lock<mutex>& lock, std::chrono::duration<Rep, Period> timeout,
+                Predicate ready) {
+    return wait_until(lock, std::chrono::steady_clock::now() + timeout, std::move(ready));
+  }
+
+  // ---- Tasks ----------------------------------------------------------------------------------
+
+  /// co_await cv.wait(held): releases the guard's mutex, suspends until notified, and takes the
+  /// mutex again into `held`.
+  task<void> wait(mutex::guard& held) {
+    mutex* lock = held.mutex();
+    if (lock == nullptr) throw usage_error("brigade: condition_variable::wait() with a guard that holds no mutex");
+    co_await park_and_release{*this, held};
+    held = co_await lock->lock_async();
+  }
+  /// co_await cv.wait(held, ready): waits until `ready()` (checked with the mutex held).
+  template <class Predicate>
+  task<void> wait(mutex::guard& held, Predicate ready) {
+    while (!ready()) co_await wait(held);
+  }
+
+ private:
+  static void check_held(const std::unique_lock<mutex>& lock) {
+    if (!lock.owns_lock())
+      throw usage_error("brigade: condition_variable::wait() with a lock that holds no mutex");
+  }
+  void park(detail::waiter& entry) {
+    std::lock_guard lock(list_mutex_);
+    waiters_.push_back(entry);
+  }
+
+  std::cv_status wait_until_nanoseconds(std::unique_lock<mutex>& lock, std::uint64_t deadline) {
+    check_held(lock);
+    detail::thread_waiter waiter;
+    park(waiter);
+    lock.unlock();
+    const bool woken = waiter.wait_until_or_withdraw(deadline, [&]() noexcept {
+      std::lock_guard list_lock(list_mutex_);
+      return waiters_.unlink(waiter);
+    });
+    lock.lock();
+    return woken ? std::cv_status::no_timeout : std::cv_status::timeout;
+  }
+
+  /// Parks the task and releases its mutex, both under the list lock: a notify can reach the
+  /// waiter only after the mutex is released and the guard emptied, so the task cannot resume
+  /// (on another worker) while this still touches its guard.
+  class [[nodiscard("co_await it")]] park_and_release {
+   public:
+    park_and_release(condition_variable& cv, mutex::guard& held) noexcept : cv_(cv), held_(held) {}
+    park_and_release(const park_and_release&) = delete;
+    park_and_release& operator=(const park_and_release&) = delete;
+    ~park_and_release() {
+      // Non-null: the frame is destroyed while suspended (runtime shutdown).
+      if (waiter_.handle) {
+        std::lock_guard lock(cv_.list_mutex_);
+        cv_.waiters_.unlink(waiter_);
+      }
+    }
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> awaiting) {
+      detail::worker_hot* worker = detail::current_worker();
+      if (worker == nullptr)
+        throw usage_error("brigade: condition_variable::wait() awaited outside a runtime (use a thread's std::unique_lock form)");
+      waiter_.handle = awaiting;
+      waiter_.sched = worker->owner;
+      std::lock_guard lock(cv_.list_mutex_);
+      cv_.waiters_.push_back(waiter_);
+      held_.unlock();
+      return true;
+    }
+    void await_resume() noexcept { waiter_.handle = nullptr; }
+
+   private:
+    condition_variable& cv_;
+    mutex::guard& held_;
+    detail::coroutine_waiter waiter_;
+  };
+
+  detail::seam::mutex list_mutex_;
+  detail::wait_list waiters_;  // guarded by list_mutex_
+};
+
+}  // namespace brigade

@@ -1,0 +1,314 @@
+// brigade/sync/mutex.hpp: mutex, mutual exclusion for tasks and threads alike.
+//
+//   brigade::mutex m;
+//   {                                          // on a thread: std::lock_guard, std::unique_lock,
+//     std::lock_guard lock(m);                 // std::scoped_lock all work (Lockable and
+//     ...                                      // TimedLockable: try_lock_for, try_lock_until)
+//   }
+//   {                                          // in a task: the co_await form suspends the task,
+//     auto held = co_await m.lock_async();     // not the worker thread, and yields a guard
+//     ...                                      // that releases the lock when it goes out of scope
+//   }
+//
+// Tasks and threads may contend for one mutex. A thread may also call lock() from inside a task
+// for a short critical section (as Tokio advises for std::sync::Mutex): it blocks the worker
+// thread while it waits, so never hold such a lock across a co_await.
+//
+// Fairness. A waiting task is handed the lock directly by the unlocking party, in FIFO order:
+// waking a task costs little, and it never competes again. A waiting thread is woken to compete:
+// a futex wake takes ~20 µs on a virtual machine, and handing the lock to a thread still waking
+// would idle it that long (a lock convoy), while letting the running thread take it again keeps
+// throughput near std::mutex's. A woken thread that loses keeps its place at the head of the
+// queue, and once it has waited 1 ms (Go's threshold for sync.Mutex's starvation mode) it asks
+// for the lock to be handed to it directly; so no waiter starves. A thread spins briefly before it
+// parks, which catches a lock released within a few microseconds.
+//
+// Misuse is reported, never silent: unlock() of a mutex that is not locked, unlock() by a thread
+// that does not own it (the owning thread is recorded on every lock, at the cost of one store),
+// unlock() by a thread of a lock that a task holds through its guard, and lock() by the thread
+// that already holds it (brigade::mutex is not recursive) all throw usage_error. co_await outside
+// a runtime throws usage_error.
+// Thread safety: every member from any thread. Memory order: acquiring the lock synchronises
+// with the release that made it free (or handed it over): what the previous owner wrote is visible.
+// Lifetime: the mutex must outlive its waiters and be unlocked when destroyed. A task destroyed
+// while it waits (runtime shutdown) leaves the queue, or releases the lock if it had been handed it.
+// Complexity: lock and unlock O(1); an uncontended lock/unlock pair is two atomic operations.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "brigade/detail/grant_wait.hpp"
+#include "brigade/detail/seam.hpp"
+#include "brigade/detail/wait_list.hpp"
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/waiter.hpp"
+
+namespace brigade {
+
+class mutex {
+ public:
+  class guard;
+
+  mutex() = default;
+  mutex(const mutex&) = delete;
+  mutex& operator=(const mutex&) = delete;
+
+  // ---- Threads (and short critical sections in tasks) ----------------------------------------
+
+  /// Blocks the calling thread until it holds the lock. Throws usage_error if it already does.
+  void lock() {
+    if (!try_lock()) lock_slowly(detail::thread_waiter::no_deadline);
+  }
+
+  /// Takes the lock if it is free; never blocks.
+  [[nodiscard]] bool try_lock() noexcept {
+    if (!try_acquire()) return false;
+    owner_.store(thread_owner(), detail::seam::memory_order::relaxed);
+    return true;
+  }
+
+  /// Blocks until it holds the lock or `timeout` has passed; returns whether it holds it.
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return try_lock() || lock_slowly(detail::seam::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> deadline) {
+    return try_lock() || lock_slowly(detail::seam::deadline_at(deadline));
+  }
+
+  /// Releases the lock held by the calling thread. Throws usage_error if it does not hold it.
+  void unlock() {
+    const std::uintptr_t owner = owner_.load(detail::seam::memory_order::relaxed);
+    if (owner != thread_owner()) [[unlikely]]
+      report_unlock_by_non_owner(owner);
+    owner_.store(no_owner, detail::seam::memory_order::relaxed);
+    release();
+  }
+
+  // ---- Tasks ---------------------------------------------------------------------------------
+
+  /// co_await m.lock_async(): suspends the task until it holds the lock; yields a guard.
+  [[nodiscard("co_await it, and keep the guard")]] auto lock_async() noexcept {
+    return detail::grant_awaiter<task_side>(task_side{*this});
+  }
+
+  /// A guard holding the lock if it was free; empty otherwise. Never blocks.
+  [[nodiscard]] std::optional<guard> try_lock_guard() noexcept;
+
+  /// Whether someone holds the lock (a snapshot, for diagnostics and tests).
+  [[nodiscard]] bool is_locked() const noexcept {
+    return (state_.load(detail::seam::memory_order::relaxed) & locked_bit) != 0;
+  }
+
+ private:
+  // state_: locked_bit while someone holds the lock; waiters_bit while the wait list is not empty
+  // (changed only under list_mutex_, so that an unlock that sees it clear may release with one
+  // compare-exchange, and one that sees it set takes the list lock and finds a waiter there).
+  static constexpr std::uint32_t locked_bit = 1;
+  static constexpr std::uint32_t waiters_bit = 2;
+  // waiter::request: the waiter wants the lock handed to it (a task; a thread that waited 1 ms).
+  static constexpr std::uint32_t request_hand_off = 1;
+  // waiter::outcome: the lock was handed over (the woken party owns it), or released for the
+  // woken party to compete for.
+  static constexpr std::uint32_t outcome_handed_off = 1;
+  static constexpr std::uint32_t outcome_compete = 2;
+  // owner_: nobody, a guard (a task's lock), or a thread (the address of its identity).
+  static constexpr std::uintptr_t no_owner = 0;
+  static constexpr std::uintptr_t guard_owner = 1;
+  static constexpr std::uint64_t starvation_nanoseconds = 1'000'000;
+  static constexpr std::uint64_t spin_nanoseconds = 2'000;
+
+  static std::uintptr_t thread_owner() noexcept {
+    return reinterpret_cast<std::uintptr_t>(detail::seam::this_thread_identity());
+  }
+
+  bool try_acquire() noexcept {
+    std::uint32_t state = state_.load(detail::seam::memory_order::relaxed);
+    while ((state & locked_bit) == 0) {
+      // Acquire: pairs with the release in release() / release_slowly().
+      if (state_.compare_exchange_weak(state, state | locked_bit, detail::seam::memory_order::acquire,
+                                       detail::seam::memory_order::relaxed))
+        return true;
+    }
+    return false;
+  }
+
+  /// Under list_mutex_: takes the lock if it is free (true), or marks that a waiter parks (false).
+  bool acquire_or_mark_waiting() noexcept {
+    std::uint32_t state = state_.load(detail::seam::memory_order::relaxed);
+    while (true) {
+      if ((state & locked_bit) == 0) {
+        if (state_.compare_exchange_weak(state, state | locked_bit,
+                                         detail::seam::memory_order::acquire,
+                                         detail::seam::memory_order::relaxed))
+          return true;
+      } else if (state_.compare_exchange_weak(state, state | waiters_bit,
+                                              detail::seam::memory_order::relaxed,
+                                              detail::seam::memory_order::relaxed)) {
+        return false;
+      }
+    }
+  }
+
+  /// Under list_mutex_: takes `entry` off the list if it is still there.
+  bool withdraw_locked(detail::waiter& entry) noexcept {
+    if (!waiters_.unlink(entry)) return false;
+    if (waiters_.empty()) state_.fetch_and(~waiters_bit, detail::seam::memory_order::relaxed);
+    return true;
+  }
+
+  void release() noexcept {
+    std::uint32_t expected = locked_bit;
+    // Release: pairs with the acquire of whoever takes the lock next.
+    if (state_.compare_exchange_strong(expected, 0, detail::seam::memory_order::release,
+                                       detail::seam::memory_order::relaxed))
+      return;
+    release_slowly();
+  }
+
+  void release_slowly() noexcept {
+    detail::waiter* next;
+    {
+      std::lock_guard lock(list_mutex_);
+      next = waiters_.pop_front();
+      const std::uint32_t waiters_left = waiters_.empty() ? 0 : waiters_bit;
+      // Nobody else changes state_ while it is locked and list_mutex_ is held: plain stores.
+      if (next == nullptr) {
+        state_.store(0, detail::seam::memory_order::release);
+        return;
+      }
+      if (next->request == request_hand_off) {
+        next->outcome = outcome_handed_off;  // stays locked; the waiter's wake publishes it
+        state_.store(locked_bit | waiters_left, detail::seam::memory_order::relaxed);
+      } else {
+        next->outcome = outcome_compete;
+        state_.store(waiters_left, detail::seam::memory_order::release);
+      }
+    }
+    next->wake();
+  }
+
+  /// The thread's slow path: spin, then park; returns false when `deadline` passed first.
+  bool lock_slowly(std::uint64_t deadline) {
+    if (owner_.load(detail::seam::memory_order::relaxed) == thread_owner())
+      throw usage_error("brigade: mutex::lock() by the thread that already holds it (brigade::mutex is not recursive)");
+    if (detail::seam::spin_until(spin_nanoseconds, [this] { return !is_locked() && try_acquire(); })) {
+      owner_.store(thread_owner(), detail::seam::memory_order::relaxed);
+      return true;
+    }
+    const std::uint64_t started = detail::seam::now_nanoseconds();
+    bool lost_a_race = false;
+    while (true) {
+      detail::thread_waiter waiter;
+      {
+        std::lock_guard lock(list_mutex_);
+        if (acquire_or_mark_waiting()) break;
+        if (lost_a_race) {
+          if (detail::seam::now_nanoseconds() - started >= starvation_nanoseconds)
+            waiter.request = request_hand_off;
+          waiters_.push_front(waiter);
+        } else {
+          waiters_.push_back(waiter);
+        }
+      }
+      const bool woken = waiter.wait_until_or_withdraw(deadline, [&]() noexcept {
+        std::lock_guard lock(list_mutex_);
+        return withdraw_locked(waiter);
+      });
+      if (!woken) return false;
+      if (waiter.outcome == outcome_handed_off) break;
+      lost_a_race = true;  // released for us to compete: try again, first in the queue
+      if (try_acquire()) break;
+    }
+    owner_.store(thread_owner(), detail::seam::memory_order::relaxed);
+    return true;
+  }
+
+  [[noreturn]] static void report_unlock_by_non_owner(std::uintptr_t owner) {
+    if (owner == no_owner) throw usage_error("brigade: mutex::unlock() of a mutex that is not locked");
+    if (owner == guard_owner)
+      throw usage_error(
+          "brigade: mutex::unlock() by a thread, of a lock that a task holds through its guard "
+          "(the guard releases it)");
+    throw usage_error("brigade: mutex::unlock() by a thread that does not hold the lock");
+  }
+
+  // The task side of the grant protocol (detail/grant_wait.hpp): tasks are always handed the lock.
+  struct task_side {
+    mutex& owner;
+    static const char* off_runtime_message() noexcept {
+      return "brigade: mutex::lock_async() awaited outside a runtime (use lock())";
+    }
+    bool try_grant() noexcept { return owner.try_acquire(); }
+    bool enqueue(detail::waiter& entry) {
+      entry.request = request_hand_off;
+      std::lock_guard lock(owner.list_mutex_);
+      if (owner.acquire_or_mark_waiting()) return false;
+      owner.waiters_.push_back(entry);
+      return true;
+    }
+    bool withdraw(detail::waiter& entry) noexcept {
+      std::lock_guard lock(owner.list_mutex_);
+      return owner.withdraw_locked(entry);
+    }
+    void give_back() noexcept { owner.release(); }
+    guard granted() noexcept;
+  };
+
+  detail::seam::atomic<std::uint32_t> state_{0};
+  detail::seam::atomic<std::uintptr_t> owner_{no_owner};
+  detail::seam::mutex list_mutex_;
+  detail::wait_list waiters_;  // guarded by list_mutex_
+};
+
+/// Holds a brigade::mutex taken by a task (lock_async, try_lock_guard) and releases it when
+/// destroyed, or earlier through unlock(). Movable, so the lock can pass to another task.
+class mutex::guard {
+ public:
+  guard(guard&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
+  guard& operator=(guard&& other) noexcept {
+    if (this != &other) {
+      reset();
+      mutex_ = std::exchange(other.mutex_, nullptr);
+    }
+    return *this;
+  }
+  ~guard() { reset(); }
+
+  /// Releases the lock now. Throws usage_error if this guard no longer holds it.
+  void unlock() {
+    if (mutex_ == nullptr) throw usage_error("brigade: mutex::guard::unlock() of a guard that holds no lock");
+    reset();
+  }
+  [[nodiscard]] bool owns_lock() const noexcept { return mutex_ != nullptr; }
+  explicit operator bool() const noexcept { return owns_lock(); }
+  /// The mutex this guard holds, or null.
+  [[nodiscard]] brigade::mutex* mutex() const noexcept { return mutex_; }
+
+ private:
+  friend class brigade::mutex;
+  explicit guard(brigade::mutex& held) noexcept : mutex_(&held) {
+    held.owner_.store(guard_owner, detail::seam::memory_order::relaxed);
+  }
+  void reset() noexcept {
+    if (brigade::mutex* held = std::exchange(mutex_, nullptr)) {
+      held->owner_.store(no_owner, detail::seam::memory_order::relaxed);
+      held->release();
+    }
+  }
+  brigade::mutex* mutex_;
+};
+
+inline mutex::guard mutex::task_side::granted() noexcept { return guard(owner); }
+
+inline std::optional<mutex::guard> mutex::try_lock_guard() noexcept {
+  if (!try_acquire()) return std::nullopt;
+  return guard(*this);
+}
+
+}  // namespace brigade

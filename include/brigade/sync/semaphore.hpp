@@ -1,0 +1,180 @@
+// brigade/sync/semaphore.hpp: semaphore, a counting semaphore for tasks and threads (Java's
+// Semaphore, asyncio.Semaphore, tokio::sync::Semaphore): at most N holders of a permit at once.
+//
+//   brigade::semaphore connections(8);         // 8 permits
+//   co_await connections.acquire();            // in a task: suspends until a permit is free
+//   ...                                        // (a thread: acquire_blocking, try_acquire_for)
+//   connections.release();                     // gives the permit back, from any thread or task
+//
+// A permit is not tied to whoever acquired it: any party may release (as with Java's and Go's
+// semaphores), which is what a producer that hands out work permits needs.
+// Fairness: FIFO. release() hands permits directly to the longest-waiting parties before the
+// count rises, and a party that arrives while others wait queues behind them even if a permit is
+// momentarily free; so no waiter starves, whatever the mix of tasks and threads.
+// Misuse: a negative initial count, a release of fewer than zero permits, or a count that would
+// overflow throw usage_error (nothing changes). co_await outside a runtime throws usage_error.
+// Thread safety: every member from any thread. Memory order: a release synchronises with the
+// acquire that takes the permit it gave.
+// Lifetime: the semaphore must outlive its waiters. A task destroyed while it waits (runtime
+// shutdown) leaves the queue, or gives back a permit it had been handed.
+// Complexity: acquire O(1); release(n) O(1) plus O(waiters woken). Uncontended: one atomic op.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+
+#include "brigade/detail/grant_wait.hpp"
+#include "brigade/detail/seam.hpp"
+#include "brigade/detail/wait_list.hpp"
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/waiter.hpp"
+
+namespace brigade {
+
+class semaphore {
+ public:
+  /// The largest number of permits a semaphore holds.
+  static constexpr std::int64_t max_permits = std::numeric_limits<std::int64_t>::max() / 2;
+
+  /// Starts with `permits` free permits. Throws usage_error if negative or above max_permits.
+  explicit semaphore(std::int64_t permits) : state_(checked_initial(permits) * permit) {}
+  semaphore(const semaphore&) = delete;
+  semaphore& operator=(const semaphore&) = delete;
+
+  /// co_await s.acquire(): suspends the task until it holds a permit.
+  [[nodiscard("co_await the acquisition")]] auto acquire() noexcept {
+    return detail::grant_awaiter<side>(side{*this});
+  }
+  /// Blocks the calling thread until it holds a permit.
+  void acquire_blocking() { detail::block_until_granted(side{*this}); }
+  /// Takes a permit if one is free and nobody waits; never blocks.
+  [[nodiscard]] bool try_acquire() noexcept { return take_free_permit(); }
+  /// Blocks until it holds a permit or `timeout` has passed; returns whether it holds one.
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_acquire_for(std::chrono::duration<Rep, Period> timeout) {
+    return detail::block_until_granted(side{*this}, detail::seam::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  [[nodiscard]] bool try_acquire_until(std::chrono::time_point<Clock, Duration> deadline) {
+    return detail::block_until_granted(side{*this}, detail::seam::deadline_at(deadline));
+  }
+
+  /// Gives back `count` permits: wakes up to `count` waiters (each handed one), frees the rest.
+  void release(std::int64_t count = 1) {
+    if (count < 0) throw usage_error("brigade: semaphore::release() of a negative number of permits");
+    if (count == 0) return;
+    std::int64_t state = state_.load(detail::seam::memory_order::relaxed);
+    while ((state & waiters_bit) == 0) {
+      if (count > max_permits - state / permit)
+        throw usage_error("brigade: semaphore::release() would exceed semaphore::max_permits");
+      // Release: pairs with the acquire of whoever takes these permits.
+      if (state_.compare_exchange_weak(state, state + count * permit,
+                                       detail::seam::memory_order::release,
+                                       detail::seam::memory_order::relaxed))
+        return;
+    }
+    release_to_waiters(count);
+  }
+
+  /// The number of free permits (a snapshot).
+  [[nodiscard]] std::int64_t available() const noexcept {
+    return state_.load(detail::seam::memory_order::relaxed) / permit;
+  }
+
+ private:
+  // state_ = free permits * permit + waiters_bit. waiters_bit changes only under list_mutex_ and
+  // is set exactly while the list is not empty; then the free count is zero (a release gives
+  // permits to waiters first), so a new arrival can see at a glance whether it may take one.
+  static constexpr std::int64_t waiters_bit = 1;
+  static constexpr std::int64_t permit = 2;
+
+  static std::int64_t checked_initial(std::int64_t permits) {
+    if (permits < 0 || permits > max_permits)
+      throw usage_error("brigade: a semaphore's initial permits must be in [0, semaphore::max_permits]");
+    return permits;
+  }
+
+  bool take_free_permit() noexcept {
+    std::int64_t state = state_.load(detail::seam::memory_order::relaxed);
+    while (state >= permit && (state & waiters_bit) == 0) {
+      // Acquire: pairs with the release that freed the permit.
+      if (state_.compare_exchange_weak(state, state - permit, detail::seam::memory_order::acquire,
+                                       detail::seam::memory_order::relaxed))
+        return true;
+    }
+    return false;
+  }
+
+  void release_to_waiters(std::int64_t count) {
+    detail::waiter* woken = nullptr;  // chained through next, in FIFO order
+    detail::waiter** tail = &woken;
+    {
+      std::lock_guard lock(list_mutex_);
+      while (count > 0 && !waiters_.empty()) {
+        detail::waiter* next = waiters_.pop_front();
+        next->next = nullptr;
+        *tail = next;
+        tail = &next->next;
+        --count;
+      }
+      std::int64_t state = state_.load(detail::seam::memory_order::relaxed);
+      std::int64_t updated;
+      do {
+        if (count > max_permits - state / permit) count = max_permits - state / permit;  // saturate
+        updated = state + count * permit;
+        if (waiters_.empty()) updated &= ~waiters_bit;
+      } while (!state_.compare_exchange_weak(state, updated, detail::seam::memory_order::release,
+                                             detail::seam::memory_order::relaxed));
+    }
+    detail::wait_list::wake_all(woken);
+  }
+
+  // The grant protocol of detail/grant_wait.hpp.
+  struct side {
+    semaphore& owner;
+    static const char* off_runtime_message() noexcept {
+      return "brigade: semaphore::acquire() awaited outside a runtime (use acquire_blocking)";
+    }
+    bool try_grant() noexcept { return owner.take_free_permit(); }
+    bool enqueue(detail::waiter& entry) {
+      std::lock_guard lock(owner.list_mutex_);
+      std::int64_t state = owner.state_.load(detail::seam::memory_order::relaxed);
+      while (true) {
+        if (state >= permit && (state & waiters_bit) == 0) {
+          if (owner.state_.compare_exchange_weak(state, state - permit,
+                                                 detail::seam::memory_order::acquire,
+                                                 detail::seam::memory_order::relaxed))
+            return false;
+        } else if (owner.state_.compare_exchange_weak(state, state | waiters_bit,
+                                                      detail::seam::memory_order::relaxed,
+                                                      detail::seam::memory_order::relaxed)) {
+          break;
+        }
+      }
+      owner.waiters_.push_back(entry);
+      return true;
+    }
+    bool withdraw(detail::waiter& entry) noexcept {
+      std::lock_guard lock(owner.list_mutex_);
+      if (!owner.waiters_.unlink(entry)) return false;
+      if (owner.waiters_.empty())
+        owner.state_.fetch_and(~waiters_bit, detail::seam::memory_order::relaxed);
+      return true;
+    }
+    void give_back() noexcept {
+      try {
+        owner.release(1);
+      } catch (...) {  // cannot overflow: the permit was counted before it was handed out
+      }
+    }
+    void granted() noexcept {}
+  };
+
+  detail::seam::atomic<std::int64_t> state_;
+  detail::seam::mutex list_mutex_;
+  detail::wait_list waiters_;  // guarded by list_mutex_
+};
+
+}  // namespace brigade

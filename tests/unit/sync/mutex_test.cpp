@@ -1,0 +1,251 @@
+#include "brigade/sync/mutex.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "brigade/runtime/runtime.hpp"
+#include "brigade/runtime/spawn.hpp"
+#include "brigade/runtime/yield_now.hpp"
+#include "brigade/task/when_all.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Counts the parties inside the critical section: more than one at a time is a failure.
+struct section_watch {
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  long counter = 0;  // plain: only ever touched under the mutex
+  void enter() {
+    if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
+  }
+  void leave() { inside.fetch_sub(1); }
+};
+
+TEST(mutex, threads_exclude_each_other) {
+  brigade::mutex m;
+  section_watch watch;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        std::lock_guard lock(m);
+        watch.enter();
+        ++watch.counter;
+        watch.leave();
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(watch.counter, 80000);
+  EXPECT_EQ(watch.overlaps.load(), 0);
+  EXPECT_FALSE(m.is_locked());
+}
+
+brigade::task<void> locking_task(brigade::mutex& m, section_watch& watch, int rounds) {
+  for (int i = 0; i < rounds; ++i) {
+    auto held = co_await m.lock_async();
+    watch.enter();
+    ++watch.counter;
+    if (i % 8 == 0) co_await brigade::yield_now();  // hold the lock across a suspension
+    watch.leave();
+  }
+}
+
+TEST(mutex, tasks_exclude_each_other_even_across_suspensions) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::mutex m;
+  section_watch watch;
+  std::vector<brigade::join_handle<void>> handles;
+  for (int t = 0; t < 50; ++t) handles.push_back(rt.spawn(locking_task(m, watch, 200)));
+  for (auto& h : handles) h.join();
+  EXPECT_EQ(watch.counter, 50 * 200);
+  EXPECT_EQ(watch.overlaps.load(), 0);
+  EXPECT_FALSE(m.is_locked());
+}
+
+TEST(mutex, tasks_and_threads_share_one_mutex) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::mutex m;
+  section_watch watch;
+  std::vector<brigade::join_handle<void>> handles;
+  for (int t = 0; t < 8; ++t) handles.push_back(rt.spawn(locking_task(m, watch, 2000)));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5000; ++i) {
+        std::unique_lock lock(m);
+        watch.enter();
+        ++watch.counter;
+        watch.leave();
+      }
+    });
+  for (auto& h : handles) h.join();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(watch.counter, 8 * 2000 + 2 * 5000);
+  EXPECT_EQ(watch.overlaps.load(), 0);
+}
+
+TEST(mutex, try_lock_takes_only_a_free_lock) {
+  brigade::mutex m;
+  EXPECT_TRUE(m.try_lock());
+  std::thread other([&] { EXPECT_FALSE(m.try_lock()); });
+  other.join();
+  m.unlock();
+  auto held = m.try_lock_guard();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_FALSE(m.try_lock_guard().has_value());
+  held.reset();
+  EXPECT_FALSE(m.is_locked());
+}
+
+TEST(mutex, try_lock_for_times_out_then_succeeds_once_released) {
+  brigade::mutex m;
+  std::atomic<bool> release{false};
+  std::atomic<bool> holding{false};
+  std::thread holder([&] {
+    std::lock_guard lock(m);
+    holding = true;
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  });
+  while (!holding.load()) std::this_thread::sleep_for(1ms);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(m.try_lock_for(20ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms);
+  // The timed-out waiter left the queue: the holder's unlock must not hand it the lock.
+  release = true;
+  holder.join();
+  EXPECT_FALSE(m.is_locked());
+  EXPECT_TRUE(m.try_lock_until(std::chrono::steady_clock::now() + 1s));
+  m.unlock();
+}
+
+TEST(mutex, try_lock_for_gets_the_lock_released_while_it_waits) {
+  brigade::mutex m;
+  m.lock();
+  std::thread waiter([&] {
+    EXPECT_TRUE(m.try_lock_for(10s));
+    m.unlock();
+  });
+  std::this_thread::sleep_for(5ms);
+  m.unlock();
+  waiter.join();
+  EXPECT_FALSE(m.is_locked());
+}
+
+TEST(mutex, unlock_by_a_non_owner_is_a_usage_error) {
+  brigade::mutex m;
+  EXPECT_THROW(m.unlock(), brigade::usage_error);  // not locked
+  m.lock();
+  std::thread other([&] { EXPECT_THROW(m.unlock(), brigade::usage_error); });
+  other.join();
+  EXPECT_TRUE(m.is_locked());  // the failed unlock changed nothing
+  EXPECT_THROW(m.lock(), brigade::usage_error);  // not recursive
+  m.unlock();
+  auto held = m.try_lock_guard();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_THROW(m.unlock(), brigade::usage_error);  // a task's guard holds it
+  held->unlock();
+  EXPECT_THROW(held->unlock(), brigade::usage_error);  // the guard is empty now
+  EXPECT_FALSE(m.is_locked());
+}
+
+TEST(mutex, a_guard_moves_and_releases_once) {
+  brigade::mutex m;
+  auto first = m.try_lock_guard();
+  ASSERT_TRUE(first.has_value());
+  brigade::mutex::guard moved = std::move(*first);
+  EXPECT_FALSE(first->owns_lock());
+  EXPECT_TRUE(moved.owns_lock());
+  EXPECT_EQ(moved.mutex(), &m);
+  first.reset();
+  EXPECT_TRUE(m.is_locked());
+  moved = std::move(moved);  // self-move keeps the lock
+  EXPECT_TRUE(m.is_locked());
+  { brigade::mutex::guard last = std::move(moved); }
+  EXPECT_FALSE(m.is_locked());
+}
+
+// A thread that wants the lock once gets it while another hammers it (the 1 ms hand-off rule).
+TEST(mutex, a_thread_is_not_starved_by_a_thread_that_relocks_at_once) {
+  brigade::mutex m;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> hammering{false};
+  std::thread hammer([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::lock_guard lock(m);
+      hammering.store(true, std::memory_order_relaxed);
+    }
+  });
+  while (!hammering.load()) std::this_thread::yield();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(m.try_lock_for(10s));
+    m.unlock();
+  }
+  stop = true;
+  hammer.join();
+}
+
+TEST(mutex, a_task_is_not_starved_by_a_thread_that_relocks_at_once) {
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::mutex m;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> hammering{false};
+  std::thread hammer([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::lock_guard lock(m);
+      hammering.store(true, std::memory_order_relaxed);
+    }
+  });
+  while (!hammering.load()) std::this_thread::yield();
+  const int taken = rt.block_on([](brigade::mutex& mx) -> brigade::task<int> {
+    int n = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto held = co_await mx.lock_async();
+      ++n;
+    }
+    co_return n;
+  }(m));
+  EXPECT_EQ(taken, 20);
+  stop = true;
+  hammer.join();
+}
+
+TEST(mutex, co_await_outside_a_runtime_is_a_usage_error) {
+  brigade::mutex m;
+  m.lock();
+  auto awaiter = m.lock_async();
+  EXPECT_FALSE(awaiter.await_ready());
+  EXPECT_THROW(awaiter.await_suspend(std::noop_coroutine()), brigade::usage_error);
+  m.unlock();
+}
+
+// A task waiting for the lock is destroyed at shutdown: it leaves the queue, and the unlock that
+// follows neither touches its freed frame (ASan checks) nor leaves the mutex locked.
+TEST(mutex, a_waiting_task_destroyed_at_shutdown_leaves_the_queue) {
+  brigade::mutex m;
+  m.lock();
+  std::atomic<bool> started{false};
+  {
+    brigade::runtime rt({.worker_threads = 1});
+    auto handle = rt.spawn([](brigade::mutex& mx, std::atomic<bool>& s) -> brigade::task<void> {
+      s = true;
+      auto held = co_await mx.lock_async();
+    }(m, started));
+    while (!started.load()) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(2ms);
+    rt.shutdown();
+    EXPECT_THROW(handle.join(), brigade::task_cancelled);
+  }
+  m.unlock();
+  EXPECT_FALSE(m.is_locked());
+  EXPECT_TRUE(m.try_lock());
+  m.unlock();
+}
+
+}  // namespace
