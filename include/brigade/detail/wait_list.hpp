@@ -16,6 +16,14 @@
 
 #include "brigade/runtime/waiter.hpp"
 
+// A waiter parked from a function's stack frame (a blocked thread) is linked here and taken off
+// again before that function returns (by the waker, or by the waiter itself when it gives up);
+// GCC cannot see that, and warns that a local's address escapes.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+
 namespace brigade::detail {
 
 class wait_list {
@@ -98,3 +106,7 @@ class wait_list {
 };
 
 }  // namespace brigade::detail
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

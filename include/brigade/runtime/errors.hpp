@@ -10,6 +10,8 @@
 //   usage_error        the API was misused in a way the runtime detects: awaiting an empty
 //                      (moved-from) task, joining a handle twice, blocking a worker thread in
 //                      join() or block_on(), ... The message says what was wrong.
+//   channel_closed     (a usage_error) a send on a channel that was closed, or whose receivers
+//                      are all gone: the value cannot be delivered.
 //
 // Thread safety: exception objects are immutable once thrown.
 #pragma once
@@ -38,6 +40,12 @@ class runtime_shut_down : public std::runtime_error {
 class usage_error : public std::logic_error {
  public:
   explicit usage_error(const std::string& why) : std::logic_error(why) {}
+};
+
+/// A value was sent on a channel that is closed or that nobody can receive from any more.
+class channel_closed : public usage_error {
+ public:
+  explicit channel_closed(const std::string& why) : usage_error(why) {}
 };
 
 namespace detail {

@@ -1,0 +1,421 @@
+// brigade/chan/channel.hpp: Go's channels for tasks and threads: channel<T>, and the
+// direction-typed handles sender<T> (Go's chan<- T) and receiver<T> (Go's <-chan T).
+//
+//   brigade::channel<job> jobs(100);                 // capacity 0: rendezvous; N; brigade::unbounded
+//   auto [tx, rx] = brigade::make_channel<job>(100); // or the two ends directly
+//   co_await tx.send(j);                             // in a task: suspends while the buffer is full
+//   tx.send_blocking(j);                             // on a thread: blocks
+//   while (auto j = co_await rx.recv()) use(*j);     // a task ranges until closed and drained
+//   for (job& j : rx) use(j);                        // a thread does the same with range-for
+//   tx.close();                                      // or: the last sender handle goes away
+//
+// Semantics, as Go's:
+//   - capacity 0: a send waits until a receiver takes the value; capacity N: until there is room.
+//     An unbounded channel never makes a sender wait.
+//   - Values arrive in the order they were sent (FIFO per channel, so per producer as well).
+//   - close(): receivers drain what is buffered, then every receive reports closed (an empty
+//     optional). Sending on a closed channel throws channel_closed ("send on a closed channel");
+//     so does a send parked when the channel closes. Closing twice throws usage_error.
+//   - When the last sender handle (sender<T> or channel<T>) is destroyed, the channel closes: a
+//     receiver never waits forever on a channel nobody can send on. When the last receiver handle
+//     is destroyed, parked and later sends throw channel_closed: nobody could take the value.
+//   - An empty handle (default-constructed or moved-from) is Go's nil channel, except that using
+//     it throws usage_error instead of blocking forever; in a select it is a case never ready.
+// Handles are cheap to copy (a reference count) and may be used from any thread or task at once;
+// their operations are const (they act on the shared channel, not on the handle).
+// A function that takes a receiver<T> cannot send: sender<T> and receiver<T> have only their own
+// direction's operations, checked at compile time.
+// Memory order: everything a sender wrote before a send is visible to the receiver of the value.
+// Complexity: every operation O(1) (an unbounded channel's buffer doubles when it fills), under
+// one short spin-locked critical section; a parked party costs no CPU.
+// Lifetime: a task destroyed while it waits on a channel (runtime shutdown) leaves the queue; a
+// value it was sending is then not delivered.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "brigade/chan/channel_core.hpp"
+#include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/waiter.hpp"
+
+namespace brigade {
+
+template <class T>
+class sender;
+template <class T>
+class receiver;
+template <class T>
+class channel;
+
+namespace detail {
+
+template <class T>
+channel_core<T>& checked_core(channel_core<T>* core, const char* operation) {
+  if (core == nullptr) [[unlikely]]
+    throw usage_error(std::string("brigade: ") + operation +
+                      " on an empty channel handle (default-constructed or moved-from)");
+  return *core;
+}
+
+inline worker_hot& checked_worker(const char* message) {
+  worker_hot* worker = current_worker();
+  if (worker == nullptr) [[unlikely]]
+    throw usage_error(message);
+  return *worker;
+}
+
+/// co_await tx.send(value).
+template <class T>
+class [[nodiscard("co_await the send")]] send_awaiter {
+ public:
+  send_awaiter(channel_core<T>& core, T value) noexcept(std::is_nothrow_move_constructible_v<T>)
+      : core_(core), value_(std::move(value)) {}
+  send_awaiter(const send_awaiter&) = delete;
+  send_awaiter& operator=(const send_awaiter&) = delete;
+  ~send_awaiter() {
+    if (party_.handle) {  // destroyed while parked (runtime shutdown)
+      std::lock_guard guard(core_.lock());
+      core_.parked_senders().unlink(operation_);
+    }
+  }
+
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> awaiting) {
+    worker_hot& worker =
+        checked_worker("brigade: sender::send() awaited outside a runtime (use send_blocking)");
+    waiter* to_wake = nullptr;
+    spin_lock& lock = core_.lock();
+    lock.lock();
+    const channel_attempt attempt = core_.try_send_locked(value_, to_wake);
+    if (attempt == channel_attempt::would_block) {
+      party_.handle = awaiting;
+      party_.sched = worker.owner;
+      operation_.party = &party_;
+      operation_.slot = &value_;
+      core_.parked_senders().push_back(operation_);
+      lock.unlock();  // from here on a receiver may resume this task: touch nothing of it
+      return true;
+    }
+    operation_.outcome =
+        attempt == channel_attempt::done ? channel_waiter::delivered : channel_waiter::closed;
+    failure_ = attempt == channel_attempt::closed ? core_.send_failure_message_locked() : nullptr;
+    lock.unlock();
+    if (to_wake != nullptr) to_wake->wake();
+    return false;
+  }
+  void await_resume() {
+    if (party_.handle) {
+      party_.handle = nullptr;
+      if (operation_.outcome == channel_waiter::closed) {
+        std::lock_guard guard(core_.lock());
+        failure_ = core_.send_failure_message_locked();
+      }
+    }
+    if (failure_ != nullptr) throw channel_closed(failure_);
+  }
+
+ private:
+  channel_core<T>& core_;
+  T value_;
+  coroutine_waiter party_;
+  channel_waiter operation_;
+  const char* failure_ = nullptr;
+};
+
+/// co_await rx.recv().
+template <class T>
+class [[nodiscard("co_await the receive")]] receive_awaiter {
+ public:
+  explicit receive_awaiter(channel_core<T>& core) noexcept : core_(core) {}
+  receive_awaiter(const receive_awaiter&) = delete;
+  receive_awaiter& operator=(const receive_awaiter&) = delete;
+  ~receive_awaiter() {
+    if (party_.handle) {  // destroyed while parked (runtime shutdown)
+      std::lock_guard guard(core_.lock());
+      core_.parked_receivers().unlink(operation_);
+    }
+  }
+
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> awaiting) {
+    worker_hot& worker =
+        checked_worker("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
+    waiter* to_wake = nullptr;
+    spin_lock& lock = core_.lock();
+    lock.lock();
+    if (core_.try_receive_locked(value_, to_wake) == channel_attempt::would_block) {
+      party_.handle = awaiting;
+      party_.sched = worker.owner;
+      operation_.party = &party_;
+      operation_.slot = &value_;
+      core_.parked_receivers().push_back(operation_);
+      lock.unlock();  // from here on a sender may resume this task: touch nothing of it
+      return true;
+    }
+    lock.unlock();
+    if (to_wake != nullptr) to_wake->wake();
+    return false;
+  }
+  /// The value, or empty when the channel is closed and drained.
+  std::optional<T> await_resume() noexcept {
+    party_.handle = nullptr;
+    return std::move(value_);
+  }
+
+ private:
+  channel_core<T>& core_;
+  std::optional<T> value_;
+  coroutine_waiter party_;
+  channel_waiter operation_;
+};
+
+template <class T>
+void send_blocking_on(channel_core<T>& core, T& value) {
+  waiter* to_wake = nullptr;
+  thread_waiter party;
+  channel_waiter operation;
+  {
+    std::unique_lock guard(core.lock());
+    const channel_attempt attempt = core.try_send_locked(value, to_wake);
+    if (attempt == channel_attempt::closed) throw channel_closed(core.send_failure_message_locked());
+    if (attempt == channel_attempt::would_block) {
+      operation.party = &party;
+      operation.slot = &value;
+      core.parked_senders().push_back(operation);
+    }
+  }
+  if (to_wake != nullptr) {
+    to_wake->wake();
+    return;
+  }
+  if (operation.party == nullptr) return;  // buffered
+  party.wait();
+  if (operation.outcome == channel_waiter::closed) {
+    std::lock_guard guard(core.lock());
+    throw channel_closed(core.send_failure_message_locked());
+  }
+}
+
+template <class T>
+std::optional<T> receive_blocking_on(channel_core<T>& core) {
+  std::optional<T> value;
+  waiter* to_wake = nullptr;
+  thread_waiter party;
+  channel_waiter operation;
+  {
+    std::lock_guard guard(core.lock());
+    if (core.try_receive_locked(value, to_wake) == channel_attempt::would_block) {
+      operation.party = &party;
+      operation.slot = &value;
+      core.parked_receivers().push_back(operation);
+    }
+  }
+  if (to_wake != nullptr) to_wake->wake();
+  if (operation.party != nullptr) party.wait();
+  return value;
+}
+
+}  // namespace detail
+
+/// What try_send and try_recv report.
+enum class channel_status {
+  ok,           // sent / received
+  would_block,  // the channel is full (try_send) or empty (try_recv)
+  closed,       // try_send: closed, or every receiver is gone; try_recv: closed and drained
+};
+
+/// The sending end of a channel (Go's chan<- T). Copyable; the channel closes when the last
+/// sending handle is destroyed.
+template <class T>
+class sender {
+ public:
+  /// An empty handle (Go's nil channel; operations throw usage_error).
+  sender() noexcept = default;
+  sender(const sender& other) noexcept : core_(other.core_) {
+    if (core_ != nullptr) core_->add_sender();
+  }
+  sender(sender&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+  sender& operator=(sender other) noexcept {
+    std::swap(core_, other.core_);
+    return *this;
+  }
+  ~sender() {
+    if (core_ != nullptr) core_->drop_sender();
+  }
+
+  /// co_await tx.send(value): suspends the task until the value is buffered or taken.
+  /// Throws channel_closed if the channel is closed or every receiver is gone.
+  [[nodiscard("co_await the send")]] detail::send_awaiter<T> send(T value) const {
+    return detail::send_awaiter<T>(detail::checked_core(core_, "send()"), std::move(value));
+  }
+  /// On a thread: blocks until the value is buffered or taken. Throws as send().
+  void send_blocking(T value) const { detail::send_blocking_on(detail::checked_core(core_, "send_blocking()"), value); }
+  /// Sends without waiting. Moves from `value` only when it returns channel_status::ok.
+  channel_status try_send(T&& value) const { return try_send_from(value); }
+  channel_status try_send(const T& value) const {
+    T copy(value);
+    return try_send_from(copy);
+  }
+
+  /// Closes the channel (for every handle). Throws usage_error if it is already closed.
+  void close() const {
+    if (!detail::checked_core(core_, "close()").close())
+      throw usage_error("brigade: close of a closed channel");
+  }
+
+  [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
+  [[nodiscard]] std::size_t capacity() const { return detail::checked_core(core_, "capacity()").capacity(); }
+
+ private:
+  template <class>
+  friend class channel;
+  template <class U>
+  friend std::pair<sender<U>, receiver<U>> make_channel(std::size_t);
+  friend struct select_access;
+  explicit sender(detail::channel_core<T>* adopted) noexcept : core_(adopted) {}
+
+  channel_status try_send_from(T& value) const {
+    detail::channel_core<T>& core = detail::checked_core(core_, "try_send()");
+    detail::waiter* to_wake = nullptr;
+    detail::channel_attempt attempt;
+    {
+      std::lock_guard guard(core.lock());
+      attempt = core.try_send_locked(value, to_wake);
+    }
+    if (to_wake != nullptr) to_wake->wake();
+    return attempt == detail::channel_attempt::done     ? channel_status::ok
+           : attempt == detail::channel_attempt::closed ? channel_status::closed
+                                                        : channel_status::would_block;
+  }
+
+  detail::channel_core<T>* core_ = nullptr;
+};
+
+/// The receiving end of a channel (Go's <-chan T). Copyable; several receivers share the values
+/// (each value goes to one of them).
+template <class T>
+class receiver {
+ public:
+  receiver() noexcept = default;
+  receiver(const receiver& other) noexcept : core_(other.core_) {
+    if (core_ != nullptr) core_->add_receiver();
+  }
+  receiver(receiver&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+  receiver& operator=(receiver other) noexcept {
+    std::swap(core_, other.core_);
+    return *this;
+  }
+  ~receiver() {
+    if (core_ != nullptr) core_->drop_receiver();
+  }
+
+  /// co_await rx.recv(): the next value, or an empty optional once the channel is closed and
+  /// drained. Suspends the task while the channel is empty.
+  [[nodiscard("co_await the receive")]] detail::receive_awaiter<T> recv() const {
+    return detail::receive_awaiter<T>(detail::checked_core(core_, "recv()"));
+  }
+  /// On a thread: as recv(), blocking.
+  std::optional<T> recv_blocking() const { return detail::receive_blocking_on(detail::checked_core(core_, "recv_blocking()")); }
+  /// Receives without waiting: ok (into `out`), would_block (empty), or closed (and drained).
+  channel_status try_recv(T& out) const {
+    std::optional<T> value;
+    detail::channel_core<T>& core = detail::checked_core(core_, "try_recv()");
+    detail::waiter* to_wake = nullptr;
+    detail::channel_attempt attempt;
+    {
+      std::lock_guard guard(core.lock());
+      attempt = core.try_receive_locked(value, to_wake);
+    }
+    if (to_wake != nullptr) to_wake->wake();
+    if (attempt == detail::channel_attempt::done) {
+      out = std::move(*value);
+      return channel_status::ok;
+    }
+    return attempt == detail::channel_attempt::closed ? channel_status::closed : channel_status::would_block;
+  }
+
+  /// Range-for on a thread: `for (T& v : rx)` receives until the channel is closed and drained.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(const receiver* source) : source_(source) { advance(); }
+    T& operator*() noexcept { return *current_; }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    void operator++(int) { advance(); }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.current_; }
+
+   private:
+    void advance() { current_ = source_->recv_blocking(); }
+    const receiver* source_ = nullptr;
+    std::optional<T> current_;
+  };
+  iterator begin() const { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
+  [[nodiscard]] std::size_t capacity() const { return detail::checked_core(core_, "capacity()").capacity(); }
+  /// Values buffered now (a snapshot).
+  [[nodiscard]] std::size_t size() const { return detail::checked_core(core_, "size()").size(); }
+
+ private:
+  template <class>
+  friend class channel;
+  template <class U>
+  friend std::pair<sender<U>, receiver<U>> make_channel(std::size_t);
+  friend struct select_access;
+  explicit receiver(detail::channel_core<T>* adopted) noexcept : core_(adopted) {}
+
+  detail::channel_core<T>* core_ = nullptr;
+};
+
+/// A new channel's two ends.
+template <class T>
+std::pair<sender<T>, receiver<T>> make_channel(std::size_t capacity = 0) {
+  auto* core = detail::channel_core<T>::create(capacity);
+  return {sender<T>(core), receiver<T>(core)};
+}
+
+/// Both ends in one object (Go's chan T): it counts as a sender and as a receiver, so the channel
+/// stays open while it lives unless closed. Hand out the typed ends with as_sender()/as_receiver().
+template <class T>
+class channel {
+ public:
+  explicit channel(std::size_t capacity = 0) {
+    auto [tx, rx] = make_channel<T>(capacity);
+    sender_ = std::move(tx);
+    receiver_ = std::move(rx);
+  }
+
+  [[nodiscard]] sender<T> as_sender() const noexcept { return sender_; }
+  [[nodiscard]] receiver<T> as_receiver() const noexcept { return receiver_; }
+
+  [[nodiscard("co_await the send")]] auto send(T value) const { return sender_.send(std::move(value)); }
+  void send_blocking(T value) const { sender_.send_blocking(std::move(value)); }
+  channel_status try_send(T&& value) const { return sender_.try_send(std::move(value)); }
+  channel_status try_send(const T& value) const { return sender_.try_send(value); }
+  [[nodiscard("co_await the receive")]] auto recv() const { return receiver_.recv(); }
+  std::optional<T> recv_blocking() const { return receiver_.recv_blocking(); }
+  channel_status try_recv(T& out) const { return receiver_.try_recv(out); }
+  void close() const { sender_.close(); }
+  auto begin() const { return receiver_.begin(); }
+  auto end() const noexcept { return receiver_.end(); }
+  [[nodiscard]] std::size_t capacity() const { return sender_.capacity(); }
+  [[nodiscard]] std::size_t size() const { return receiver_.size(); }
+
+ private:
+  sender<T> sender_;
+  receiver<T> receiver_;
+};
+
+}  // namespace brigade

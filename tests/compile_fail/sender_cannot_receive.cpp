@@ -1,0 +1,16 @@
+// A function that takes a sender<T> (Go's chan<- T) cannot receive from it.
+// expect: no member named.*recv
+#include <brigade/chan/channel.hpp>
+
+void produce(brigade::sender<int> results) {
+  results.send_blocking(1);
+#if BRIGADE_COMPILE_FAIL
+  (void)results.recv_blocking();
+#endif
+}
+
+int main() {
+  auto [tx, rx] = brigade::make_channel<int>(1);
+  produce(tx);
+  (void)rx.recv_blocking();
+}
