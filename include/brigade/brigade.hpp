@@ -3,11 +3,13 @@
 // Layers (docs/ARCHITECTURE.md): platform (detail/), runtime/ (the scheduler, task<T>, spawn,
 // join_handle, the waiter), task/ (when_all, when_any, gather, task_group), sync/ (mutex,
 // rw_mutex, semaphore, condition_variable, once, once_cell, event, wait_group, latch, barrier),
-// chan/ (channel, sender, receiver, select).
+// chan/ (channel, sender, receiver, select, oneshot, broadcast).
 // Include the individual headers to keep compile times down.
 #pragma once
 
+#include "brigade/chan/broadcast.hpp"
 #include "brigade/chan/channel.hpp"
+#include "brigade/chan/oneshot.hpp"
 #include "brigade/chan/select.hpp"
 #include "brigade/runtime/errors.hpp"
 #include "brigade/runtime/join_handle.hpp"

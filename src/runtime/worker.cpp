@@ -3,7 +3,7 @@
 // Fairness: the owner pops its deque LIFO, which is what keeps a fork-join tree depth-first, but
 // could let two tasks that keep waking each other through the LIFO slot starve the rest. Two
 // bounds prevent that: after 16 tasks in a row from the LIFO slot, the slot's task goes to the
-// injection queue (behind everything else); and every 61st task is taken from the injection
+// injection queue (behind everything else) if anything else waits; and every 61st task is taken from the injection
 // queue first (61, a prime, as in Go and Tokio, so it does not fall into step with a program's
 // own period). Thieves take the oldest work from the top of the deques, so nothing waits for
 // the owner alone while another worker is free.
@@ -75,9 +75,17 @@ void* scheduler::next_local_task(worker& self) {
   if (void* task = self.lifo_slot) {
     self.lifo_slot = nullptr;
     if (++self.lifo_streak_ <= max_lifo_streak) return task;
-    // Too many in a row: let everything else go first.
+    // Too many in a row: let everything else go first. When nothing else waits here (two tasks
+    // that wake each other, a channel ping-pong), the slot's task goes on at once, without a
+    // round trip through the injection queue's lock.
     self.lifo_streak_ = 0;
+    if (void* other = pop_local(self)) {
+      inject(task);
+      return other;
+    }
+    if (inject_.size_hint() == 0) return task;
     inject(task);
+    return take_from_inject(self);
   }
   self.lifo_streak_ = 0;
   if (void* task = pop_local(self)) return task;
