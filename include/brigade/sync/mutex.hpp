@@ -20,8 +20,10 @@
 // would idle it that long (a lock convoy), while letting the running thread take it again keeps
 // throughput near std::mutex's. A woken thread that loses keeps its place at the head of the
 // queue, and once it has waited 1 ms (Go's threshold for sync.Mutex's starvation mode) it asks
-// for the lock to be handed to it directly; so no waiter starves. A thread spins briefly before it
-// parks, which catches a lock released within a few microseconds.
+// for the lock to be handed to it directly, while it spins awake (up to 50 µs; asleep, it withdraws
+// the request, so the lock is never handed to a thread the kernel has not scheduled, the convoy
+// that makes fair thread locks collapse under oversubscription); so no waiter starves. A thread
+// spins briefly before it parks, which catches a lock released within a few microseconds.
 //
 // Misuse is reported, never silent: unlock() of a mutex that is not locked, unlock() by a thread
 // that does not own it (the owning thread is recorded on every lock, at the cost of one store),
@@ -35,6 +37,7 @@
 // Complexity: lock and unlock O(1); an uncontended lock/unlock pair is two atomic operations.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -122,6 +125,8 @@ class mutex {
   static constexpr std::uintptr_t guard_owner = 1;
   static constexpr std::uint64_t starvation_nanoseconds = 1'000'000;
   static constexpr std::uint64_t spin_nanoseconds = 2'000;
+  // How long a starving thread spins, awake, for the lock to be handed to it.
+  static constexpr std::uint64_t hand_off_spin_nanoseconds = 50'000;
 
   static std::uintptr_t thread_owner() noexcept {
     return reinterpret_cast<std::uintptr_t>(detail::seam::this_thread_identity());
@@ -205,21 +210,43 @@ class mutex {
     bool lost_a_race = false;
     while (true) {
       detail::thread_waiter waiter;
+      bool starving = false;
       {
         std::lock_guard lock(list_mutex_);
         if (acquire_or_mark_waiting()) break;
         if (lost_a_race) {
-          if (detail::seam::now_nanoseconds() - started >= starvation_nanoseconds)
-            waiter.request = request_hand_off;
+          starving = detail::seam::now_nanoseconds() - started >= starvation_nanoseconds;
+          if (starving) waiter.request = request_hand_off;
           waiters_.push_front(waiter);
         } else {
           waiters_.push_back(waiter);
         }
       }
-      const bool woken = waiter.wait_until_or_withdraw(deadline, [&]() noexcept {
+      const auto withdraw = [&]() noexcept {
         std::lock_guard lock(list_mutex_);
         return withdraw_locked(waiter);
-      });
+      };
+      bool woken;
+      if (starving) {
+        // Ask for the lock only while awake: handing it to a thread asleep in the kernel would
+        // leave it unused until that thread runs again, which on a loaded machine takes
+        // milliseconds, and every other waiter would queue behind (a lock convoy). So spin a
+        // while; if no unlock came, withdraw the request and sleep as an ordinary waiter (the
+        // next wake lets this thread compete, and it asks again, awake, if it loses).
+        const std::uint64_t spin_until = std::min(deadline, detail::seam::now_nanoseconds() + hand_off_spin_nanoseconds);
+        woken = waiter.wait_until(spin_until, hand_off_spin_nanoseconds);
+        if (!woken) {
+          bool still_parked;
+          {
+            std::lock_guard lock(list_mutex_);
+            still_parked = waiter.is_linked();
+            if (still_parked) waiter.request = 0;
+          }
+          woken = still_parked ? waiter.wait_until_or_withdraw(deadline, withdraw) : (waiter.wait(), true);
+        }
+      } else {
+        woken = waiter.wait_until_or_withdraw(deadline, withdraw);
+      }
       if (!woken) return false;
       if (waiter.outcome == outcome_handed_off) break;
       lost_a_race = true;  // released for us to compete: try again, first in the queue

@@ -15,8 +15,10 @@
 // share) directly, FIFO within its kind, and never competes again.
 // Misuse: unlock() by a thread that does not hold the write lock, unlock() by a thread of a write
 // lock a task holds through its guard, unlock_shared() with no reader inside, and lock() by the
-// thread that already holds the write lock throw usage_error. Which thread holds a read share is
-// not recorded (readers are anonymous, as in every read-write lock in common use).
+// thread that already holds the write lock throw usage_error, as do lock_shared() by that thread.
+// Which thread holds a read share is not recorded (readers are anonymous, as in every read-write
+// lock in common use), so a reader that asks for the write lock waits for itself: upgrade by
+// unlocking first.
 // Thread safety: every member from any thread. Memory order: a reader sees everything the last
 // writer wrote; a writer sees everything every earlier holder wrote.
 // Lifetime: the lock must outlive its waiters. A task destroyed while it waits (runtime
@@ -75,10 +77,15 @@ class rw_mutex {
   }
 
   // ---- Threads: shared ------------------------------------------------------------------------
-  void lock_shared() { detail::block_until_granted(reader_side{*this}); }
+  /// Throws usage_error when the calling thread holds the write lock (it would wait for itself).
+  void lock_shared() {
+    check_not_writing("brigade: rw_mutex::lock_shared() by the thread that holds the write lock (it would wait for itself)");
+    detail::block_until_granted(reader_side{*this});
+  }
   [[nodiscard]] bool try_lock_shared() noexcept { return try_lock_shared_now(); }
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_shared_for(std::chrono::duration<Rep, Period> timeout) {
+    check_not_writing("brigade: rw_mutex::try_lock_shared_for() by the thread that holds the write lock (it would wait for itself)");
     return detail::block_until_granted(reader_side{*this}, detail::seam::deadline_after(timeout));
   }
   template <class Clock, class Duration>
@@ -121,9 +128,8 @@ class rw_mutex {
     return reinterpret_cast<std::uintptr_t>(detail::seam::this_thread_identity());
   }
 
-  void check_not_writing() const {
-    if (owner_.load(detail::seam::memory_order::relaxed) == thread_owner())
-      throw usage_error("brigade: rw_mutex::lock() by the thread that already holds the write lock");
+  void check_not_writing(const char* message = "brigade: rw_mutex::lock() by the thread that already holds the write lock") const {
+    if (owner_.load(detail::seam::memory_order::relaxed) == thread_owner()) throw usage_error(message);
   }
   bool lock_until(std::uint64_t deadline) {
     check_not_writing();

@@ -152,6 +152,7 @@ TEST(rw_mutex, misuse_is_a_usage_error) {
   std::thread other([&] { EXPECT_THROW(lock.unlock(), brigade::usage_error); });
   other.join();
   EXPECT_THROW(lock.lock(), brigade::usage_error);
+  EXPECT_THROW(lock.lock_shared(), brigade::usage_error);  // would wait for itself
   lock.unlock();
   auto awaiter = lock.lock_shared_async();
   EXPECT_TRUE(awaiter.await_ready());  // free: taken at once
