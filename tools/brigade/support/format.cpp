@@ -16,6 +16,13 @@ std::string group_digits(std::uint64_t n) {
   return out;
 }
 
+std::string group_digits_signed(std::int64_t n) {
+  // The magnitude in unsigned arithmetic, so that the most negative value has one too.
+  const std::uint64_t magnitude =
+      n < 0 ? 0 - static_cast<std::uint64_t>(n) : static_cast<std::uint64_t>(n);
+  return fmt::format("{}{}", n < 0 ? "-" : "", group_digits(magnitude));
+}
+
 std::string format_bytes(double bytes) {
   static constexpr std::array<const char*, 5> units{"B", "KiB", "MiB", "GiB", "TiB"};
   std::size_t unit = 0;

@@ -12,6 +12,9 @@ namespace brigade::tool {
 // 1111111 -> "1,111,111".
 std::string group_digits(std::uint64_t n);
 
+// The same with a sign: -1234 -> "-1,234", 0 -> "0".
+std::string group_digits_signed(std::int64_t n);
+
 // A byte count with a binary unit: "96 B", "1.5 KiB", "101.4 MiB".
 std::string format_bytes(double bytes);
 
