@@ -3,7 +3,7 @@
 // Layers (docs/ARCHITECTURE.md): platform (detail/), runtime/ (the scheduler, task<T>, spawn,
 // join_handle, the waiter), task/ (when_all, when_any, gather, task_group), sync/ (mutex,
 // rw_mutex, semaphore, condition_variable, once, once_cell, event, wait_group, latch, barrier),
-// chan/ (channel, sender, receiver, select, oneshot, broadcast).
+// chan/ (channel, sender, receiver, select, oneshot, broadcast), concurrent/ (concurrent_hash_map).
 // Include the individual headers to keep compile times down.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include "brigade/chan/channel.hpp"
 #include "brigade/chan/oneshot.hpp"
 #include "brigade/chan/select.hpp"
+#include "brigade/concurrent/concurrent_hash_map.hpp"
 #include "brigade/runtime/errors.hpp"
 #include "brigade/runtime/join_handle.hpp"
 #include "brigade/runtime/runtime.hpp"

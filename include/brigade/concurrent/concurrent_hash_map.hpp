@@ -1,0 +1,291 @@
+// brigade/concurrent/concurrent_hash_map.hpp: concurrent_hash_map<K, V>, a hash map that any
+// number of threads and tasks use at once (Java's ConcurrentHashMap, oneTBB's
+// concurrent_hash_map, libcuckoo).
+//
+//   brigade::concurrent_hash_map<std::string, page> cache;
+//   cache.insert(url, p);                       // false if the key is there (nothing changes)
+//   std::optional<page> hit = cache.find(url);  // a copy, or empty
+//   cache.update(url, [](page& p) { ++p.hits; });   // in place, under the key's lock
+//   page p = cache.get_or_compute(url, [&] { return fetch(url); });
+//       // Java's computeIfAbsent: for each key the function runs at most once, however many
+//       // parties ask at once; the others wait for its result. The one-line fix for the essays'
+//       // racy lazily filled cache.
+//   cache.erase(url);
+//
+// Structure: the keys are split by hash over a fixed number of shards (a power of two, by
+// default 64, or 8 per hardware thread if more), each an open-addressing table (linear probing,
+// at most half full, deletion by backward shift so no tombstones accumulate) under its own
+// brigade::rw_mutex: finds in a shard share it, writes take it alone. Two operations contend only
+// when their keys fall in the same shard.
+// Guarantees: every operation is linearizable (it takes effect at one instant, under its shard's
+// lock). find returns a copy, so a value is never read while another party changes it; visit and
+// update run a function on the value in place, under the shard's read or write lock: keep them
+// short, and never touch the same map from inside them (the shard's lock is not recursive; a
+// nested write on the same shard waits for itself). get_or_compute runs its function under the
+// shard's write lock (as ConcurrentHashMap does): other keys of that shard wait meanwhile, so a slow
+// computation should store a once_cell or a future rather than run in place. If the function
+// throws, nothing is inserted and the exception reaches the caller.
+// Iteration (for_each) visits the shards one after another, each under its read lock: an element
+// present during the whole iteration is visited exactly once; one inserted or erased meanwhile
+// may or may not be; nothing is visited twice; writers to the shard being visited wait.
+// Threads and tasks: the operations are synchronous; a task that calls them may block its worker
+// thread for as long as a shard's lock is held elsewhere (short, by the rules above).
+// Complexity: O(1) expected per operation; a shard doubles when it is half full (O(shard size),
+// under its write lock). Memory: about 2x the entries' size, plus the shards' locks.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "brigade/runtime/errors.hpp"
+#include "brigade/sync/rw_mutex.hpp"
+
+namespace brigade {
+
+template <class K, class V, class Hash = std::hash<K>, class Equal = std::equal_to<K>>
+class concurrent_hash_map {
+ public:
+  /// A map of `shards` shards (rounded up to a power of two; 0 chooses the default).
+  explicit concurrent_hash_map(std::size_t shards = 0, Hash hash = Hash(), Equal equal = Equal())
+      : hash_(std::move(hash)), equal_(std::move(equal)) {
+    if (shards == 0) shards = default_shard_count();
+    shards = std::bit_ceil(shards);
+    shard_bits_ = static_cast<unsigned>(std::countr_zero(shards));
+    shards_ = std::make_unique<shard[]>(shards);
+    shard_count_ = shards;
+  }
+  concurrent_hash_map(const concurrent_hash_map&) = delete;
+  concurrent_hash_map& operator=(const concurrent_hash_map&) = delete;
+
+  /// A copy of the value for `key`, or empty.
+  [[nodiscard]] std::optional<V> find(const K& key) const {
+    const std::uint64_t h = mixed_hash(key);
+    const shard& s = shard_for(h);
+    std::shared_lock lock(s.lock);
+    const entry* found = s.entries.find(key, h, equal_);
+    if (found == nullptr) return std::nullopt;
+    return found->value;
+  }
+  [[nodiscard]] bool contains(const K& key) const {
+    return visit(key, [](const V&) {});
+  }
+  /// Runs `reader(const V&)` on the value for `key` under the shard's read lock; false if absent.
+  template <class Reader>
+  bool visit(const K& key, Reader&& reader) const {
+    const std::uint64_t h = mixed_hash(key);
+    const shard& s = shard_for(h);
+    std::shared_lock lock(s.lock);
+    const entry* found = s.entries.find(key, h, equal_);
+    if (found == nullptr) return false;
+    std::forward<Reader>(reader)(found->value);
+    return true;
+  }
+
+  /// Inserts if `key` is absent; returns whether it inserted (an existing value is kept).
+  bool insert(K key, V value) {
+    const std::uint64_t h = mixed_hash(key);
+    shard& s = shard_for(h);
+    std::lock_guard lock(s.lock);
+    if (s.entries.find(key, h, equal_) != nullptr) return false;
+    s.entries.insert_new(std::move(key), std::move(value), h);
+    return true;
+  }
+  /// Inserts, or replaces the value; returns whether it inserted.
+  bool insert_or_assign(K key, V value) {
+    const std::uint64_t h = mixed_hash(key);
+    shard& s = shard_for(h);
+    std::lock_guard lock(s.lock);
+    if (entry* found = s.entries.find(key, h, equal_)) {
+      found->value = std::move(value);
+      return false;
+    }
+    s.entries.insert_new(std::move(key), std::move(value), h);
+    return true;
+  }
+  /// Removes `key`; returns whether it was there.
+  bool erase(const K& key) {
+    const std::uint64_t h = mixed_hash(key);
+    shard& s = shard_for(h);
+    std::lock_guard lock(s.lock);
+    return s.entries.erase(key, h, equal_);
+  }
+  /// Runs `writer(V&)` on the value for `key` under the shard's write lock; false if absent.
+  template <class Writer>
+  bool update(const K& key, Writer&& writer) {
+    const std::uint64_t h = mixed_hash(key);
+    shard& s = shard_for(h);
+    std::lock_guard lock(s.lock);
+    entry* found = s.entries.find(key, h, equal_);
+    if (found == nullptr) return false;
+    std::forward<Writer>(writer)(found->value);
+    return true;
+  }
+
+  /// The value for `key`; if absent, `compute()` makes it, at most once per key however many
+  /// parties ask at once (the others wait for it). Returns a copy.
+  template <class Compute>
+  V get_or_compute(const K& key, Compute&& compute) {
+    const std::uint64_t h = mixed_hash(key);
+    shard& s = shard_for(h);
+    {
+      std::shared_lock lock(s.lock);
+      if (const entry* found = s.entries.find(key, h, equal_)) return found->value;
+    }
+    std::lock_guard lock(s.lock);
+    if (const entry* found = s.entries.find(key, h, equal_)) return found->value;  // computed meanwhile
+    V value = std::forward<Compute>(compute)();
+    s.entries.insert_new(K(key), V(value), h);
+    return value;
+  }
+
+  /// The number of entries (exact when no write runs meanwhile).
+  [[nodiscard]] std::size_t size() const {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      std::shared_lock lock(shards_[i].lock);
+      total += shards_[i].entries.size();
+    }
+    return total;
+  }
+  [[nodiscard]] bool empty() const { return size() == 0; }
+  void clear() {
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      std::lock_guard lock(shards_[i].lock);
+      shards_[i].entries.clear();
+    }
+  }
+  /// Calls `visitor(const K&, const V&)` on every entry, shard by shard (see the header's note).
+  template <class Visitor>
+  void for_each(Visitor&& visitor) const {
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      std::shared_lock lock(shards_[i].lock);
+      shards_[i].entries.for_each(visitor);
+    }
+  }
+  [[nodiscard]] std::size_t shard_count() const noexcept { return shard_count_; }
+
+ private:
+  struct entry {
+    K key;
+    V value;
+    std::uint64_t hash;
+  };
+
+  /// One shard's table: open addressing with linear probing, never more than half full.
+  class table {
+   public:
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+    entry* find(const K& key, std::uint64_t h, const Equal& equal) noexcept {
+      if (size_ == 0) return nullptr;
+      for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+        std::optional<entry>& slot = slots_[i];
+        if (!slot) return nullptr;
+        if (slot->hash == h && equal(slot->key, key)) return &*slot;
+      }
+    }
+    const entry* find(const K& key, std::uint64_t h, const Equal& equal) const noexcept {
+      return const_cast<table*>(this)->find(key, h, equal);
+    }
+    /// `key` must be absent.
+    void insert_new(K&& key, V&& value, std::uint64_t h) {
+      if ((size_ + 1) * 2 > slots_.size()) grow();
+      std::size_t i = h & mask_;
+      while (slots_[i]) i = (i + 1) & mask_;
+      slots_[i].emplace(entry{std::move(key), std::move(value), h});
+      ++size_;
+    }
+    bool erase(const K& key, std::uint64_t h, const Equal& equal) {
+      if (size_ == 0) return false;
+      std::size_t i = h & mask_;
+      while (true) {
+        if (!slots_[i]) return false;
+        if (slots_[i]->hash == h && equal(slots_[i]->key, key)) break;
+        i = (i + 1) & mask_;
+      }
+      // Backward shift: move later entries of the probe run into the hole when their home slot
+      // does not lie strictly between the hole and their position (cyclically).
+      std::size_t hole = i;
+      for (std::size_t j = (i + 1) & mask_; slots_[j]; j = (j + 1) & mask_) {
+        const std::size_t home = slots_[j]->hash & mask_;
+        const bool home_between = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (!home_between) {
+          slots_[hole] = std::move(slots_[j]);
+          hole = j;
+        }
+      }
+      slots_[hole].reset();
+      --size_;
+      return true;
+    }
+    void clear() noexcept {
+      for (auto& slot : slots_) slot.reset();
+      size_ = 0;
+    }
+    template <class Visitor>
+    void for_each(Visitor& visitor) const {
+      for (const auto& slot : slots_)
+        if (slot) visitor(static_cast<const K&>(slot->key), static_cast<const V&>(slot->value));
+    }
+
+   private:
+    void grow() {
+      std::vector<std::optional<entry>> old = std::move(slots_);
+      const std::size_t capacity = old.empty() ? 8 : old.size() * 2;
+      slots_ = std::vector<std::optional<entry>>(capacity);
+      mask_ = capacity - 1;
+      for (auto& slot : old) {
+        if (!slot) continue;
+        std::size_t i = slot->hash & mask_;
+        while (slots_[i]) i = (i + 1) & mask_;
+        slots_[i] = std::move(slot);
+      }
+    }
+    std::vector<std::optional<entry>> slots_;
+    std::size_t mask_ = 0;
+    std::size_t size_ = 0;
+  };
+
+  struct alignas(64) shard {
+    mutable rw_mutex lock;
+    table entries;
+  };
+
+  static std::size_t default_shard_count() {
+    const std::size_t threads = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    return std::max<std::size_t>(64, threads * 8);
+  }
+
+  /// The user's hash, mixed (std::hash of an integer is the identity): the low bits pick the
+  /// slot, the high bits the shard.
+  std::uint64_t mixed_hash(const K& key) const {
+    std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+  }
+  shard& shard_for(std::uint64_t h) const noexcept {
+    return shards_[shard_bits_ == 0 ? 0 : h >> (64 - shard_bits_)];
+  }
+
+  Hash hash_;
+  Equal equal_;
+  std::unique_ptr<shard[]> shards_;
+  std::size_t shard_count_ = 0;
+  unsigned shard_bits_ = 0;
+};
+
+}  // namespace brigade
