@@ -20,8 +20,8 @@
 // Guarantees: every operation is linearizable (it takes effect at one instant, under its shard's
 // lock). find returns a copy, so a value is never read while another party changes it; visit and
 // update run a function on the value in place, under the shard's read or write lock: keep them
-// short, and never touch the same map from inside them (the shard's lock is not recursive; a
-// nested write on the same shard waits for itself). get_or_compute runs its function under the
+// short, and do not use the same map from inside them: an operation on the shard whose lock
+// the function holds throws usage_error (it would wait for itself); other shards are fine. get_or_compute runs its function under the
 // shard's write lock (as ConcurrentHashMap does): other keys of that shard wait meanwhile, so a slow
 // computation should store a once_cell or a future rather than run in place. If the function
 // throws, nothing is inserted and the exception reaches the caller.
@@ -47,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include "brigade/detail/seam.hpp"
 #include "brigade/runtime/errors.hpp"
 #include "brigade/sync/rw_mutex.hpp"
 
@@ -70,7 +71,7 @@ class concurrent_hash_map {
   /// A copy of the value for `key`, or empty.
   [[nodiscard]] std::optional<V> find(const K& key) const {
     const std::uint64_t h = mixed_hash(key);
-    const shard& s = shard_for(h);
+    const shard& s = checked_shard_for(h);
     std::shared_lock lock(s.lock);
     const entry* found = s.entries.find(key, h, equal_);
     if (found == nullptr) return std::nullopt;
@@ -83,10 +84,11 @@ class concurrent_hash_map {
   template <class Reader>
   bool visit(const K& key, Reader&& reader) const {
     const std::uint64_t h = mixed_hash(key);
-    const shard& s = shard_for(h);
+    const shard& s = checked_shard_for(h);
     std::shared_lock lock(s.lock);
     const entry* found = s.entries.find(key, h, equal_);
     if (found == nullptr) return false;
+    inside_callback marker(s);
     std::forward<Reader>(reader)(found->value);
     return true;
   }
@@ -94,7 +96,7 @@ class concurrent_hash_map {
   /// Inserts if `key` is absent; returns whether it inserted (an existing value is kept).
   bool insert(K key, V value) {
     const std::uint64_t h = mixed_hash(key);
-    shard& s = shard_for(h);
+    shard& s = checked_shard_for(h);
     std::lock_guard lock(s.lock);
     if (s.entries.find(key, h, equal_) != nullptr) return false;
     s.entries.insert_new(std::move(key), std::move(value), h);
@@ -103,7 +105,7 @@ class concurrent_hash_map {
   /// Inserts, or replaces the value; returns whether it inserted.
   bool insert_or_assign(K key, V value) {
     const std::uint64_t h = mixed_hash(key);
-    shard& s = shard_for(h);
+    shard& s = checked_shard_for(h);
     std::lock_guard lock(s.lock);
     if (entry* found = s.entries.find(key, h, equal_)) {
       found->value = std::move(value);
@@ -115,7 +117,7 @@ class concurrent_hash_map {
   /// Removes `key`; returns whether it was there.
   bool erase(const K& key) {
     const std::uint64_t h = mixed_hash(key);
-    shard& s = shard_for(h);
+    shard& s = checked_shard_for(h);
     std::lock_guard lock(s.lock);
     return s.entries.erase(key, h, equal_);
   }
@@ -123,10 +125,11 @@ class concurrent_hash_map {
   template <class Writer>
   bool update(const K& key, Writer&& writer) {
     const std::uint64_t h = mixed_hash(key);
-    shard& s = shard_for(h);
+    shard& s = checked_shard_for(h);
     std::lock_guard lock(s.lock);
     entry* found = s.entries.find(key, h, equal_);
     if (found == nullptr) return false;
+    inside_callback marker(s);
     std::forward<Writer>(writer)(found->value);
     return true;
   }
@@ -136,14 +139,17 @@ class concurrent_hash_map {
   template <class Compute>
   V get_or_compute(const K& key, Compute&& compute) {
     const std::uint64_t h = mixed_hash(key);
-    shard& s = shard_for(h);
+    shard& s = checked_shard_for(h);
     {
       std::shared_lock lock(s.lock);
       if (const entry* found = s.entries.find(key, h, equal_)) return found->value;
     }
     std::lock_guard lock(s.lock);
     if (const entry* found = s.entries.find(key, h, equal_)) return found->value;  // computed meanwhile
-    V value = std::forward<Compute>(compute)();
+    V value = [&] {
+      inside_callback marker(s);
+      return std::forward<Compute>(compute)();
+    }();
     s.entries.insert_new(K(key), V(value), h);
     return value;
   }
@@ -260,6 +266,29 @@ class concurrent_hash_map {
     mutable rw_mutex lock;
     table entries;
   };
+
+  /// The shard whose lock this thread holds while it runs a caller's function (visit, update,
+  /// get_or_compute), or null: an operation on that shard from inside the function would wait
+  /// for the lock its own thread holds.
+  static BRIGADE_THREAD_LOCAL_ACCESSOR const void*& shard_in_callback() noexcept {
+    static thread_local const void* shard_held = nullptr;
+    return shard_held;
+  }
+  struct inside_callback {
+    const void* previous;
+    explicit inside_callback(const shard& held) noexcept : previous(shard_in_callback()) { shard_in_callback() = &held; }
+    ~inside_callback() { shard_in_callback() = previous; }
+    inside_callback(const inside_callback&) = delete;
+    inside_callback& operator=(const inside_callback&) = delete;
+  };
+  shard& checked_shard_for(std::uint64_t h) const {
+    shard& s = shard_for(h);
+    if (shard_in_callback() == &s) [[unlikely]]
+      throw usage_error(
+          "brigade: concurrent_hash_map used from inside a visit/update/get_or_compute function, on the "
+          "shard whose lock that function holds (it would wait for itself)");
+    return s;
+  }
 
   static std::size_t default_shard_count() {
     const std::size_t threads = std::max<std::size_t>(1, std::thread::hardware_concurrency());

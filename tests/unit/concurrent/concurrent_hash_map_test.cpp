@@ -111,11 +111,18 @@ TEST(concurrent_hash_map, erase_keeps_every_other_key_reachable) {
   for (int k = 0; k < 300; ++k) EXPECT_EQ(map.find(k), k % 2 ? std::optional<int>(k) : std::nullopt) << k;
 }
 
-TEST(concurrent_hash_map, a_nested_write_to_the_same_shard_is_an_error_not_a_hang) {
-  brigade::concurrent_hash_map<int, int> map(1);
+TEST(concurrent_hash_map, using_the_same_shard_from_inside_a_callback_is_an_error_not_a_hang) {
+  brigade::concurrent_hash_map<int, int> map(1);  // one shard: every key shares it
   map.insert(1, 1);
   EXPECT_THROW(map.update(1, [&](int&) { map.insert(2, 2); }), brigade::usage_error);
-  EXPECT_TRUE(map.insert(2, 2));  // the failed nested insert left the shard usable
+  EXPECT_THROW(map.visit(1, [&](const int&) { (void)map.find(1); }), brigade::usage_error);
+  EXPECT_THROW(map.visit(1, [&](const int&) { map.erase(1); }), brigade::usage_error);
+  EXPECT_THROW(map.get_or_compute(5, [&] { return *map.find(1); }), brigade::usage_error);
+  EXPECT_TRUE(map.insert(2, 2));  // the failed nested calls left the shard usable
+  EXPECT_FALSE(map.contains(5));
+  brigade::concurrent_hash_map<int, int> other(1);
+  other.insert(1, 1);
+  EXPECT_TRUE(map.visit(1, [&](const int&) { EXPECT_EQ(other.find(1), 1); }));  // another map is fine
 }
 
 }  // namespace
