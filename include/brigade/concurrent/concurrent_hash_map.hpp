@@ -270,7 +270,7 @@ class concurrent_hash_map {
   /// The shard whose lock this thread holds while it runs a caller's function (visit, update,
   /// get_or_compute), or null: an operation on that shard from inside the function would wait
   /// for the lock its own thread holds.
-  static BRIGADE_THREAD_LOCAL_ACCESSOR const void*& shard_in_callback() noexcept {
+  BRIGADE_THREAD_LOCAL_ACCESSOR static const void*& shard_in_callback() noexcept {
     static thread_local const void* shard_held = nullptr;
     return shard_held;
   }

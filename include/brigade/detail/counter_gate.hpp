@@ -4,10 +4,15 @@
 // The count changes with one compare-exchange, which refuses a change that would make it
 // negative (the caller's error, reported by an exception; the count is left as it was). The
 // change that brings it to zero takes every parked waiter off the list under the lock and wakes
-// them after releasing it, if the count is still zero then. A waiter checks the count again
-// under the lock before it parks, so a wake cannot be missed: either its check comes after the
-// change to zero (it sees zero), or its parking does (the waker's take_all finds it). A wait never
-// returns while the count is above zero.
+// them after releasing it, if the count is still zero then. A waiter checks again under the lock
+// before it parks, so a wake cannot be missed: either its check comes after the opening (it sees
+// the gate open), or its parking does (the opener's take_all finds it). A wait never returns while
+// the count is above zero.
+// Lifetime: a waiter that returns may destroy the gate at once, even while the done() that
+// opened it is still running (Go's `wg.Wait(); return` with a local group): the opener marks the
+// gate open under its lock and touches only the woken waiters after releasing it, and a waiter
+// that finds the gate open passes through the lock once, so the opener's last touch of the gate
+// happens before the waiter goes on.
 //
 // Thread safety: every member from any thread.
 // Memory order: changes are acq_rel read-modify-writes, so they form a release sequence; a
@@ -30,7 +35,7 @@ namespace brigade::detail {
 class counter_gate {
  public:
   explicit counter_gate(std::int64_t initial, const char* off_runtime_message) noexcept
-      : count_(initial), off_runtime_message_(off_runtime_message) {}
+      : count_(initial), open_(initial == 0), off_runtime_message_(off_runtime_message) {}
   counter_gate(const counter_gate&) = delete;
   counter_gate& operator=(const counter_gate&) = delete;
 
@@ -46,7 +51,12 @@ class counter_gate {
       if (next < 0) throw usage_error(negative_message);
     } while (!count_.compare_exchange_weak(current, next, seam::memory_order::acq_rel,
                                            seam::memory_order::relaxed));
-    if (next == 0 && delta != 0) open();
+    if (next == 0 && delta != 0) {
+      open();
+    } else if (current == 0 && next > 0) {
+      std::lock_guard lock(mutex_);  // raised from zero: the gate closes again (reuse)
+      if (count_.load(seam::memory_order::relaxed) != 0) open_.store(false, seam::memory_order::relaxed);
+    }
   }
 
   [[nodiscard]] std::int64_t count() const noexcept {
@@ -54,10 +64,18 @@ class counter_gate {
   }
 
   // The gate protocol of gate_wait.hpp.
-  bool is_open() const noexcept { return count() == 0; }
+  /// Open: the count is zero and the opener has finished with this object. A waiter that sees
+  /// the gate open may destroy it at once (`co_await group.wait();` and return, as in Go), so
+  /// open_ is set under the lock and a waiter that sees it passes through the lock once: the
+  /// opener's last touch of the object happens before the waiter goes on.
+  bool is_open() noexcept {
+    if (!open_.load(seam::memory_order::acquire) || count() != 0) return false;
+    std::lock_guard lock(mutex_);
+    return true;
+  }
   bool enqueue(waiter& entry) {
     std::lock_guard lock(mutex_);
-    if (is_open()) return false;
+    if (open_.load(seam::memory_order::relaxed) && count() == 0) return false;
     waiters_.push_back(entry);
     return true;
   }
@@ -75,13 +93,16 @@ class counter_gate {
       // Someone may have raised the count again since it reached zero (an add racing with a
       // wait, which Go calls misuse); then the waiters stay until the next zero, so that no wait
       // ever returns while the count is above zero.
-      if (!is_open()) return;
+      if (count_.load(seam::memory_order::acquire) != 0) return;
+      open_.store(true, seam::memory_order::release);
       waiters = waiters_.take_all();
     }
+    // Only the waiters are touched from here on: they may free this gate as soon as they wake.
     wait_list::wake_all(waiters);
   }
 
   seam::atomic<std::int64_t> count_;
+  seam::atomic<bool> open_;  // written under mutex_
   const char* const off_runtime_message_;
   seam::mutex mutex_;
   wait_list waiters_;  // guarded by mutex_

@@ -2,7 +2,8 @@
 // and stays open (an event that is set, a wait_group or latch at zero), written once for all.
 //
 // The primitive (the "gate") provides, with its own lock and wait_list:
-//   bool is_open() const noexcept;      acquire: once open, what the opener wrote is visible
+//   bool is_open() noexcept;            acquire: once open, what the opener wrote is visible,
+//                                       and the opener is done with the gate (it may be freed)
 //   bool enqueue(waiter& w);            under its lock: parks w and returns true, or returns
 //                                       false if the gate opened meanwhile (w is not parked)
 //   void unlink(waiter& w) noexcept;    under its lock: removes w if it is still parked
@@ -38,7 +39,7 @@ class [[nodiscard("co_await the wait")]] gate_awaiter {
     if (waiter_.handle) gate_.unlink(waiter_);
   }
 
-  bool await_ready() const noexcept { return gate_.is_open(); }
+  bool await_ready() noexcept { return gate_.is_open(); }
   bool await_suspend(std::coroutine_handle<> awaiting) {
     worker_hot* worker = current_worker();
     if (worker == nullptr) throw usage_error(gate_.off_runtime_message());

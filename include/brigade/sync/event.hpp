@@ -10,7 +10,8 @@
 // wait the same way. This is the first, minimal primitive; issue 4 brings the full sync layer.
 // Thread safety: every member may be called from any thread. set() is idempotent.
 // Memory order: what a thread wrote before set() is visible to every waiter after it wakes.
-// Lifetime: the event must outlive its waiters. A suspended waiter destroyed with its task
+// Lifetime: the event must outlive its waiters; a waiter that returns may destroy it at once, even
+// while the set() that released it is still running. A suspended waiter destroyed with its task
 // (runtime shutdown) unlinks itself.
 // Complexity: wait O(1); set O(waiters).
 #pragma once
@@ -60,7 +61,14 @@ class event {
   const char* off_runtime_message() const noexcept {
     return "brigade: event::wait() awaited outside a runtime (use wait_blocking)";
   }
-  bool is_open() const noexcept { return is_set(); }
+  /// Set, and the setter done with the event: set_ is written under the lock, so passing through
+  /// the lock once makes a waiter go on only after set() released it; the waiter may then
+  /// destroy the event at once.
+  bool is_open() noexcept {
+    if (!is_set()) return false;
+    std::lock_guard lock(mutex_);
+    return true;
+  }
   /// Links `entry` unless the event is already set; returns whether it was linked.
   bool enqueue(detail::waiter& entry) {
     std::lock_guard lock(mutex_);

@@ -59,7 +59,7 @@ class latch {
     if (count < 0) throw usage_error("brigade: latch with a negative count");
     return count;
   }
-  detail::counter_gate gate_;
+  mutable detail::counter_gate gate_;  // mutable: try_wait() passes through its lock
 };
 
 }  // namespace brigade

@@ -51,3 +51,25 @@ TEST(event, waiting_on_a_set_event_completes_at_once) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(event, may_be_destroyed_as_soon_as_a_wait_returns) {
+  std::atomic<brigade::event*> current{nullptr};
+  std::atomic<bool> stop{false};
+  std::thread setter([&] {
+    while (!stop.load()) {
+      if (brigade::event* ev = current.exchange(nullptr)) ev->set();
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    auto* ev = new brigade::event();
+    current.store(ev);
+    ev->wait_blocking();
+    delete ev;
+  }
+  stop = true;
+  setter.join();
+}
+
+}  // namespace

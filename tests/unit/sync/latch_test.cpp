@@ -51,3 +51,30 @@ TEST(latch, counting_below_zero_is_a_usage_error_that_changes_nothing) {
 }
 
 }  // namespace
+
+namespace {
+
+// A party that sees the latch open may destroy it at once, even while the count_down() that
+// opened it is still running (AddressSanitizer reports a use after free otherwise). Polling
+// try_wait() makes the window between the count reaching zero and the opener releasing the
+// latch's lock as wide as it can be.
+TEST(latch, may_be_destroyed_as_soon_as_it_is_seen_open) {
+  std::atomic<brigade::latch*> current{nullptr};
+  std::atomic<bool> stop{false};
+  std::thread opener([&] {
+    while (!stop.load()) {
+      if (brigade::latch* l = current.exchange(nullptr)) l->count_down();
+    }
+  });
+  for (int i = 0; i < 5000; ++i) {
+    auto* l = new brigade::latch(1);
+    current.store(l);
+    while (!l->try_wait()) {
+    }
+    delete l;
+  }
+  stop = true;
+  opener.join();
+}
+
+}  // namespace

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,6 +127,53 @@ TEST(wait_group, a_waiter_destroyed_at_shutdown_leaves_the_list) {
   }
   group.done();
   EXPECT_EQ(group.count(), 0);
+}
+
+}  // namespace
+
+namespace {
+
+// Go's pattern: the waiter returns and the group (a local) is gone at once, while the done()
+// that opened it may still be running. Repeated with the done() on another thread; AddressSanitizer
+// reports a use after free if done() touches the group after a waiter could see zero.
+TEST(wait_group, may_be_destroyed_as_soon_as_a_wait_returns) {
+  std::atomic<brigade::wait_group*> current{nullptr};
+  std::atomic<bool> stop{false};
+  std::thread finisher([&] {
+    while (!stop.load()) {
+      if (brigade::wait_group* group = current.exchange(nullptr)) group->done();
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    auto* group = new brigade::wait_group();
+    group->add(1);
+    current.store(group);
+    group->wait_blocking();
+    delete group;
+  }
+  stop = true;
+  finisher.join();
+}
+
+TEST(wait_group, a_task_may_destroy_its_group_as_soon_as_the_wait_returns) {
+  brigade::runtime rt({.worker_threads = 2});
+  std::atomic<brigade::wait_group*> current{nullptr};
+  std::atomic<bool> stop{false};
+  std::thread finisher([&] {
+    while (!stop.load()) {
+      if (brigade::wait_group* group = current.exchange(nullptr)) group->done();
+    }
+  });
+  rt.block_on([](std::atomic<brigade::wait_group*>& slot) -> brigade::task<void> {
+    for (int i = 0; i < 2000; ++i) {
+      auto group = std::make_unique<brigade::wait_group>();
+      group->add(1);
+      slot.store(group.get());
+      co_await group->wait();
+    }
+  }(current));
+  stop = true;
+  finisher.join();
 }
 
 }  // namespace
