@@ -1,4 +1,4 @@
-// Chapter 3, "the ledger": the first essay's FinancialLedger, transfers between accounts under
+// Chapter 4, "the ledger": the first essay's FinancialLedger, transfers between accounts under
 // locks and a cached total under a read-write lock, run by threads and tasks at once while
 // auditors check that no money appears or vanishes.
 //

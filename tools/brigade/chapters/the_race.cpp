@@ -1,4 +1,4 @@
-// Chapter 2, "the race": the second essay's Java program, 1000 threads incrementing a shared
+// Chapter 3, "the race": the second essay's Java program, 1000 threads incrementing a shared
 // counter and 1000 decrementing it, first racing and then under a lock.
 //
 // The Java program's `data++` is three steps (read, add, write) and nothing stops another thread
