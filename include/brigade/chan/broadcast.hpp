@@ -199,6 +199,7 @@ class broadcast_receiver {
   }
   /// On a thread: as recv(), blocking.
   std::optional<T> recv_blocking() {
+    detail::refuse_blocking_on_worker("broadcast_receiver::recv_blocking()");
     auto& state = checked();
     std::optional<T> value;
     while (true) {

@@ -19,6 +19,8 @@
 //   - When the last sender handle (sender<T> or channel<T>) is destroyed, the channel closes: a
 //     receiver never waits forever on a channel nobody can send on. When the last receiver handle
 //     is destroyed, parked and later sends throw channel_closed: nobody could take the value.
+//   - The blocking forms (send_blocking, recv_blocking, range-for) are for plain threads: on a
+//     runtime's worker thread they throw usage_error (they would stall the worker).
 //   - An empty handle (default-constructed or moved-from) is Go's nil channel, except that using
 //     it throws usage_error instead of blocking forever; in a select it is a case never ready.
 // Handles are cheap to copy (a reference count) and may be used from any thread or task at once;
@@ -70,6 +72,13 @@ inline worker_hot& checked_worker(const char* message) {
   return *worker;
 }
 
+/// The waiters of a task's channel operation, constructed only when it has to park (the fast
+/// path, a value or room already there, completes in await_ready without them).
+struct parked_operation {
+  coroutine_waiter party;
+  channel_waiter operation;
+};
+
 /// co_await tx.send(value).
 template <class T>
 class [[nodiscard("co_await the send")]] send_awaiter {
@@ -79,40 +88,42 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   send_awaiter(const send_awaiter&) = delete;
   send_awaiter& operator=(const send_awaiter&) = delete;
   ~send_awaiter() {
-    if (party_.handle) {  // destroyed while parked (runtime shutdown)
+    if (parked_ && parked_state_.party.handle) {  // destroyed while parked (runtime shutdown)
       std::lock_guard guard(core_.lock());
-      core_.parked_senders().unlink(operation_);
+      core_.parked_senders().unlink(parked_state_.operation);
     }
   }
 
-  bool await_ready() const noexcept { return false; }
+  /// The fast path: the value goes now (to a parked receiver or into the buffer), or the
+  /// channel is closed (await_resume throws).
+  bool await_ready() noexcept { return attempt(); }
   bool await_suspend(std::coroutine_handle<> awaiting) {
     worker_hot& worker =
         checked_worker("brigade: sender::send() awaited outside a runtime (use send_blocking)");
-    waiter* to_wake = nullptr;
     spin_lock& lock = core_.lock();
     lock.lock();
-    const channel_attempt attempt = core_.try_send_locked(value_, to_wake);
-    if (attempt == channel_attempt::would_block) {
-      party_.handle = awaiting;
-      party_.sched = worker.owner;
-      operation_.party = &party_;
-      operation_.slot = &value_;
-      core_.parked_senders().push_back(operation_);
+    waiter* to_wake = nullptr;
+    const channel_attempt result = core_.try_send_locked(value_, to_wake);
+    if (result == channel_attempt::would_block) {
+      ::new (static_cast<void*>(&parked_state_)) parked_operation();
+      parked_ = true;
+      parked_state_.party.handle = awaiting;
+      parked_state_.party.sched = worker.owner;
+      parked_state_.operation.party = &parked_state_.party;
+      parked_state_.operation.slot = &value_;
+      core_.parked_senders().push_back(parked_state_.operation);
       lock.unlock();  // from here on a receiver may resume this task: touch nothing of it
       return true;
     }
-    operation_.outcome =
-        attempt == channel_attempt::done ? channel_waiter::delivered : channel_waiter::closed;
-    failure_ = attempt == channel_attempt::closed ? core_.send_failure_message_locked() : nullptr;
+    if (result == channel_attempt::closed) failure_ = core_.send_failure_message_locked();
     lock.unlock();
     if (to_wake != nullptr) to_wake->wake();
     return false;
   }
   void await_resume() {
-    if (party_.handle) {
-      party_.handle = nullptr;
-      if (operation_.outcome == channel_waiter::closed) {
+    if (parked_) {
+      parked_state_.party.handle = nullptr;
+      if (parked_state_.operation.outcome == channel_waiter::closed) {
         std::lock_guard guard(core_.lock());
         failure_ = core_.send_failure_message_locked();
       }
@@ -121,11 +132,28 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   }
 
  private:
+  bool attempt() noexcept {
+    waiter* to_wake = nullptr;
+    spin_lock& lock = core_.lock();
+    lock.lock();
+    const channel_attempt result = core_.try_send_locked(value_, to_wake);
+    if (result == channel_attempt::would_block) {
+      lock.unlock();
+      return false;
+    }
+    if (result == channel_attempt::closed) failure_ = core_.send_failure_message_locked();
+    lock.unlock();
+    if (to_wake != nullptr) to_wake->wake();
+    return true;
+  }
+
   channel_core<T>& core_;
   T value_;
-  coroutine_waiter party_;
-  channel_waiter operation_;
   const char* failure_ = nullptr;
+  bool parked_ = false;
+  union {
+    parked_operation parked_state_;  // constructed in await_suspend when it parks
+  };
 };
 
 /// co_await rx.recv().
@@ -136,13 +164,22 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   receive_awaiter(const receive_awaiter&) = delete;
   receive_awaiter& operator=(const receive_awaiter&) = delete;
   ~receive_awaiter() {
-    if (party_.handle) {  // destroyed while parked (runtime shutdown)
+    if (parked_ && parked_state_.party.handle) {  // destroyed while parked (runtime shutdown)
       std::lock_guard guard(core_.lock());
-      core_.parked_receivers().unlink(operation_);
+      core_.parked_receivers().unlink(parked_state_.operation);
     }
   }
 
-  bool await_ready() const noexcept { return false; }
+  /// The fast path: a value is there (or the channel is closed and drained).
+  bool await_ready() noexcept {
+    waiter* to_wake = nullptr;
+    spin_lock& lock = core_.lock();
+    lock.lock();
+    const channel_attempt result = core_.try_receive_locked(value_, to_wake);
+    lock.unlock();
+    if (to_wake != nullptr) to_wake->wake();
+    return result != channel_attempt::would_block;
+  }
   bool await_suspend(std::coroutine_handle<> awaiting) {
     worker_hot& worker =
         checked_worker("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
@@ -150,11 +187,13 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
     spin_lock& lock = core_.lock();
     lock.lock();
     if (core_.try_receive_locked(value_, to_wake) == channel_attempt::would_block) {
-      party_.handle = awaiting;
-      party_.sched = worker.owner;
-      operation_.party = &party_;
-      operation_.slot = &value_;
-      core_.parked_receivers().push_back(operation_);
+      ::new (static_cast<void*>(&parked_state_)) parked_operation();
+      parked_ = true;
+      parked_state_.party.handle = awaiting;
+      parked_state_.party.sched = worker.owner;
+      parked_state_.operation.party = &parked_state_.party;
+      parked_state_.operation.slot = &value_;
+      core_.parked_receivers().push_back(parked_state_.operation);
       lock.unlock();  // from here on a sender may resume this task: touch nothing of it
       return true;
     }
@@ -164,19 +203,22 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   }
   /// The value, or empty when the channel is closed and drained.
   std::optional<T> await_resume() noexcept {
-    party_.handle = nullptr;
+    if (parked_) parked_state_.party.handle = nullptr;
     return std::move(value_);
   }
 
  private:
   channel_core<T>& core_;
   std::optional<T> value_;
-  coroutine_waiter party_;
-  channel_waiter operation_;
+  bool parked_ = false;
+  union {
+    parked_operation parked_state_;  // constructed in await_suspend when it parks
+  };
 };
 
 template <class T>
 void send_blocking_on(channel_core<T>& core, T& value) {
+  refuse_blocking_on_worker("sender::send_blocking()");
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
@@ -204,6 +246,7 @@ void send_blocking_on(channel_core<T>& core, T& value) {
 
 template <class T>
 std::optional<T> receive_blocking_on(channel_core<T>& core) {
+  refuse_blocking_on_worker("receiver::recv_blocking() (and range-for over a receiver)");
   std::optional<T> value;
   waiter* to_wake = nullptr;
   thread_waiter party;

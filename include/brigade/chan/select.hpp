@@ -319,6 +319,7 @@ template <class... Cases>
 template <class... Cases>
 std::size_t select_blocking(Cases... cases) {
   static_assert(sizeof...(Cases) > 0, "brigade::select_blocking needs at least one case (an empty select would wait forever)");
+  detail::refuse_blocking_on_worker("select_blocking()");
   detail::select_engine<Cases...> engine(std::move(cases)...);
   engine.check_can_wait();
   detail::waiter* to_wake = nullptr;

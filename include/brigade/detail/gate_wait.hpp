@@ -57,6 +57,7 @@ class [[nodiscard("co_await the wait")]] gate_awaiter {
 /// Blocks the calling thread until `gate` is open.
 template <class Gate>
 void wait_blocking_on(Gate& gate) {
+  refuse_blocking_on_worker("a blocking wait (wait_blocking, recv_blocking, call_blocking, ...)");
   if (gate.is_open()) return;
   thread_waiter waiter;
   if (!gate.enqueue(waiter)) return;

@@ -18,10 +18,12 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <string>
 
 #include "brigade/detail/parker.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/seam.hpp"
+#include "brigade/runtime/errors.hpp"
 
 namespace brigade::detail {
 
@@ -126,6 +128,16 @@ class thread_waiter final : public waiter {
   static constexpr std::uint32_t woken = 2;
   seam::atomic<std::uint32_t> state_{waiting};
 };
+
+/// Throws usage_error when called on a worker thread of a runtime: a blocking wait there would
+/// stall the worker and every task queued on it (and deadlock a one-worker runtime whose tasks
+/// it waits for), as join() and block_on() refuse to. `operation` names the call ("recv_blocking").
+inline void refuse_blocking_on_worker(const char* operation) {
+  if (current_worker() != nullptr) [[unlikely]]
+    throw usage_error(std::string("brigade: ") + operation +
+                      " would block a worker thread of a runtime (and every task queued on it); in a "
+                      "task, co_await the non-blocking form instead");
+}
 
 /// A suspended coroutine; waking schedules it on the runtime it runs on.
 struct coroutine_waiter final : waiter {

@@ -46,6 +46,7 @@ class barrier {
 
   /// On a thread: arrives, then blocks until every party of this phase has arrived.
   void arrive_and_wait_blocking() {
+    detail::refuse_blocking_on_worker("barrier::arrive_and_wait_blocking()");
     detail::thread_waiter waiter;
     if (arrive(waiter)) return;
     waiter.wait();

@@ -67,6 +67,7 @@ class condition_variable {
 
   /// Releases `lock`'s mutex, blocks until notified, and takes the mutex again.
   void wait(std::unique_lock<mutex>& lock) {
+    detail::refuse_blocking_on_worker("condition_variable::wait(std::unique_lock&)");
     check_held(lock);
     detail::thread_waiter waiter;
     park(waiter);
@@ -129,6 +130,7 @@ class condition_variable {
   }
 
   std::cv_status wait_until_nanoseconds(std::unique_lock<mutex>& lock, std::uint64_t deadline) {
+    detail::refuse_blocking_on_worker("condition_variable::wait_for/wait_until(std::unique_lock&)");
     check_held(lock);
     detail::thread_waiter waiter;
     park(waiter);

@@ -48,16 +48,21 @@ class semaphore {
     return detail::grant_awaiter<side>(side{*this});
   }
   /// Blocks the calling thread until it holds a permit.
-  void acquire_blocking() { detail::block_until_granted(side{*this}); }
+  void acquire_blocking() {
+    detail::refuse_blocking_on_worker("semaphore::acquire_blocking()");
+    detail::block_until_granted(side{*this});
+  }
   /// Takes a permit if one is free and nobody waits; never blocks.
   [[nodiscard]] bool try_acquire() noexcept { return take_free_permit(); }
   /// Blocks until it holds a permit or `timeout` has passed; returns whether it holds one.
   template <class Rep, class Period>
   [[nodiscard]] bool try_acquire_for(std::chrono::duration<Rep, Period> timeout) {
+    detail::refuse_blocking_on_worker("semaphore::try_acquire_for()");
     return detail::block_until_granted(side{*this}, detail::seam::deadline_after(timeout));
   }
   template <class Clock, class Duration>
   [[nodiscard]] bool try_acquire_until(std::chrono::time_point<Clock, Duration> deadline) {
+    detail::refuse_blocking_on_worker("semaphore::try_acquire_until()");
     return detail::block_until_granted(side{*this}, detail::seam::deadline_at(deadline));
   }
 

@@ -248,3 +248,29 @@ TEST(channel, a_waiting_task_destroyed_at_shutdown_leaves_the_queue) {
 }
 
 }  // namespace
+
+namespace {
+
+// A blocking form inside a task would stall its worker (and here, with one worker, deadlock):
+// refused, as join() and block_on() are.
+TEST(channel, a_blocking_form_inside_a_task_is_a_usage_error) {
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::channel<int> ch(1);
+  EXPECT_THROW(rt.block_on([](brigade::channel<int>& c) -> brigade::task<void> {
+                 (void)c.recv_blocking();
+                 co_return;
+               }(ch)),
+               brigade::usage_error);
+  EXPECT_THROW(rt.block_on([](brigade::channel<int>& c) -> brigade::task<void> {
+                 for (int value : c) (void)value;
+                 co_return;
+               }(ch)),
+               brigade::usage_error);
+  EXPECT_THROW(rt.block_on([](brigade::channel<int>& c) -> brigade::task<void> {
+                 c.send_blocking(1);
+                 co_return;
+               }(ch)),
+               brigade::usage_error);
+}
+
+}  // namespace

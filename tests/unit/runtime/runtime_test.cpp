@@ -186,9 +186,11 @@ TEST(runtime, shutdown_destroys_suspended_tasks_and_joiners_see_cancellation) {
 }
 
 // Occupies a worker (blocking its thread) until `gate` is set; `started` says when it runs.
+// Holds its worker thread (deliberately: a blocking wait would be refused on a worker) until the
+// event is set.
 brigade::task<void> blocks_worker_until(brigade::event& gate, std::atomic<bool>& started) {
   started = true;
-  gate.wait_blocking();
+  while (!gate.is_set()) std::this_thread::sleep_for(std::chrono::microseconds(100));
   co_return;
 }
 

@@ -177,3 +177,19 @@ TEST(wait_group, a_task_may_destroy_its_group_as_soon_as_the_wait_returns) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(wait_group, wait_blocking_inside_a_task_is_a_usage_error) {
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::wait_group group;
+  group.add(1);
+  EXPECT_THROW(rt.block_on([](brigade::wait_group& g) -> brigade::task<void> {
+                 g.wait_blocking();
+                 co_return;
+               }(group)),
+               brigade::usage_error);
+  group.done();
+}
+
+}  // namespace
