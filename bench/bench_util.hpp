@@ -11,7 +11,8 @@
 // program exits with status 1, so a wrong benchmark can never report a figure silently.
 //
 // Command line, common to all programs (each program takes the subset it needs):
-//   --workload NAME   which workload to run (skynet, fib, spawn, memory, join_latency, idle)
+//   --workload NAME   which workload to run (skynet, fib, spawn, memory, join_latency, idle,
+//                     mutex_contended, mutex_handoff)
 //   --threads N       worker threads (default 2)
 //   --round R         round number, echoed in the output
 //   --iters K         in-process iterations (default 3: 1 cold + 2 warm)
@@ -20,10 +21,13 @@
 //   --idle-ms M       idle window of the idle workload (default 5000)
 #pragma once
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
@@ -31,9 +35,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -292,6 +299,151 @@ int run_join_latency(std::string_view impl, const options& o, RoundTrip round_tr
     return true;
   });
 }
+
+// Pins the calling thread to the index-th CPU (modulo their number) of those this process may
+// run on; returns whether it did. The two-thread mutex workloads pin their threads to different
+// CPUs, so that the placement is the same for every implementation and every round (two
+// threads on two cores; a thread hand-off always crosses CPUs). On a quiet machine unpinned
+// threads measured the same here.
+inline bool pin_to_cpu(std::size_t index) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  if (cpus.empty()) return false;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpus[index % cpus.size()], &one);
+  return ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) == 0;
+}
+
+// The contended-mutex workload, the same for every mutex type: o.threads plain threads (2 in the
+// table) each lock the mutex with std::lock_guard<Mutex> o.n times (default
+// contended_default_n) and increment a shared plain counter under it; the counter must end at
+// threads * n. The threads are started anew in every iteration, each pinned to its own CPU
+// (pin_to_cpu), and wait at a start line; the time runs from the start signal until both are
+// joined. Reported: ns per increment (time / all increments) and, for diagnosis:
+//   cpu_ms, sys_ms    the process's CPU time over the window (spinning and futex calls show);
+//   cpu_per_wall      cpu_ms / ms: 2 when both threads ran all along (spinning or not), less
+//                     when one slept, or was kept off its vCPU by another process or by the
+//                     hypervisor (this VM's steal time is not reported);
+//   voluntary_switches, involuntary_switches   a thread that parks switches voluntarily;
+//   owner_changes     how often the lock passed from one thread to the other, also per 1000
+//                     increments: a lock that lets the running thread take it again makes few;
+//                     near 0, the threads did not overlap and the figure is an uncontended one.
+// Returns the exit status.
+constexpr long long contended_default_n = 5'000'000;
+
+template <class Mutex>
+int run_contended_mutex(std::string_view impl, const options& o) {
+  const long long per_thread = o.n > 0 ? o.n : contended_default_n;
+  const long long total = per_thread * static_cast<long long>(o.threads);
+  Mutex m;
+  struct {
+    std::uint64_t counter = 0;
+    std::uint64_t owner_changes = 0;
+    std::size_t last = 0;
+  } shared;  // guarded by m
+  return run_iterations(o, [&](int iter) {
+    shared = {};
+    std::atomic<std::size_t> ready{0}, pinned{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    threads.reserve(o.threads);
+    for (std::size_t t = 0; t < o.threads; ++t) {
+      threads.emplace_back([&, t] {
+        if (pin_to_cpu(t)) pinned.fetch_add(1, std::memory_order_relaxed);
+        ready.fetch_add(1, std::memory_order_relaxed);
+        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+        for (long long i = 0; i < per_thread; ++i) {
+          std::lock_guard<Mutex> lock(m);
+          ++shared.counter;
+          if (shared.last != t) {
+            ++shared.owner_changes;
+            shared.last = t;
+          }
+        }
+      });
+    }
+    while (ready.load(std::memory_order_relaxed) < o.threads) std::this_thread::yield();
+    const cpu_usage cpu0 = process_cpu();
+    const auto t0 = steady::now();
+    go.store(true, std::memory_order_release);
+    for (auto& t : threads) t.join();
+    const double ms = ms_since(t0);
+    const cpu_usage cpu1 = process_cpu();
+    const bool ok = shared.counter == static_cast<std::uint64_t>(total);
+    json_line(impl, o, iter)
+        .num("ms", ms)
+        .num("ns_per_increment", ms * 1e6 / static_cast<double>(total))
+        .num("increments", total)
+        .num("cpu_ms", (cpu1.user_ms + cpu1.sys_ms) - (cpu0.user_ms + cpu0.sys_ms))
+        .num("sys_ms", cpu1.sys_ms - cpu0.sys_ms)
+        .num("cpu_per_wall", ((cpu1.user_ms + cpu1.sys_ms) - (cpu0.user_ms + cpu0.sys_ms)) / ms)
+        .num("voluntary_switches", cpu1.voluntary_switches - cpu0.voluntary_switches)
+        .num("involuntary_switches", cpu1.involuntary_switches - cpu0.involuntary_switches)
+        .num("owner_changes", static_cast<unsigned long long>(shared.owner_changes))
+        .num("owner_changes_per_1000",
+             1000.0 * static_cast<double>(shared.owner_changes) / static_cast<double>(total))
+        .num("pinned_threads", pinned.load(std::memory_order_relaxed))
+        .str("check", ok ? "ok" : "FAIL")
+        .num("answer", static_cast<unsigned long long>(shared.counter))
+        .print();
+    return ok;
+  });
+}
+
+// The hand-off workload's bookkeeping, the same for every implementation: two parties (0 and 1)
+// take one lock `total` times in all; the holder calls record(me) once it holds the lock (so the
+// tally is guarded by the lock). A hand-off is an acquisition by the other party than the
+// previous holder. The lead-in is the acquisitions before the first hand-off: 1 when the start
+// went as planned (both parties waiting for the lock when it is first released); more when the
+// first party took the lock again before the second was queued (a start that a loaded machine
+// may delay). From the first hand-off on the parties must alternate strictly: every later
+// acquisition is a hand-off (repeats must be 0). The time runs from the last acquisition of the
+// lead-in to the last one, so it spans exactly the hand-offs counted (and the tiny critical
+// sections between them).
+struct handoff_tally {
+  long long total = 0;
+  long long acquisitions = 0;
+  long long lead_in = 0;
+  long long handoffs = 0;
+  int last = -1;
+  std::int64_t first_ns = 0, last_ns = 0;
+
+  void record(int me) {
+    if (handoffs == 0 && (last == -1 || me == last)) {
+      first_ns = now_ns();  // still in the lead-in
+      ++lead_in;
+    } else if (me != last) {
+      ++handoffs;
+    }
+    last = me;
+    if (++acquisitions == total) last_ns = now_ns();
+  }
+
+  // Prints the iteration's line; the check requires strict alternation after the lead-in, and a
+  // lead-in under 1% of the acquisitions. `extra`: more integer fields for the line. Returns
+  // whether the check passed.
+  bool report(std::string_view impl, const options& o, int iter,
+              std::initializer_list<std::pair<std::string_view, long long>> extra = {}) const {
+    const long long repeats = acquisitions - lead_in - handoffs;
+    const bool ok = acquisitions == total && repeats == 0 && handoffs > 0 && lead_in * 100 < total;
+    const double ns = static_cast<double>(last_ns - first_ns);
+    json_line line(impl, o, iter);
+    line.num("ms", ns / 1e6)
+        .num("ns_per_handoff", handoffs > 0 ? ns / static_cast<double>(handoffs) : 0.0)
+        .num("handoffs", handoffs)
+        .num("acquisitions", acquisitions)
+        .num("lead_in", lead_in)
+        .num("repeats", repeats);
+    for (const auto& [key, value] : extra) line.num(key, value);
+    line.str("check", ok ? "ok" : "FAIL").print();
+    return ok;
+  }
+};
 
 // run_fork_join's answer when o.workload is none of skynet, fib and spawn.
 constexpr int unknown_workload = -1;

@@ -50,6 +50,12 @@ PROGRAMS = {
         "memory_structured": ("brigade_memory", "memory_structured"),
         "join_latency": ("brigade_join_latency", "join_latency"),
         "idle": ("brigade_idle", "idle"),
+        "mutex_contended": ("brigade_mutex", "mutex_contended"),
+        "mutex_handoff": ("brigade_mutex", "mutex_handoff"),
+        "chan_pingpong": ("brigade_channel", "chan_pingpong"),
+        "chan_pingpong_thread": ("brigade_channel", "chan_pingpong_thread"),
+        "chan_mpmc": ("brigade_channel", "chan_mpmc"),
+        "hash_map": ("brigade_hash_map", "hash_map"),
     },
     "tbb": {
         "skynet": ("tbb_fork_join", "skynet"),
@@ -57,6 +63,7 @@ PROGRAMS = {
         "spawn": ("tbb_fork_join", "spawn"),
         "idle": ("tbb_fork_join", "idle"),
     },
+    "tbb-map": {"hash_map": ("tbb_hash_map", "hash_map")},
     "go": {
         "skynet": ("go_bench", "skynet"),
         "fib": ("go_bench", "fib"),
@@ -64,6 +71,8 @@ PROGRAMS = {
         "memory": ("go_bench", "memory"),
         "memory_structured": ("go_bench", "memory"),
         "idle": ("go_bench", "idle"),
+        "chan_pingpong": ("go_channel", "chan_pingpong"),
+        "chan_mpmc": ("go_channel", "chan_mpmc"),
     },
     "fiber": {
         "skynet": ("fiber_fork_join", "skynet"),
@@ -72,10 +81,18 @@ PROGRAMS = {
         "memory": ("fiber_fork_join", "memory"),
         "idle": ("fiber_fork_join", "idle"),
     },
+    "fiber-channel": {"chan_pingpong": ("fiber_channel", "chan_pingpong")},
     # Boost.Fiber's work_stealing(N, suspend=true): idle threads sleep instead of spinning.
     "fiber-suspend": {"idle": ("fiber_fork_join", "idle-suspend")},
     # Reference for the join latency: two threads and a std::condition_variable.
     "condvar": {"join_latency": ("std_join_latency", "join_latency")},
+    # std::mutex: the peer of the contended mutex (the same two threads), and the reference for
+    # the task hand-off (two threads passing a std::mutex by turns with a condition_variable).
+    "std-mutex": {"mutex_contended": ("std_mutex", "mutex_contended"),
+                  "mutex_handoff": ("std_mutex", "mutex_handoff")},
+    # The ceiling for the bounded channel: a lock-free queue without blocking semantics.
+    "moodycamel": {"chan_mpmc": ("moodycamel_queue", "chan_mpmc")},
+    "libcuckoo": {"hash_map": ("cuckoo_hash_map", "hash_map")},
 }
 
 IMPL_LABELS = {
@@ -85,6 +102,11 @@ IMPL_LABELS = {
     "fiber": "Boost.Fiber work_stealing",
     "fiber-suspend": "Boost.Fiber work_stealing(suspend=true)",
     "condvar": "std::condition_variable (2 threads)",
+    "std-mutex": "std::mutex",
+    "moodycamel": "moodycamel::ConcurrentQueue (threads)",
+    "tbb-map": "oneTBB concurrent_hash_map",
+    "fiber-channel": "Boost.Fiber unbuffered_channel",
+    "libcuckoo": "libcuckoo cuckoohash_map",
 }
 
 
@@ -94,6 +116,7 @@ class Metric:
     label: str
     lower_is_better: bool = True
     scale: float = 1.0  # shown value = field * scale
+    diagnostic: bool = False  # not a score: no "better" direction shown
 
 
 @dataclass
@@ -145,6 +168,53 @@ WORKLOADS = [
               Metric("wake_median_us", "wake after a 50 µs task, median µs"),
               Metric("sleep_wake_median_us", "wake after a 1 ms task (joiner asleep), median µs")],
              iters=3),
+    # The mutex rows use fixed thread counts, whatever --threads says (issue 4: two threads; the
+    # task hand-off on 1, then 2 workers). The std::mutex reference hand-off is always 2 threads.
+    Workload("mutex_contended", "mutex_contended", "contended mutex, 2 threads",
+             ["brigade", "std-mutex"],
+             [Metric("ns_per_increment", "ns per increment"),
+              # Shows that the threads contended (near 0: they ran one at a time).
+              Metric("owner_changes_per_1000", "lock passes between the threads per 1000 increments",
+                     diagnostic=True)],
+             iters=4, args=["--threads", "2"],
+             impl_notes={"brigade": "brigade::mutex, lock_guard", "std-mutex": "lock_guard"}),
+    Workload("mutex_handoff_1", "mutex_handoff", "mutex hand-off between 2 tasks, 1 worker",
+             ["brigade", "std-mutex"], [Metric("ns_per_handoff", "ns per hand-off")],
+             iters=4, args=["--threads", "1"], impl_args={"std-mutex": ["--threads", "2"]},
+             impl_notes={"brigade": "co_await lock_async()",
+                         "std-mutex": "2 threads passing it by turns, std::condition_variable"}),
+    Workload("mutex_handoff_2", "mutex_handoff", "mutex hand-off between 2 tasks, 2 workers",
+             ["brigade", "std-mutex"], [Metric("ns_per_handoff", "ns per hand-off")],
+             iters=4, args=["--threads", "2"], impl_args={"std-mutex": ["--threads", "2"]},
+             impl_notes={"brigade": "co_await lock_async()",
+                         "std-mutex": "2 threads passing it by turns, std::condition_variable"}),
+    # Channels (issue 4). Fixed thread counts, whatever --threads says.
+    Workload("chan_pingpong_1", "chan_pingpong", "unbuffered ping-pong, 1 thread",
+             ["brigade", "go", "fiber-channel"], [Metric("ns_per_round_trip", "ns per round trip")],
+             iters=4, args=["--threads", "1"],
+             impl_notes={"brigade": "2 tasks, 1 worker", "go": "GOMAXPROCS=1",
+                         "fiber-channel": "2 fibers, one thread"}),
+    Workload("chan_pingpong_2", "chan_pingpong", "unbuffered ping-pong, 2 threads",
+             ["brigade", "go"], [Metric("ns_per_round_trip", "ns per round trip")],
+             iters=4, args=["--threads", "2"],
+             impl_notes={"brigade": "2 tasks, 2 workers", "go": "GOMAXPROCS=2"}),
+    Workload("chan_pingpong_thread", "chan_pingpong_thread",
+             "unbuffered ping-pong, a task and a plain thread",
+             ["brigade"], [Metric("ns_per_round_trip", "ns per round trip")],
+             iters=3, args=["--threads", "1", "--n", "100000"],
+             impl_notes={"brigade": "1 worker; main blocks in send_blocking/recv_blocking"}),
+    Workload("chan_mpmc", "chan_mpmc", "bounded channel (1024), 2 producers 2 consumers, 10M",
+             ["brigade", "go", "moodycamel"],
+             [Metric("million_msgs_per_s", "M messages/s", lower_is_better=False)],
+             iters=3, args=["--threads", "2"],
+             impl_notes={"brigade": "4 tasks, 2 workers", "go": "4 goroutines, GOMAXPROCS=2",
+                         "moodycamel": "4 threads, spinning consumers"}),
+    Workload("hash_map", "hash_map", "hash map, 90% find 10% insert/erase, 2 threads",
+             ["brigade", "libcuckoo", "tbb-map"],
+             [Metric("million_ops_per_s", "M ops/s", lower_is_better=False)],
+             iters=3, args=["--threads", "2"],
+             impl_notes={"brigade": "concurrent_hash_map<int, int>", "libcuckoo": "cuckoohash_map<int, int>",
+                         "tbb-map": "<int, int>, const_accessor finds"}),
     Workload("idle", "idle", "idle {idle_s:g} s",
              ["brigade", "tbb", "go", "fiber-suspend", "fiber"],
              [Metric("cpu_ms", "CPU ms")], iters=1, rounds=3, concurrent=True, alone=("fiber",)),
@@ -367,7 +437,8 @@ def render_table(all_results: dict[str, dict[str, list[RoundResult]]], args) -> 
                 note = workload_args_note(w, impl)
                 if note:
                     label += f" ({note})"
-                better = "lower is better" if m.lower_is_better else "higher is better"
+                better = ("diagnostic, not a score" if m.diagnostic else
+                          "lower is better" if m.lower_is_better else "higher is better")
                 metric = f"{m.label} ({better})"
                 rounds = results[impl]
                 if not rounds:

@@ -1,0 +1,31 @@
+// cuckoo_hash_map.cpp: libcuckoo's cuckoohash_map (Debian libcuckoo-dev) on
+// bench/hash_map_workload.hpp.
+#include <libcuckoo/cuckoohash_map.hh>
+
+#include "hash_map_workload.hpp"
+
+namespace {
+struct adapter {
+  libcuckoo::cuckoohash_map<int, int> map;
+  void prefill(int key) { map.insert(key, key); }
+  void find(int key) {
+    int value;
+    (void)map.find(key, value);
+  }
+  void insert(int key) { map.insert(key, key); }
+  void erase(int key) { map.erase(key); }
+  long long size() { return static_cast<long long>(map.size()); }
+  long long count_present() {
+    long long n = 0;
+    for (int key = 0; key < bench::hash_map_keys; ++key) n += map.contains(key) ? 1 : 0;
+    return n;
+  }
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bench::options o = bench::parse_options(argc, argv);
+  if (o.workload != "hash_map") bench::usage_error(argv[0], "workload must be hash_map");
+  adapter map;
+  return bench::run_hash_map("libcuckoo", o, map);
+}

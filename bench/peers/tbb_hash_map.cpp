@@ -1,0 +1,32 @@
+// tbb_hash_map.cpp: oneTBB's concurrent_hash_map (Debian libtbb-dev) on
+// bench/hash_map_workload.hpp. Finds use a const_accessor (a read lock on the element).
+#include <tbb/concurrent_hash_map.h>
+
+#include "hash_map_workload.hpp"
+
+namespace {
+struct adapter {
+  using map_type = tbb::concurrent_hash_map<int, int>;
+  map_type map;
+  void prefill(int key) { map.insert({key, key}); }
+  void find(int key) {
+    map_type::const_accessor found;
+    (void)map.find(found, key);
+  }
+  void insert(int key) { map.insert({key, key}); }
+  void erase(int key) { map.erase(key); }
+  long long size() { return static_cast<long long>(map.size()); }
+  long long count_present() {
+    long long n = 0;
+    for (int key = 0; key < bench::hash_map_keys; ++key) n += static_cast<long long>(map.count(key));
+    return n;
+  }
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bench::options o = bench::parse_options(argc, argv);
+  if (o.workload != "hash_map") bench::usage_error(argv[0], "workload must be hash_map");
+  adapter map;
+  return bench::run_hash_map("tbb", o, map);
+}

@@ -1,0 +1,27 @@
+// runtime_hash_map.cpp: brigade::concurrent_hash_map on bench/hash_map_workload.hpp.
+#include <brigade/concurrent/concurrent_hash_map.hpp>
+
+#include "hash_map_workload.hpp"
+
+namespace {
+struct adapter {
+  brigade::concurrent_hash_map<int, int> map;
+  void prefill(int key) { map.insert(key, key); }
+  void find(int key) { (void)map.find(key); }
+  void insert(int key) { map.insert(key, key); }
+  void erase(int key) { map.erase(key); }
+  long long size() { return static_cast<long long>(map.size()); }
+  long long count_present() {
+    long long n = 0;
+    for (int key = 0; key < bench::hash_map_keys; ++key) n += map.contains(key) ? 1 : 0;
+    return n;
+  }
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bench::options o = bench::parse_options(argc, argv);
+  if (o.workload != "hash_map") bench::usage_error(argv[0], "workload must be hash_map");
+  adapter map;
+  return bench::run_hash_map("brigade", o, map);
+}
