@@ -77,6 +77,16 @@ inline worker_hot& checked_worker(const char* message) {
 struct parked_operation {
   coroutine_waiter party;
   channel_waiter operation;
+
+  /// Under the channel's lock: parks the task `awaiting` of `worker` on `queue`, its value or slot
+  /// at `slot`.
+  void park_on(wait_list& queue, std::coroutine_handle<> awaiting, worker_hot& worker, void* slot) noexcept {
+    party.handle = awaiting;
+    party.sched = worker.owner;
+    operation.party = &party;
+    operation.slot = slot;
+    queue.push_back(operation);
+  }
 };
 
 /// co_await tx.send(value).
@@ -107,11 +117,7 @@ class [[nodiscard("co_await the send")]] send_awaiter {
     if (result == channel_attempt::would_block) {
       ::new (static_cast<void*>(&parked_state_)) parked_operation();
       parked_ = true;
-      parked_state_.party.handle = awaiting;
-      parked_state_.party.sched = worker.owner;
-      parked_state_.operation.party = &parked_state_.party;
-      parked_state_.operation.slot = &value_;
-      core_.parked_senders().push_back(parked_state_.operation);
+      parked_state_.park_on(core_.parked_senders(), awaiting, worker, &value_);
       lock.unlock();  // from here on a receiver may resume this task: touch nothing of it
       return true;
     }
@@ -189,11 +195,7 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
     if (core_.try_receive_locked(value_, to_wake) == channel_attempt::would_block) {
       ::new (static_cast<void*>(&parked_state_)) parked_operation();
       parked_ = true;
-      parked_state_.party.handle = awaiting;
-      parked_state_.party.sched = worker.owner;
-      parked_state_.operation.party = &parked_state_.party;
-      parked_state_.operation.slot = &value_;
-      core_.parked_receivers().push_back(parked_state_.operation);
+      parked_state_.park_on(core_.parked_receivers(), awaiting, worker, &value_);
       lock.unlock();  // from here on a sender may resume this task: touch nothing of it
       return true;
     }
