@@ -12,7 +12,9 @@
 //
 // Tasks and threads may contend for one mutex. A thread may also call lock() from inside a task
 // for a short critical section (as Tokio advises for std::sync::Mutex): it blocks the worker
-// thread while it waits, so never hold such a lock across a co_await.
+// thread while it waits, so never hold such a lock across a co_await, and never call lock() in a
+// task that already holds the mutex through a guard (it would wait for itself; the recursion
+// check sees only that some guard holds it).
 //
 // Fairness. A waiting task is handed the lock directly by the unlocking party, in FIFO order:
 // waking a task costs little, and it never competes again. A waiting thread is woken to compete:
