@@ -303,9 +303,24 @@ class sender {
   void send_blocking(T value) const { detail::send_blocking_on(detail::checked_core(core_, "send_blocking()"), value); }
   /// Sends without waiting. Moves from `value` only when it returns channel_status::ok.
   channel_status try_send(T&& value) const { return try_send_from(value); }
+  /// Copies `value` only when it can go now.
   channel_status try_send(const T& value) const {
-    T copy(value);
-    return try_send_from(copy);
+    detail::channel_core<T>& core = detail::checked_core(core_, "try_send()");
+    detail::waiter* to_wake = nullptr;
+    detail::channel_attempt attempt;
+    {
+      std::lock_guard guard(core.lock());
+      if (core.may_send_now_locked()) {
+        T copy(value);
+        attempt = core.try_send_locked(copy, to_wake);
+      } else {
+        attempt = core.send_fails_locked() ? detail::channel_attempt::closed : detail::channel_attempt::would_block;
+      }
+    }
+    if (to_wake != nullptr) to_wake->wake();
+    return attempt == detail::channel_attempt::done     ? channel_status::ok
+           : attempt == detail::channel_attempt::closed ? channel_status::closed
+                                                        : channel_status::would_block;
   }
 
   /// Closes the channel (for every handle). Throws usage_error if it is already closed.

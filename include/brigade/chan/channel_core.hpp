@@ -196,6 +196,13 @@ class channel_core final : public channel_core_base {
     return channel_attempt::would_block;
   }
 
+  /// Under the lock: whether a send could complete now (a receiver is parked, or there is room).
+  /// A parked receiver may be a select case already won elsewhere, so a true answer can still
+  /// end in would_block; a false one is exact.
+  [[nodiscard]] bool may_send_now_locked() const noexcept {
+    return !send_fails_locked() && (!parked_receivers_.empty() || count_ < capacity_);
+  }
+
   /// Under the lock: receives into `out` if a value is there; closed when drained and closed.
   channel_attempt try_receive_locked(std::optional<T>& out, waiter*& to_wake) noexcept {
     if (count_ > 0) {

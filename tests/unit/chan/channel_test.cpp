@@ -274,3 +274,30 @@ TEST(channel, a_blocking_form_inside_a_task_is_a_usage_error) {
 }
 
 }  // namespace
+
+namespace {
+
+struct counts_copies {
+  static inline int copies = 0;
+  int value = 0;
+  explicit counts_copies(int v) : value(v) {}
+  counts_copies(const counts_copies& other) : value(other.value) { ++copies; }
+  counts_copies(counts_copies&&) noexcept = default;
+  counts_copies& operator=(const counts_copies&) = default;
+  counts_copies& operator=(counts_copies&&) noexcept = default;
+};
+
+TEST(channel, try_send_of_a_const_value_copies_it_only_when_it_goes) {
+  brigade::channel<counts_copies> ch(1);
+  const counts_copies item(4);
+  counts_copies::copies = 0;
+  EXPECT_EQ(ch.try_send(item), brigade::channel_status::ok);
+  EXPECT_EQ(counts_copies::copies, 1);
+  EXPECT_EQ(ch.try_send(item), brigade::channel_status::would_block);  // full: no copy made
+  EXPECT_EQ(counts_copies::copies, 1);
+  ch.close();
+  EXPECT_EQ(ch.try_send(item), brigade::channel_status::closed);
+  EXPECT_EQ(counts_copies::copies, 1);
+}
+
+}  // namespace
