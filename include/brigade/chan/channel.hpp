@@ -303,7 +303,8 @@ class sender {
   void send_blocking(T value) const { detail::send_blocking_on(detail::checked_core(core_, "send_blocking()"), value); }
   /// Sends without waiting. Moves from `value` only when it returns channel_status::ok.
   channel_status try_send(T&& value) const { return try_send_from(value); }
-  /// Copies `value` only when it can go now.
+  /// Copies `value` only when it can go now (the copy is made under the channel's lock: for a value
+  /// that is expensive to copy, move one in instead).
   channel_status try_send(const T& value) const {
     detail::channel_core<T>& core = detail::checked_core(core_, "try_send()");
     detail::waiter* to_wake = nullptr;
