@@ -144,11 +144,8 @@ class [[nodiscard("co_await the receive")]] broadcast_receive_awaiter {
   }
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> awaiting) {
-    worker_hot* worker = current_worker();
-    if (worker == nullptr)
-      throw usage_error("brigade: broadcast_receiver::recv() awaited outside a runtime (use recv_blocking)");
-    party_.handle = awaiting;
-    party_.sched = worker->owner;
+    party_.arm(awaiting,
+               "brigade: broadcast_receiver::recv() awaited outside a runtime (use recv_blocking)");
     auto& state = *receiver_.state_;
     if (state.receive_or_park(receiver_.cursor_, receiver_.missed_, value_, party_) !=
         broadcast_state<T>::attempt::would_block) {

@@ -65,13 +65,6 @@ channel_core<T>& checked_core(channel_core<T>* core, const char* operation) {
   return *core;
 }
 
-inline worker_hot& checked_worker(const char* message) {
-  worker_hot* worker = current_worker();
-  if (worker == nullptr) [[unlikely]]
-    throw usage_error(message);
-  return *worker;
-}
-
 /// The waiters of a task's channel operation, constructed only when it has to park (the fast
 /// path, a value or room already there, completes in await_ready without them).
 struct parked_operation {
@@ -109,7 +102,7 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   bool await_ready() noexcept { return attempt(); }
   bool await_suspend(std::coroutine_handle<> awaiting) {
     worker_hot& worker =
-        checked_worker("brigade: sender::send() awaited outside a runtime (use send_blocking)");
+        worker_or_throw("brigade: sender::send() awaited outside a runtime (use send_blocking)");
     spin_lock& lock = core_.lock();
     lock.lock();
     waiter* to_wake = nullptr;
@@ -188,7 +181,7 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   }
   bool await_suspend(std::coroutine_handle<> awaiting) {
     worker_hot& worker =
-        checked_worker("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
+        worker_or_throw("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
     waiter* to_wake = nullptr;
     spin_lock& lock = core_.lock();
     lock.lock();
@@ -275,6 +268,17 @@ enum class channel_status {
   closed,       // try_send: closed, or every receiver is gone; try_recv: closed and drained
 };
 
+namespace detail {
+inline channel_status status_of(channel_attempt attempt) noexcept {
+  switch (attempt) {
+    case channel_attempt::done: return channel_status::ok;
+    case channel_attempt::closed: return channel_status::closed;
+    case channel_attempt::would_block: break;
+  }
+  return channel_status::would_block;
+}
+}  // namespace detail
+
 /// The sending end of a channel (Go's chan<- T). Copyable; the channel closes when the last
 /// sending handle is destroyed.
 template <class T>
@@ -319,9 +323,7 @@ class sender {
       }
     }
     if (to_wake != nullptr) to_wake->wake();
-    return attempt == detail::channel_attempt::done     ? channel_status::ok
-           : attempt == detail::channel_attempt::closed ? channel_status::closed
-                                                        : channel_status::would_block;
+    return detail::status_of(attempt);
   }
 
   /// Closes the channel (for every handle). Throws usage_error if it is already closed.
@@ -350,9 +352,7 @@ class sender {
       attempt = core.try_send_locked(value, to_wake);
     }
     if (to_wake != nullptr) to_wake->wake();
-    return attempt == detail::channel_attempt::done     ? channel_status::ok
-           : attempt == detail::channel_attempt::closed ? channel_status::closed
-                                                        : channel_status::would_block;
+    return detail::status_of(attempt);
   }
 
   detail::channel_core<T>* core_ = nullptr;
@@ -394,11 +394,8 @@ class receiver {
       attempt = core.try_receive_locked(value, to_wake);
     }
     if (to_wake != nullptr) to_wake->wake();
-    if (attempt == detail::channel_attempt::done) {
-      out = std::move(*value);
-      return channel_status::ok;
-    }
-    return attempt == detail::channel_attempt::closed ? channel_status::closed : channel_status::would_block;
+    if (attempt == detail::channel_attempt::done) out = std::move(*value);
+    return detail::status_of(attempt);
   }
 
   /// Range-for on a thread: `for (T& v : rx)` receives until the channel is closed and drained.

@@ -271,9 +271,7 @@ class [[nodiscard("co_await the select")]] select_awaiter {
 
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> awaiting) {
-    worker_hot* worker = current_worker();
-    if (worker == nullptr)
-      throw usage_error("brigade: select() awaited outside a runtime (use select_blocking)");
+    worker_hot& worker = worker_or_throw("brigade: select() awaited outside a runtime (use select_blocking)");
     waiter* to_wake = nullptr;
     engine_.lock_all();
     chosen_ = engine_.try_all_locked(to_wake, outcome_);
@@ -283,7 +281,7 @@ class [[nodiscard("co_await the select")]] select_awaiter {
       return false;
     }
     party_.handle = awaiting;
-    party_.sched = worker->owner;
+    party_.sched = worker.owner;
     engine_.park_all_locked(party_);
     const auto cores = engine_.cores();
     const std::size_t distinct = engine_.distinct();

@@ -41,10 +41,7 @@ class [[nodiscard("co_await the wait")]] gate_awaiter {
 
   bool await_ready() noexcept { return gate_.is_open(); }
   bool await_suspend(std::coroutine_handle<> awaiting) {
-    worker_hot* worker = current_worker();
-    if (worker == nullptr) throw usage_error(gate_.off_runtime_message());
-    waiter_.handle = awaiting;
-    waiter_.sched = worker->owner;
+    waiter_.arm(awaiting, gate_.off_runtime_message());
     return gate_.enqueue(waiter_);  // false: opened meanwhile, resume at once
   }
   void await_resume() noexcept { waiter_.handle = nullptr; }

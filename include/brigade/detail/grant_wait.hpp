@@ -26,10 +26,59 @@
 #include <cstdint>
 
 #include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/seam.hpp"
+#include "brigade/detail/wait_list.hpp"
 #include "brigade/runtime/errors.hpp"
 #include "brigade/runtime/waiter.hpp"
 
 namespace brigade::detail {
+
+// The state-word side of a granting primitive (mutex, rw_mutex, semaphore): one atomic word says
+// what is free, with a "waiting" bit per wait list that is set exactly while that list holds a
+// waiter (it changes only under the primitive's list lock). A release that sees the bit clear may
+// complete without the lock; one that sees it set takes the lock and finds a waiter there.
+
+/// The fast path: while `can_take(state)`, one compare-exchange to `taken(state)`. Acquire: pairs
+/// with the release that freed what is taken. Returns whether it took it.
+template <class Word, class CanTake, class Taken>
+bool try_take(seam::atomic<Word>& state, CanTake can_take, Taken taken) noexcept {
+  Word current = state.load(seam::memory_order::relaxed);
+  while (can_take(current)) {
+    if (state.compare_exchange_weak(current, taken(current), seam::memory_order::acquire,
+                                    seam::memory_order::relaxed))
+      return true;
+  }
+  return false;
+}
+
+/// Under the list lock, before parking: takes it as try_take does if it can (true), or else sets
+/// `waiting_bit` in the same compare-exchange loop (false: the caller parks its waiter, and a
+/// release that comes after this will see the bit).
+template <class Word, class CanTake, class Taken>
+bool take_or_mark_waiting(seam::atomic<Word>& state, Word waiting_bit, CanTake can_take,
+                          Taken taken) noexcept {
+  Word current = state.load(seam::memory_order::relaxed);
+  while (true) {
+    if (can_take(current)) {
+      if (state.compare_exchange_weak(current, taken(current), seam::memory_order::acquire,
+                                      seam::memory_order::relaxed))
+        return true;
+    } else if (state.compare_exchange_weak(current, current | waiting_bit,
+                                           seam::memory_order::relaxed,
+                                           seam::memory_order::relaxed)) {
+      return false;
+    }
+  }
+}
+
+/// Under the list lock: takes `entry` off `list` if it is still there (a waiter that gives up),
+/// clearing `waiting_bit` when the list empties. Returns whether it was there.
+template <class Word>
+bool unlink_and_clear(wait_list& list, waiter& entry, seam::atomic<Word>& state, Word waiting_bit) noexcept {
+  if (!list.unlink(entry)) return false;
+  if (list.empty()) state.fetch_and(static_cast<Word>(~waiting_bit), seam::memory_order::relaxed);
+  return true;
+}
 
 template <class Grantor>
 class [[nodiscard("co_await it")]] grant_awaiter {
@@ -46,10 +95,7 @@ class [[nodiscard("co_await it")]] grant_awaiter {
 
   bool await_ready() noexcept { return grantor_.try_grant(); }
   bool await_suspend(std::coroutine_handle<> awaiting) {
-    worker_hot* worker = current_worker();
-    if (worker == nullptr) throw usage_error(Grantor::off_runtime_message());
-    waiter_.handle = awaiting;
-    waiter_.sched = worker->owner;
+    waiter_.arm(awaiting, Grantor::off_runtime_message());
     if (grantor_.enqueue(waiter_)) return true;
     waiter_.handle = nullptr;  // granted at once: resume without suspending
     return false;

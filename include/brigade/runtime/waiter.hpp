@@ -139,11 +139,27 @@ inline void refuse_blocking_on_worker(const char* operation) {
                       "task, co_await the non-blocking form instead");
 }
 
+/// The worker thread the caller runs on; throws usage_error(`off_runtime_message`) off a
+/// runtime (a co_await of a brigade primitive from a coroutine that no runtime runs).
+inline worker_hot& worker_or_throw(const char* off_runtime_message) {
+  worker_hot* worker = current_worker();
+  if (worker == nullptr) [[unlikely]]
+    throw usage_error(off_runtime_message);
+  return *worker;
+}
+
 /// A suspended coroutine; waking schedules it on the runtime it runs on.
 struct coroutine_waiter final : waiter {
   coroutine_waiter() noexcept : waiter(&wake_coroutine) {}
   std::coroutine_handle<> handle;
   scheduler* sched = nullptr;
+
+  /// Before parking: `awaiting` will be resumed on the runtime of the calling worker. Throws
+  /// usage_error(`off_runtime_message`) off a runtime, before anything is set.
+  void arm(std::coroutine_handle<> awaiting, const char* off_runtime_message) {
+    sched = worker_or_throw(off_runtime_message).owner;
+    handle = awaiting;
+  }
 
  private:
   static void wake_coroutine(waiter* self) noexcept {

@@ -93,13 +93,9 @@ class barrier {
 
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> awaiting) {
-      detail::worker_hot* worker = detail::current_worker();
-      if (worker == nullptr)
-        throw usage_error(
-            "brigade: barrier::arrive_and_wait() awaited outside a runtime (use "
-            "arrive_and_wait_blocking)");
-      waiter_.handle = awaiting;
-      waiter_.sched = worker->owner;
+      waiter_.arm(awaiting,
+                  "brigade: barrier::arrive_and_wait() awaited outside a runtime (use "
+                  "arrive_and_wait_blocking)");
       return !barrier_.arrive(waiter_);  // the last arrival goes on at once
     }
     void await_resume() noexcept { waiter_.handle = nullptr; }

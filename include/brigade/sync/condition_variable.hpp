@@ -160,11 +160,9 @@ class condition_variable {
     }
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> awaiting) {
-      detail::worker_hot* worker = detail::current_worker();
-      if (worker == nullptr)
-        throw usage_error("brigade: condition_variable::wait() awaited outside a runtime (use a thread's std::unique_lock form)");
-      waiter_.handle = awaiting;
-      waiter_.sched = worker->owner;
+      waiter_.arm(awaiting,
+                  "brigade: condition_variable::wait() awaited outside a runtime (use a thread's "
+                  "std::unique_lock form)");
       std::lock_guard lock(cv_.list_mutex_);
       cv_.waiters_.push_back(waiter_);
       held_.unlock();

@@ -134,39 +134,19 @@ class mutex {
     return reinterpret_cast<std::uintptr_t>(detail::seam::this_thread_identity());
   }
 
-  bool try_acquire() noexcept {
-    std::uint32_t state = state_.load(detail::seam::memory_order::relaxed);
-    while ((state & locked_bit) == 0) {
-      // Acquire: pairs with the release in release() / release_slowly().
-      if (state_.compare_exchange_weak(state, state | locked_bit, detail::seam::memory_order::acquire,
-                                       detail::seam::memory_order::relaxed))
-        return true;
-    }
-    return false;
-  }
+  static bool is_free(std::uint32_t state) noexcept { return (state & locked_bit) == 0; }
+  static std::uint32_t with_lock(std::uint32_t state) noexcept { return state | locked_bit; }
+
+  bool try_acquire() noexcept { return detail::try_take(state_, is_free, with_lock); }
 
   /// Under list_mutex_: takes the lock if it is free (true), or marks that a waiter parks (false).
   bool acquire_or_mark_waiting() noexcept {
-    std::uint32_t state = state_.load(detail::seam::memory_order::relaxed);
-    while (true) {
-      if ((state & locked_bit) == 0) {
-        if (state_.compare_exchange_weak(state, state | locked_bit,
-                                         detail::seam::memory_order::acquire,
-                                         detail::seam::memory_order::relaxed))
-          return true;
-      } else if (state_.compare_exchange_weak(state, state | waiters_bit,
-                                              detail::seam::memory_order::relaxed,
-                                              detail::seam::memory_order::relaxed)) {
-        return false;
-      }
-    }
+    return detail::take_or_mark_waiting(state_, waiters_bit, is_free, with_lock);
   }
 
   /// Under list_mutex_: takes `entry` off the list if it is still there.
   bool withdraw_locked(detail::waiter& entry) noexcept {
-    if (!waiters_.unlink(entry)) return false;
-    if (waiters_.empty()) state_.fetch_and(~waiters_bit, detail::seam::memory_order::relaxed);
-    return true;
+    return detail::unlink_and_clear(waiters_, entry, state_, waiters_bit);
   }
 
   void release() noexcept {

@@ -147,26 +147,13 @@ class rw_mutex {
     return (state & (writer_bit | readers_mask)) == 0;
   }
 
-  bool try_lock_shared_now() noexcept {
-    std::uint32_t state = state_.load(detail::seam::memory_order::relaxed);
-    while (reader_may_enter(state)) {
-      // Acquire: pairs with the release of the last writer.
-      if (state_.compare_exchange_weak(state, state + reader, detail::seam::memory_order::acquire,
-                                       detail::seam::memory_order::relaxed))
-        return true;
-    }
-    return false;
-  }
-  bool try_lock_exclusive() noexcept {
-    std::uint32_t state = state_.load(detail::seam::memory_order::relaxed);
-    while (writer_may_enter(state)) {
-      // Acquire: pairs with the release of the last writer and of every reader since.
-      if (state_.compare_exchange_weak(state, state | writer_bit, detail::seam::memory_order::acquire,
-                                       detail::seam::memory_order::relaxed))
-        return true;
-    }
-    return false;
-  }
+  static std::uint32_t plus_reader(std::uint32_t state) noexcept { return state + reader; }
+  static std::uint32_t with_writer(std::uint32_t state) noexcept { return state | writer_bit; }
+
+  // Acquire (in try_take): a reader pairs with the release of the last writer; a writer with the
+  // last writer's and every reader's since.
+  bool try_lock_shared_now() noexcept { return detail::try_take(state_, reader_may_enter, plus_reader); }
+  bool try_lock_exclusive() noexcept { return detail::try_take(state_, writer_may_enter, with_writer); }
 
   void release_shared() {
     std::uint32_t state = state_.load(detail::seam::memory_order::relaxed);
@@ -263,28 +250,14 @@ class rw_mutex {
     bool try_grant() noexcept { return owner.try_lock_shared_now(); }
     bool enqueue(detail::waiter& entry) {
       std::lock_guard lock(owner.list_mutex_);
-      std::uint32_t state = owner.state_.load(detail::seam::memory_order::relaxed);
-      while (true) {
-        if (reader_may_enter(state)) {
-          if (owner.state_.compare_exchange_weak(state, state + reader,
-                                                 detail::seam::memory_order::acquire,
-                                                 detail::seam::memory_order::relaxed))
-            return false;
-        } else if (owner.state_.compare_exchange_weak(state, state | readers_waiting_bit,
-                                                      detail::seam::memory_order::relaxed,
-                                                      detail::seam::memory_order::relaxed)) {
-          break;
-        }
-      }
+      if (detail::take_or_mark_waiting(owner.state_, readers_waiting_bit, reader_may_enter, plus_reader))
+        return false;
       owner.readers_.push_back(entry);
       return true;
     }
     bool withdraw(detail::waiter& entry) noexcept {
       std::lock_guard lock(owner.list_mutex_);
-      if (!owner.readers_.unlink(entry)) return false;
-      if (owner.readers_.empty())
-        owner.state_.fetch_and(~readers_waiting_bit, detail::seam::memory_order::relaxed);
-      return true;
+      return detail::unlink_and_clear(owner.readers_, entry, owner.state_, readers_waiting_bit);
     }
     void give_back() noexcept {
       try {
@@ -303,19 +276,8 @@ class rw_mutex {
     bool try_grant() noexcept { return owner.try_lock_exclusive(); }
     bool enqueue(detail::waiter& entry) {
       std::lock_guard lock(owner.list_mutex_);
-      std::uint32_t state = owner.state_.load(detail::seam::memory_order::relaxed);
-      while (true) {
-        if (writer_may_enter(state)) {
-          if (owner.state_.compare_exchange_weak(state, state | writer_bit,
-                                                 detail::seam::memory_order::acquire,
-                                                 detail::seam::memory_order::relaxed))
-            return false;
-        } else if (owner.state_.compare_exchange_weak(state, state | writers_waiting_bit,
-                                                      detail::seam::memory_order::relaxed,
-                                                      detail::seam::memory_order::relaxed)) {
-          break;
-        }
-      }
+      if (detail::take_or_mark_waiting(owner.state_, writers_waiting_bit, writer_may_enter, with_writer))
+        return false;
       owner.writers_.push_back(entry);
       return true;
     }

@@ -101,16 +101,11 @@ class semaphore {
     return permits;
   }
 
-  bool take_free_permit() noexcept {
-    std::int64_t state = state_.load(detail::seam::memory_order::relaxed);
-    while (state >= permit && (state & waiters_bit) == 0) {
-      // Acquire: pairs with the release that freed the permit.
-      if (state_.compare_exchange_weak(state, state - permit, detail::seam::memory_order::acquire,
-                                       detail::seam::memory_order::relaxed))
-        return true;
-    }
-    return false;
-  }
+  /// A permit is free and nobody queues for one (FIFO: arrivals do not pass waiters).
+  static bool permit_free(std::int64_t state) noexcept { return state >= permit && (state & waiters_bit) == 0; }
+  static std::int64_t minus_permit(std::int64_t state) noexcept { return state - permit; }
+
+  bool take_free_permit() noexcept { return detail::try_take(state_, permit_free, minus_permit); }
 
   void release_to_waiters(std::int64_t count) {
     detail::waiter* woken = nullptr;  // chained through next, in FIFO order
@@ -145,28 +140,13 @@ class semaphore {
     bool try_grant() noexcept { return owner.take_free_permit(); }
     bool enqueue(detail::waiter& entry) {
       std::lock_guard lock(owner.list_mutex_);
-      std::int64_t state = owner.state_.load(detail::seam::memory_order::relaxed);
-      while (true) {
-        if (state >= permit && (state & waiters_bit) == 0) {
-          if (owner.state_.compare_exchange_weak(state, state - permit,
-                                                 detail::seam::memory_order::acquire,
-                                                 detail::seam::memory_order::relaxed))
-            return false;
-        } else if (owner.state_.compare_exchange_weak(state, state | waiters_bit,
-                                                      detail::seam::memory_order::relaxed,
-                                                      detail::seam::memory_order::relaxed)) {
-          break;
-        }
-      }
+      if (detail::take_or_mark_waiting(owner.state_, waiters_bit, permit_free, minus_permit)) return false;
       owner.waiters_.push_back(entry);
       return true;
     }
     bool withdraw(detail::waiter& entry) noexcept {
       std::lock_guard lock(owner.list_mutex_);
-      if (!owner.waiters_.unlink(entry)) return false;
-      if (owner.waiters_.empty())
-        owner.state_.fetch_and(~waiters_bit, detail::seam::memory_order::relaxed);
-      return true;
+      return detail::unlink_and_clear(owner.waiters_, entry, owner.state_, waiters_bit);
     }
     void give_back() noexcept {
       try {
