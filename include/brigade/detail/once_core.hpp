@@ -2,12 +2,17 @@
 // the initialiser, the others (tasks or threads) wait for it to finish; a failed initialiser
 // lets the next party try again (as std::call_once does).
 //
-//   empty --claim()--> running --finish(true)--> done
-//                      running --finish(false)--> empty (every waiter wakes and retries)
+//   empty --claim()--> running --finish(true)--> finishing --> done
+//                      running --finish(false)--> finishing --> empty (every waiter wakes and
+//                                                                      retries)
 //
 // The caller's loop: if is_done(), use the result; else if claim(), run the initialiser and
 // finish(); else wait on the core as a gate (gate_wait.hpp: open while nobody is running) and
 // loop.
+// Lifetime: a party that sees the once done may destroy it at once, even while finish() is still
+// running: finish() takes the waiters off the list under its lock, and only then, as its last
+// touch of the object, publishes the final state; a waiter that arrives in between (state
+// `finishing`) waits for that store instead of parking.
 // Thread safety: every member from any thread. Memory order: finish(true) releases, is_done()
 // acquires: whoever sees done sees what the initialiser wrote.
 #pragma once
@@ -43,19 +48,27 @@ class once_core {
     waiter* waiters;
     {
       std::lock_guard lock(mutex_);
-      state_.store(succeeded ? done : empty, seam::memory_order::release);
+      state_.store(finishing, seam::memory_order::relaxed);
       waiters = waiters_.take_all();
     }
+    state_.store(succeeded ? done : empty, seam::memory_order::release);  // last touch of *this
     wait_list::wake_all(waiters);
   }
 
   // The gate protocol of gate_wait.hpp: open while nobody runs the initialiser.
   bool is_open() const noexcept { return state_.load(seam::memory_order::acquire) != running; }
   bool enqueue(waiter& entry) {
-    std::lock_guard lock(mutex_);
-    if (is_open()) return false;
-    waiters_.push_back(entry);
-    return true;
+    {
+      std::lock_guard lock(mutex_);
+      if (!is_open()) {
+        waiters_.push_back(entry);
+        return true;
+      }
+    }
+    // The initialiser is between taking the waiters and publishing its end: wait for that store
+    // (a few instructions away) rather than go on while finish() still touches the object.
+    while (state_.load(seam::memory_order::acquire) == finishing) seam::spin_pause();
+    return false;
   }
   void unlink(waiter& entry) noexcept {
     std::lock_guard lock(mutex_);
@@ -67,6 +80,7 @@ class once_core {
   static constexpr std::uint32_t empty = 0;
   static constexpr std::uint32_t running = 1;
   static constexpr std::uint32_t done = 2;
+  static constexpr std::uint32_t finishing = 3;  // waiters taken; the final state comes next
   seam::atomic<std::uint32_t> state_{empty};
   const char* const off_runtime_message_;
   seam::mutex mutex_;

@@ -117,3 +117,28 @@ TEST(once, a_waiter_runs_its_action_after_the_first_one_failed) {
 }
 
 }  // namespace
+
+namespace {
+
+// A party that sees the once done may destroy it at once, even while the call that ran the
+// action is still finishing (AddressSanitizer reports a use after free otherwise).
+TEST(once, may_be_destroyed_as_soon_as_it_is_seen_done) {
+  std::atomic<brigade::once*> current{nullptr};
+  std::atomic<bool> stop{false};
+  std::thread runner([&] {
+    while (!stop.load()) {
+      if (brigade::once* o = current.exchange(nullptr)) o->call_blocking([] {});
+    }
+  });
+  for (int i = 0; i < 5000; ++i) {
+    auto* o = new brigade::once();
+    current.store(o);
+    while (!o->is_done()) {
+    }
+    delete o;
+  }
+  stop = true;
+  runner.join();
+}
+
+}  // namespace
