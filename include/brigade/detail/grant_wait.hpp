@@ -24,6 +24,7 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <utility>
 
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/seam.hpp"
@@ -108,6 +109,42 @@ class [[nodiscard("co_await it")]] grant_awaiter {
  private:
   Grantor grantor_;
   coroutine_waiter waiter_;
+};
+
+/// What a task holds once granted a lock or a share: move-only, handed back through
+/// `Release::release(Lock&)` when destroyed or unlock()ed. The guards of mutex and rw_mutex
+/// derive from it (a guard can pass to another task: it is the ownership, not the task).
+template <class Lock, class Release>
+class held_grant {
+ public:
+  held_grant(held_grant&& other) noexcept : held_(std::exchange(other.held_, nullptr)) {}
+  held_grant& operator=(held_grant&& other) noexcept {
+    if (this != &other) {
+      reset();
+      held_ = std::exchange(other.held_, nullptr);
+    }
+    return *this;
+  }
+  ~held_grant() { reset(); }
+
+  /// Gives it back now. Throws usage_error if this guard holds nothing (moved from, unlocked).
+  void unlock() {
+    if (held_ == nullptr)
+      throw usage_error("brigade: unlock() of a guard that holds nothing (moved from, or already unlocked)");
+    reset();
+  }
+  [[nodiscard]] bool owns_lock() const noexcept { return held_ != nullptr; }
+  explicit operator bool() const noexcept { return owns_lock(); }
+
+ protected:
+  explicit held_grant(Lock& held) noexcept : held_(&held) {}
+  Lock* held() const noexcept { return held_; }
+
+ private:
+  void reset() noexcept {
+    if (Lock* held = std::exchange(held_, nullptr)) Release::release(*held);
+  }
+  Lock* held_;
 };
 
 /// Blocks the calling thread until `grantor` grants, or until `deadline` (seam::now_nanoseconds()'s

@@ -247,6 +247,13 @@ class mutex {
     throw usage_error("brigade: mutex::unlock() by a thread that does not hold the lock");
   }
 
+  struct guard_release {
+    static void release(mutex& held) noexcept {
+      held.owner_.store(no_owner, detail::seam::memory_order::relaxed);
+      held.release();
+    }
+  };
+
   // The task side of the grant protocol (detail/grant_wait.hpp): tasks are always handed the lock.
   struct task_side {
     mutex& owner;
@@ -277,40 +284,16 @@ class mutex {
 
 /// Holds a brigade::mutex taken by a task (lock_async, try_lock_guard) and releases it when
 /// destroyed, or earlier through unlock(). Movable, so the lock can pass to another task.
-class mutex::guard {
+class mutex::guard : public detail::held_grant<brigade::mutex, mutex::guard_release> {
  public:
-  guard(guard&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
-  guard& operator=(guard&& other) noexcept {
-    if (this != &other) {
-      reset();
-      mutex_ = std::exchange(other.mutex_, nullptr);
-    }
-    return *this;
-  }
-  ~guard() { reset(); }
-
-  /// Releases the lock now. Throws usage_error if this guard no longer holds it.
-  void unlock() {
-    if (mutex_ == nullptr) throw usage_error("brigade: mutex::guard::unlock() of a guard that holds no lock");
-    reset();
-  }
-  [[nodiscard]] bool owns_lock() const noexcept { return mutex_ != nullptr; }
-  explicit operator bool() const noexcept { return owns_lock(); }
   /// The mutex this guard holds, or null.
-  [[nodiscard]] brigade::mutex* mutex() const noexcept { return mutex_; }
+  [[nodiscard]] brigade::mutex* mutex() const noexcept { return held(); }
 
  private:
   friend class brigade::mutex;
-  explicit guard(brigade::mutex& held) noexcept : mutex_(&held) {
+  explicit guard(brigade::mutex& held) noexcept : held_grant(held) {
     held.owner_.store(guard_owner, detail::seam::memory_order::relaxed);
   }
-  void reset() noexcept {
-    if (brigade::mutex* held = std::exchange(mutex_, nullptr)) {
-      held->owner_.store(no_owner, detail::seam::memory_order::relaxed);
-      held->release();
-    }
-  }
-  brigade::mutex* mutex_;
 };
 
 inline mutex::guard mutex::task_side::granted() noexcept { return guard(owner); }

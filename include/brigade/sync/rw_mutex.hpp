@@ -241,6 +241,16 @@ class rw_mutex {
     throw usage_error("brigade: rw_mutex::unlock() by a thread that does not hold the write lock");
   }
 
+  struct read_release {
+    static void release(rw_mutex& held) noexcept { reader_side{held}.give_back(); }
+  };
+  struct write_release {
+    static void release(rw_mutex& held) noexcept {
+      held.owner_.store(no_owner, detail::seam::memory_order::relaxed);
+      held.release_exclusive();
+    }
+  };
+
   // The grant protocol of detail/grant_wait.hpp, once for readers and once for writers.
   struct reader_side {
     rw_mutex& owner;
@@ -310,64 +320,19 @@ class rw_mutex {
 };
 
 /// A read share of a brigade::rw_mutex taken by a task; released when destroyed or by unlock().
-class rw_mutex::read_guard {
- public:
-  read_guard(read_guard&& other) noexcept : lock_(std::exchange(other.lock_, nullptr)) {}
-  read_guard& operator=(read_guard&& other) noexcept {
-    if (this != &other) {
-      reset();
-      lock_ = std::exchange(other.lock_, nullptr);
-    }
-    return *this;
-  }
-  ~read_guard() { reset(); }
-  void unlock() {
-    if (lock_ == nullptr) throw usage_error("brigade: rw_mutex::read_guard::unlock() of a guard that holds nothing");
-    reset();
-  }
-  [[nodiscard]] bool owns_lock() const noexcept { return lock_ != nullptr; }
-  explicit operator bool() const noexcept { return owns_lock(); }
-
+class rw_mutex::read_guard : public detail::held_grant<rw_mutex, rw_mutex::read_release> {
  private:
   friend class rw_mutex;
-  explicit read_guard(rw_mutex& held) noexcept : lock_(&held) {}
-  void reset() noexcept {
-    if (rw_mutex* held = std::exchange(lock_, nullptr)) reader_side{*held}.give_back();
-  }
-  rw_mutex* lock_;
+  explicit read_guard(rw_mutex& held) noexcept : held_grant(held) {}
 };
 
 /// The write lock of a brigade::rw_mutex taken by a task; released when destroyed or by unlock().
-class rw_mutex::write_guard {
- public:
-  write_guard(write_guard&& other) noexcept : lock_(std::exchange(other.lock_, nullptr)) {}
-  write_guard& operator=(write_guard&& other) noexcept {
-    if (this != &other) {
-      reset();
-      lock_ = std::exchange(other.lock_, nullptr);
-    }
-    return *this;
-  }
-  ~write_guard() { reset(); }
-  void unlock() {
-    if (lock_ == nullptr) throw usage_error("brigade: rw_mutex::write_guard::unlock() of a guard that holds nothing");
-    reset();
-  }
-  [[nodiscard]] bool owns_lock() const noexcept { return lock_ != nullptr; }
-  explicit operator bool() const noexcept { return owns_lock(); }
-
+class rw_mutex::write_guard : public detail::held_grant<rw_mutex, rw_mutex::write_release> {
  private:
   friend class rw_mutex;
-  explicit write_guard(rw_mutex& held) noexcept : lock_(&held) {
+  explicit write_guard(rw_mutex& held) noexcept : held_grant(held) {
     held.owner_.store(guard_owner, detail::seam::memory_order::relaxed);
   }
-  void reset() noexcept {
-    if (rw_mutex* held = std::exchange(lock_, nullptr)) {
-      held->owner_.store(no_owner, detail::seam::memory_order::relaxed);
-      held->release_exclusive();
-    }
-  }
-  rw_mutex* lock_;
 };
 
 inline rw_mutex::read_guard rw_mutex::reader_side::granted() noexcept { return read_guard(owner); }
