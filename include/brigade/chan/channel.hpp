@@ -28,8 +28,10 @@
 // A function that takes a receiver<T> cannot send: sender<T> and receiver<T> have only their own
 // direction's operations, checked at compile time.
 // Memory order: everything a sender wrote before a send is visible to the receiver of the value.
-// Complexity: every operation O(1) (an unbounded channel's buffer doubles when it fills), under
-// one short spin-locked critical section; a parked party costs no CPU.
+// Complexity: every operation O(1) (an unbounded channel's buffer doubles when it fills). On a
+// bounded channel (0 < capacity < unbounded) a send or receive that does not have to wait is one
+// compare-exchange on a lock-free ring; the others take one short spin-locked critical section.
+// A parked party costs no CPU.
 // Lifetime: a task destroyed while it waits on a channel (runtime shutdown) leaves the queue; a
 // value it was sending is then not delivered.
 #pragma once
@@ -71,14 +73,14 @@ struct parked_operation {
   coroutine_waiter party;
   channel_waiter operation;
 
-  /// Under the channel's lock: parks the task `awaiting` of `worker` on `queue`, its value or slot
-  /// at `slot`.
-  void park_on(wait_list& queue, std::coroutine_handle<> awaiting, worker_hot& worker, void* slot) noexcept {
+  /// Ties the operation to the task `awaiting` of `worker`, its value or slot at `slot`, before
+  /// it parks.
+  channel_waiter& prepare(std::coroutine_handle<> awaiting, worker_hot& worker, void* slot) noexcept {
     party.handle = awaiting;
     party.sched = worker.owner;
     operation.party = &party;
     operation.slot = slot;
-    queue.push_back(operation);
+    return operation;
   }
 };
 
@@ -93,7 +95,7 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   ~send_awaiter() {
     if (parked_ && parked_state_.party.handle) {  // destroyed while parked (runtime shutdown)
       std::lock_guard guard(core_.lock());
-      core_.parked_senders().unlink(parked_state_.operation);
+      core_.unpark_sender_locked(parked_state_.operation);
     }
   }
 
@@ -110,13 +112,13 @@ class [[nodiscard("co_await the send")]] send_awaiter {
     if (result == channel_attempt::would_block) {
       ::new (static_cast<void*>(&parked_state_)) parked_operation();
       parked_ = true;
-      parked_state_.park_on(core_.parked_senders(), awaiting, worker, &value_);
-      lock.unlock();  // from here on a receiver may resume this task: touch nothing of it
+      // Unlocks: from then on a receiver may resume this task, so nothing of it is touched.
+      core_.park_sender_and_unlock(parked_state_.prepare(awaiting, worker, &value_), to_wake);
       return true;
     }
     if (result == channel_attempt::closed) failure_ = core_.send_failure_message_locked();
     lock.unlock();
-    if (to_wake != nullptr) to_wake->wake();
+    wait_list::wake_all(to_wake);
     return false;
   }
   void await_resume() {
@@ -132,17 +134,19 @@ class [[nodiscard("co_await the send")]] send_awaiter {
 
  private:
   bool attempt() noexcept {
+    if (core_.fast_send(value_)) return true;
     waiter* to_wake = nullptr;
     spin_lock& lock = core_.lock();
     lock.lock();
     const channel_attempt result = core_.try_send_locked(value_, to_wake);
     if (result == channel_attempt::would_block) {
       lock.unlock();
+      wait_list::wake_all(to_wake);  // settling a bounded channel may have completed others
       return false;
     }
     if (result == channel_attempt::closed) failure_ = core_.send_failure_message_locked();
     lock.unlock();
-    if (to_wake != nullptr) to_wake->wake();
+    wait_list::wake_all(to_wake);
     return true;
   }
 
@@ -165,18 +169,19 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   ~receive_awaiter() {
     if (parked_ && parked_state_.party.handle) {  // destroyed while parked (runtime shutdown)
       std::lock_guard guard(core_.lock());
-      core_.parked_receivers().unlink(parked_state_.operation);
+      core_.unpark_receiver_locked(parked_state_.operation);
     }
   }
 
   /// The fast path: a value is there (or the channel is closed and drained).
   bool await_ready() noexcept {
+    if (core_.fast_receive(value_)) return true;
     waiter* to_wake = nullptr;
     spin_lock& lock = core_.lock();
     lock.lock();
     const channel_attempt result = core_.try_receive_locked(value_, to_wake);
     lock.unlock();
-    if (to_wake != nullptr) to_wake->wake();
+    wait_list::wake_all(to_wake);
     return result != channel_attempt::would_block;
   }
   bool await_suspend(std::coroutine_handle<> awaiting) {
@@ -188,12 +193,12 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
     if (core_.try_receive_locked(value_, to_wake) == channel_attempt::would_block) {
       ::new (static_cast<void*>(&parked_state_)) parked_operation();
       parked_ = true;
-      parked_state_.park_on(core_.parked_receivers(), awaiting, worker, &value_);
-      lock.unlock();  // from here on a sender may resume this task: touch nothing of it
+      // Unlocks: from then on a sender may resume this task, so nothing of it is touched.
+      core_.park_receiver_and_unlock(parked_state_.prepare(awaiting, worker, &value_), to_wake);
       return true;
     }
     lock.unlock();
-    if (to_wake != nullptr) to_wake->wake();
+    wait_list::wake_all(to_wake);
     return false;
   }
   /// The value, or empty when the channel is closed and drained.
@@ -214,6 +219,7 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
 template <class T>
 void send_blocking_on(channel_core<T>& core, T& value) {
   refuse_blocking_on_worker("sender::send_blocking()");
+  if (core.fast_send(value)) return;
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
@@ -224,14 +230,11 @@ void send_blocking_on(channel_core<T>& core, T& value) {
     if (attempt == channel_attempt::would_block) {
       operation.party = &party;
       operation.slot = &value;
-      core.parked_senders().push_back(operation);
+      core.park_sender_locked(operation, to_wake);
     }
   }
-  if (to_wake != nullptr) {
-    to_wake->wake();
-    return;
-  }
-  if (operation.party == nullptr) return;  // buffered
+  wait_list::wake_all(to_wake);
+  if (operation.party == nullptr) return;  // sent without parking
   party.wait();
   if (operation.outcome == channel_waiter::closed) {
     std::lock_guard guard(core.lock());
@@ -243,6 +246,7 @@ template <class T>
 std::optional<T> receive_blocking_on(channel_core<T>& core) {
   refuse_blocking_on_worker("receiver::recv_blocking() (and range-for over a receiver)");
   std::optional<T> value;
+  if (core.fast_receive(value)) return value;
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
@@ -251,10 +255,10 @@ std::optional<T> receive_blocking_on(channel_core<T>& core) {
     if (core.try_receive_locked(value, to_wake) == channel_attempt::would_block) {
       operation.party = &party;
       operation.slot = &value;
-      core.parked_receivers().push_back(operation);
+      core.park_receiver_locked(operation, to_wake);
     }
   }
-  if (to_wake != nullptr) to_wake->wake();
+  wait_list::wake_all(to_wake);
   if (operation.party != nullptr) party.wait();
   return value;
 }
@@ -322,7 +326,7 @@ class sender {
         attempt = core.send_fails_locked() ? detail::channel_attempt::closed : detail::channel_attempt::would_block;
       }
     }
-    if (to_wake != nullptr) to_wake->wake();
+    detail::wait_list::wake_all(to_wake);
     return detail::status_of(attempt);
   }
 
@@ -345,13 +349,14 @@ class sender {
 
   channel_status try_send_from(T& value) const {
     detail::channel_core<T>& core = detail::checked_core(core_, "try_send()");
+    if (core.fast_send(value)) return channel_status::ok;
     detail::waiter* to_wake = nullptr;
     detail::channel_attempt attempt;
     {
       std::lock_guard guard(core.lock());
       attempt = core.try_send_locked(value, to_wake);
     }
-    if (to_wake != nullptr) to_wake->wake();
+    detail::wait_list::wake_all(to_wake);
     return detail::status_of(attempt);
   }
 
@@ -387,13 +392,17 @@ class receiver {
   channel_status try_recv(T& out) const {
     std::optional<T> value;
     detail::channel_core<T>& core = detail::checked_core(core_, "try_recv()");
+    if (core.fast_receive(value)) {
+      out = std::move(*value);
+      return channel_status::ok;
+    }
     detail::waiter* to_wake = nullptr;
     detail::channel_attempt attempt;
     {
       std::lock_guard guard(core.lock());
       attempt = core.try_receive_locked(value, to_wake);
     }
-    if (to_wake != nullptr) to_wake->wake();
+    detail::wait_list::wake_all(to_wake);
     if (attempt == detail::channel_attempt::done) out = std::move(*value);
     return detail::status_of(attempt);
   }

@@ -17,6 +17,26 @@
 // woken party finds its value in place, and waker and woken never touch each other's frames
 // afterwards.
 //
+// Bounded channels (0 < capacity < unbounded) add a lock-free path in front of this. Their buffer
+// is a lock_free_ring (chan/lock_free_ring.hpp), and while nobody is parked a send or receive is
+// one compare-exchange on the ring, without the lock (fast_send, fast_receive). The ring's flags
+// send everyone to the lock while parties of one side are parked:
+//   - a party parks under the lock by queuing itself, setting its side's flag (senders: the push
+//     flag, receivers: the pop flag) and then settling (below), which completes it at once if the
+//     ring changed before the flag went up;
+//   - a fast operation that succeeded reads the other side's flag; if it is set, it takes the lock
+//     and settles;
+//   - settling, under the lock: give ring values to parked receivers while both exist, move parked
+//     senders' values into the ring while there is room, and clear a side's flag once its queue
+//     is empty (never after close).
+// The flag changes, the ring's claims and the flag reads are sequentially consistent, so of a
+// parking party (flag up, then it reads the positions) and a fast operation on the other side
+// (claim, then it reads the flag), at least one sees the other: a value or room never sits
+// unnoticed beside a parked party. With its side's flag up, only the lock holder pushes (or pops),
+// so settling moves exactly what it counted.
+// Wakes: every locked step returns the waiters it completed as a chain (through `next`), woken
+// with wait_list::wake_all after the lock is released.
+//
 // Selection: a parked operation may be one case of a select (chan/select.hpp), parked on several
 // channels at once. Whoever takes it off a queue must first claim it (channel_waiter::try_claim);
 // when the select was already won by another case, the stale waiter is dropped and the next one
@@ -28,6 +48,7 @@
 // waits forever for a receiver that cannot come). The last reference frees the core.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -38,6 +59,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "brigade/chan/lock_free_ring.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/spin_lock.hpp"
 #include "brigade/detail/wait_list.hpp"
@@ -113,6 +135,12 @@ class channel_core_base {
   wait_list& parked_senders() noexcept { return parked_senders_; }
   wait_list& parked_receivers() noexcept { return parked_receivers_; }
 
+  /// Under the lock: prepends `operation` to a chain of waiters to wake.
+  static void add_to_chain(waiter*& chain, waiter& operation) noexcept {
+    operation.next = chain;
+    chain = &operation;
+  }
+
   /// Under the lock: the first parked operation of `queue` that may be completed, claimed; stale
   /// select cases before it are dropped from the queue.
   static channel_waiter* pop_claimed(wait_list& queue) noexcept {
@@ -128,10 +156,10 @@ class channel_core_base {
   ~channel_core_base() = default;
 
   /// Under the lock: marks closed and takes every parked operation that can be claimed, with
-  /// outcome `closed`, chained through `next` for waking after the lock is released.
-  waiter* close_locked() noexcept {
+  /// outcome `closed`, added to `chain` for waking after the lock is released.
+  waiter* close_locked(waiter* chain) noexcept {
     closed_ = true;
-    return fail_all(parked_senders_, fail_all(parked_receivers_, nullptr));
+    return fail_all(parked_senders_, fail_all(parked_receivers_, chain));
   }
   /// Under the lock: the last receiver is gone; parked senders fail.
   waiter* receivers_gone_locked() noexcept {
@@ -154,8 +182,7 @@ class channel_core_base {
   static waiter* fail_all(wait_list& queue, waiter* chain) noexcept {
     while (channel_waiter* operation = pop_claimed(queue)) {
       operation->outcome = channel_waiter::closed;
-      operation->next = chain;
-      chain = operation;
+      add_to_chain(chain, *operation);
     }
     return chain;
   }
@@ -175,19 +202,42 @@ class channel_core final : public channel_core_base {
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   /// Values buffered (a snapshot).
   [[nodiscard]] std::size_t size() noexcept {
+    if (ring_) return ring_->size();
     std::lock_guard guard(lock_);
     return count_;
   }
 
-  /// Under the lock: sends `value` if it can go now (moved from only when done). `to_wake` gets
-  /// the receiver to wake after the lock is released.
+  /// Without the lock: a bounded channel's send while no sender is parked and it is open. True
+  /// when `value` went into the ring (moved from); false when the caller must take the lock and
+  /// use try_send_locked (another kind of channel, a full ring, parked senders, or closed).
+  bool fast_send(T& value) noexcept {
+    if (!ring_ || ring_->try_push(value, true) != lock_free_ring<T>::result::done) return false;
+    if (ring_->pop_flagged()) settle_and_wake();  // receivers are parked: hand them the value
+    return true;
+  }
+  /// Without the lock: a bounded channel's receive while no receiver is parked and it is open.
+  /// True when a value was taken into `out`; false: take the lock and use try_receive_locked.
+  bool fast_receive(std::optional<T>& out) noexcept {
+    if (!ring_ || ring_->try_pop(out, true) != lock_free_ring<T>::result::done) return false;
+    if (ring_->push_flagged()) settle_and_wake();  // senders are parked: room for one of them
+    return true;
+  }
+
+  /// Under the lock: sends `value` if it can go now (moved from only when done). Waiters to wake
+  /// after the lock is released are added to the chain `to_wake`.
   channel_attempt try_send_locked(T& value, waiter*& to_wake) noexcept {
     if (send_fails_locked()) return channel_attempt::closed;
+    if (ring_) settle_locked(to_wake);
     if (channel_waiter* receiver = pop_claimed(parked_receivers_)) {
       static_cast<std::optional<T>*>(receiver->slot)->emplace(std::move(value));
       receiver->outcome = channel_waiter::delivered;
-      to_wake = receiver;
+      add_to_chain(to_wake, *receiver);
+      if (ring_) refresh_flags_locked();
       return channel_attempt::done;
+    }
+    if (ring_) {
+      return ring_->try_push(value, false) == lock_free_ring<T>::result::done ? channel_attempt::done
+                                                                              : channel_attempt::would_block;
     }
     if (count_ < capacity_ && ensure_room()) {
       push(std::move(value));
@@ -200,37 +250,99 @@ class channel_core final : public channel_core_base {
   /// A parked receiver may be a select case already won elsewhere, so a true answer can still
   /// end in would_block; a false one is exact.
   [[nodiscard]] bool may_send_now_locked() const noexcept {
-    return !send_fails_locked() && (!parked_receivers_.empty() || count_ < capacity_);
+    if (send_fails_locked()) return false;
+    if (!parked_receivers_.empty()) return true;
+    return ring_ ? ring_->size() < capacity_ : count_ < capacity_;
   }
 
   /// Under the lock: receives into `out` if a value is there; closed when drained and closed.
   channel_attempt try_receive_locked(std::optional<T>& out, waiter*& to_wake) noexcept {
+    if (ring_) {
+      settle_locked(to_wake);
+      if (ring_->try_pop(out, false) == lock_free_ring<T>::result::done) {
+        settle_locked(to_wake);  // room freed: a parked sender's value takes it
+        return channel_attempt::done;
+      }
+      return closed_ ? channel_attempt::closed : channel_attempt::would_block;
+    }
     if (count_ > 0) {
       out.emplace(pop());
       // Room freed: the longest-parked sender's value takes it, at the back.
       if (channel_waiter* sender = pop_claimed(parked_senders_)) {
         push(std::move(*static_cast<T*>(sender->slot)));
         sender->outcome = channel_waiter::delivered;
-        to_wake = sender;
+        add_to_chain(to_wake, *sender);
       }
       return channel_attempt::done;
     }
     if (channel_waiter* sender = pop_claimed(parked_senders_)) {  // capacity 0: hand-over
       out.emplace(std::move(*static_cast<T*>(sender->slot)));
       sender->outcome = channel_waiter::delivered;
-      to_wake = sender;
+      add_to_chain(to_wake, *sender);
       return channel_attempt::done;
     }
     return closed_ ? channel_attempt::closed : channel_attempt::would_block;
   }
 
+  /// Under the lock, after try_send_locked said would_block: parks `operation` (its party, slot
+  /// and selection set) on the send queue. A bounded channel may complete it at once (the ring
+  /// changed since): it is then in the chain `to_wake`, like any operation completed by others.
+  void park_sender_locked(channel_waiter& operation, waiter*& to_wake) noexcept {
+    parked_senders_.push_back(operation);
+    if (ring_) {
+      ring_->set_push_flag();
+      settle_locked(to_wake);
+    }
+  }
+  /// Under the lock, after try_receive_locked said would_block: as park_sender_locked.
+  void park_receiver_locked(channel_waiter& operation, waiter*& to_wake) noexcept {
+    parked_receivers_.push_back(operation);
+    if (ring_) {
+      ring_->set_pop_flag();
+      settle_locked(to_wake);
+    }
+  }
+  /// Parks `operation` as park_sender_locked does, releases the lock and wakes the chain
+  /// `to_wake` (what the caller's attempt completed) and what settling completed. For a task's
+  /// await_suspend: once the lock is released the task may be resumed
+  /// elsewhere and its frame reused, so what is needed after the unlock must not live in that
+  /// frame. Not inlined, so that the chain of waiters to wake is on this thread's stack (a
+  /// compiler may keep an inlined await_suspend's locals in the coroutine frame).
+  [[gnu::noinline]] void park_sender_and_unlock(channel_waiter& operation, waiter* to_wake) noexcept {
+    park_sender_locked(operation, to_wake);
+    lock_.unlock();
+    wait_list::wake_all(to_wake);
+  }
+  /// As park_sender_and_unlock, for a receive.
+  [[gnu::noinline]] void park_receiver_and_unlock(channel_waiter& operation, waiter* to_wake) noexcept {
+    park_receiver_locked(operation, to_wake);
+    lock_.unlock();
+    wait_list::wake_all(to_wake);
+  }
+  /// Under the lock: takes a parked operation off its queue (a select's losing case, or a waiter
+  /// destroyed at shutdown). Does nothing if it is no longer queued.
+  void unpark_sender_locked(channel_waiter& operation) noexcept {
+    if (parked_senders_.unlink(operation) && ring_) refresh_flags_locked();
+  }
+  void unpark_receiver_locked(channel_waiter& operation) noexcept {
+    if (parked_receivers_.unlink(operation) && ring_) refresh_flags_locked();
+  }
+
   /// Closes the channel. Returns false (and changes nothing) if it was already closed.
   bool close() noexcept {
-    waiter* to_wake;
+    waiter* to_wake = nullptr;
     {
       std::lock_guard guard(lock_);
       if (closed_) return false;
-      to_wake = close_locked();
+      if (ring_) {
+        // Everyone to the lock from now on (closed_ keeps the flags up); values sent before the
+        // close reach parked receivers before those are told "closed".
+        closed_ = true;
+        ring_->set_push_flag();
+        ring_->set_pop_flag();
+        settle_locked(to_wake);
+      }
+      to_wake = close_locked(to_wake);
     }
     wait_list::wake_all(to_wake);
     return true;
@@ -245,6 +357,7 @@ class channel_core final : public channel_core_base {
       waiter* to_wake;
       {
         std::lock_guard guard(lock_);
+        if (ring_) ring_->set_push_flag();  // every send goes to the lock, and fails there
         to_wake = receivers_gone_locked();
       }
       wait_list::wake_all(to_wake);
@@ -257,7 +370,7 @@ class channel_core final : public channel_core_base {
     senders_.store(1, seam::memory_order::relaxed);
     receivers_.store(1, seam::memory_order::relaxed);
     references_.store(2, seam::memory_order::relaxed);
-    if (capacity_ != 0 && capacity_ != unbounded) reserve(capacity_);
+    if (capacity_ != 0 && capacity_ != unbounded) ring_ = std::make_unique<lock_free_ring<T>>(capacity_);
   }
   ~channel_core() {
     while (count_ > 0) pop();
@@ -268,7 +381,50 @@ class channel_core final : public channel_core_base {
     if (references_.fetch_sub(1, seam::memory_order::acq_rel) == 1) delete this;
   }
 
-  // The ring buffer: count_ values from head_, in a buffer of allocated_ slots.
+  /// Takes the lock, settles, wakes (a fast operation found the other side's flag up).
+  void settle_and_wake() noexcept {
+    waiter* to_wake = nullptr;
+    {
+      std::lock_guard guard(lock_);
+      settle_locked(to_wake);
+    }
+    wait_list::wake_all(to_wake);
+  }
+
+  /// Under the lock, bounded channels: parked receivers take values from the ring and parked
+  /// senders' values go into its room, oldest first, as far as they can; then the flags of a side
+  /// with an empty queue come down. While a side's queue is not empty its flag is up, so only
+  /// this lock holder pops (or pushes) and what the positions count is there to take (or free).
+  void settle_locked(waiter*& to_wake) noexcept {
+    while (!parked_receivers_.empty() && ring_->size() > 0) {
+      channel_waiter* receiver = pop_claimed(parked_receivers_);
+      if (receiver == nullptr) break;
+      // Cannot fail: the pop flag is up (receivers are parked), so nobody else pops.
+      [[maybe_unused]] const auto popped = ring_->try_pop(*static_cast<std::optional<T>*>(receiver->slot), false);
+      assert(popped == lock_free_ring<T>::result::done);
+      receiver->outcome = channel_waiter::delivered;
+      add_to_chain(to_wake, *receiver);
+    }
+    while (!parked_senders_.empty() && ring_->size() < capacity_) {
+      channel_waiter* sender = pop_claimed(parked_senders_);
+      if (sender == nullptr) break;
+      // Cannot fail: the push flag is up (senders are parked), so nobody else pushes.
+      [[maybe_unused]] const auto pushed = ring_->try_push(*static_cast<T*>(sender->slot), false);
+      assert(pushed == lock_free_ring<T>::result::done);
+      sender->outcome = channel_waiter::delivered;
+      add_to_chain(to_wake, *sender);
+    }
+    refresh_flags_locked();
+  }
+  /// Under the lock, bounded channels: a side's flag comes down once nobody of that side is
+  /// parked, unless the channel is closed (or, for senders, has no receivers left).
+  void refresh_flags_locked() noexcept {
+    if (parked_receivers_.empty() && !closed_ && ring_->pop_flagged()) ring_->clear_pop_flag();
+    if (parked_senders_.empty() && !send_fails_locked() && ring_->push_flagged()) ring_->clear_push_flag();
+  }
+
+  // The ring buffer of unbounded and rendezvous channels, under the lock: count_ values from
+  // head_, in a buffer of allocated_ slots.
   T* slot_at(std::size_t index) noexcept { return buffer_ + (head_ + index) % allocated_; }
   void push(T&& value) noexcept {
     ::new (static_cast<void*>(slot_at(count_))) T(std::move(value));
@@ -307,7 +463,8 @@ class channel_core final : public channel_core_base {
   }
 
   const std::size_t capacity_;
-  T* buffer_ = nullptr;     // under lock_
+  std::unique_ptr<lock_free_ring<T>> ring_;  // bounded channels (0 < capacity < unbounded)
+  T* buffer_ = nullptr;                      // the others, under lock_
   std::size_t allocated_ = 0;
   std::size_t head_ = 0;
   std::size_t count_ = 0;

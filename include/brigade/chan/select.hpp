@@ -69,14 +69,12 @@ class recv_case {
     out_.reset();
     return core_->try_receive_locked(out_, to_wake);
   }
-  void park_locked(detail::channel_waiter& operation) noexcept {
+  void park_locked(detail::channel_waiter& operation, detail::waiter*& to_wake) noexcept {
     out_.reset();
     operation.slot = &out_;
-    core_->parked_receivers().push_back(operation);
+    core_->park_receiver_locked(operation, to_wake);
   }
-  void unpark_locked(detail::channel_waiter& operation) noexcept {
-    core_->parked_receivers().unlink(operation);
-  }
+  void unpark_locked(detail::channel_waiter& operation) noexcept { core_->unpark_receiver_locked(operation); }
   void finish(std::uint32_t) const noexcept {}
 
  private:
@@ -98,13 +96,11 @@ class send_case {
   detail::channel_attempt try_locked(detail::waiter*& to_wake) noexcept {
     return core_->try_send_locked(value_, to_wake);
   }
-  void park_locked(detail::channel_waiter& operation) noexcept {
+  void park_locked(detail::channel_waiter& operation, detail::waiter*& to_wake) noexcept {
     operation.slot = &value_;
-    core_->parked_senders().push_back(operation);
+    core_->park_sender_locked(operation, to_wake);
   }
-  void unpark_locked(detail::channel_waiter& operation) noexcept {
-    core_->parked_senders().unlink(operation);
-  }
+  void unpark_locked(detail::channel_waiter& operation) noexcept { core_->unpark_sender_locked(operation); }
   void finish(std::uint32_t outcome) const {
     if (outcome != detail::channel_waiter::closed) return;
     std::lock_guard guard(core_->lock());
@@ -173,8 +169,6 @@ class select_engine {
     for (std::size_t i = 0; i < distinct; ++i) cores[i]->lock().unlock();
   }
   void unlock_all() noexcept { unlock_all(cores_, distinct_); }
-  const core_list& cores() const noexcept { return cores_; }
-  std::size_t distinct() const noexcept { return distinct_; }
 
   /// Under every lock: completes the first ready case in a random order; returns its index (its
   /// outcome in `outcome`) or `none`.
@@ -195,17 +189,32 @@ class select_engine {
     return none;
   }
 
-  /// Under every lock: parks one waiter per case, all waking `party`.
-  void park_all_locked(waiter& party) noexcept {
+  /// Under every lock: parks one waiter per case, all waking `party`. A bounded channel may
+  /// complete a case at once (it changed since it was polled): the waiters to wake are added to
+  /// `to_wake`, and that case has claimed the selection.
+  void park_all_locked(waiter& party, waiter*& to_wake) noexcept {
     std::size_t index = 0;
     for_each_case([&](auto& c) {
       channel_waiter& operation = operations_[index];
       operation.party = &party;
       operation.selection = &selection_;
       operation.case_index = static_cast<std::uint32_t>(index);
-      if (c.core() != nullptr) c.park_locked(operation);
+      if (c.core() != nullptr) c.park_locked(operation, to_wake);
       ++index;
     });
+  }
+
+  /// Parks as park_all_locked does, releases every lock and wakes the chain `to_wake` and what
+  /// parking completed, without touching this engine after the first unlock (a parked task may be
+  /// resumed, and this engine destroyed, at that moment). Not inlined, so that what it needs after
+  /// the unlock is on this thread's stack, not in the task's frame (where a compiler may keep an
+  /// inlined await_suspend's locals).
+  [[gnu::noinline]] void park_all_and_unlock(waiter& party, waiter* to_wake) noexcept {
+    park_all_locked(party, to_wake);
+    const core_list cores = cores_;
+    const std::size_t distinct = distinct_;
+    unlock_all(cores, distinct);
+    wait_list::wake_all(to_wake);
   }
 
   /// After the party was woken: which case won, and its outcome; takes the others off their
@@ -277,15 +286,12 @@ class [[nodiscard("co_await the select")]] select_awaiter {
     chosen_ = engine_.try_all_locked(to_wake, outcome_);
     if (chosen_ != select_engine<Cases...>::none) {
       engine_.unlock_all();
-      if (to_wake != nullptr) to_wake->wake();
+      wait_list::wake_all(to_wake);
       return false;
     }
     party_.handle = awaiting;
     party_.sched = worker.owner;
-    engine_.park_all_locked(party_);
-    const auto cores = engine_.cores();
-    const std::size_t distinct = engine_.distinct();
-    select_engine<Cases...>::unlock_all(cores, distinct);  // touch nothing of this task after
+    engine_.park_all_and_unlock(party_, to_wake);  // touches nothing of this task after the unlock
     return true;
   }
   std::size_t await_resume() {
@@ -326,13 +332,14 @@ std::size_t select_blocking(Cases... cases) {
   std::size_t chosen = engine.try_all_locked(to_wake, outcome);
   if (chosen == detail::select_engine<Cases...>::none) {
     detail::thread_waiter party;
-    engine.park_all_locked(party);
+    engine.park_all_locked(party, to_wake);
     engine.unlock_all();
+    detail::wait_list::wake_all(to_wake);
     party.wait();
     chosen = engine.collect_after_wake(outcome);
   } else {
     engine.unlock_all();
-    if (to_wake != nullptr) to_wake->wake();
+    detail::wait_list::wake_all(to_wake);
   }
   engine.finish(chosen, outcome);
   return chosen;
@@ -349,8 +356,8 @@ std::optional<std::size_t> try_select(Cases... cases) {
   engine.lock_all();
   const std::size_t chosen = engine.try_all_locked(to_wake, outcome);
   engine.unlock_all();
+  detail::wait_list::wake_all(to_wake);
   if (chosen == detail::select_engine<Cases...>::none) return std::nullopt;
-  if (to_wake != nullptr) to_wake->wake();
   engine.finish(chosen, outcome);
   return chosen;
 }
