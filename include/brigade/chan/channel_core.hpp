@@ -226,18 +226,13 @@ class channel_core final : public channel_core_base {
   /// Under the lock: sends `value` if it can go now (moved from only when done). Waiters to wake
   /// after the lock is released are added to the chain `to_wake`.
   channel_attempt try_send_locked(T& value, waiter*& to_wake) noexcept {
+    if (ring_) return try_send_to_ring_locked(value, to_wake);
     if (send_fails_locked()) return channel_attempt::closed;
-    if (ring_) settle_locked(to_wake);
     if (channel_waiter* receiver = pop_claimed(parked_receivers_)) {
       static_cast<std::optional<T>*>(receiver->slot)->emplace(std::move(value));
       receiver->outcome = channel_waiter::delivered;
       add_to_chain(to_wake, *receiver);
-      if (ring_) refresh_flags_locked();
       return channel_attempt::done;
-    }
-    if (ring_) {
-      return ring_->try_push(value, false) == lock_free_ring<T>::result::done ? channel_attempt::done
-                                                                              : channel_attempt::would_block;
     }
     if (count_ < capacity_ && ensure_room()) {
       push(std::move(value));
@@ -257,14 +252,7 @@ class channel_core final : public channel_core_base {
 
   /// Under the lock: receives into `out` if a value is there; closed when drained and closed.
   channel_attempt try_receive_locked(std::optional<T>& out, waiter*& to_wake) noexcept {
-    if (ring_) {
-      settle_locked(to_wake);
-      if (ring_->try_pop(out, false) == lock_free_ring<T>::result::done) {
-        settle_locked(to_wake);  // room freed: a parked sender's value takes it
-        return channel_attempt::done;
-      }
-      return closed_ ? channel_attempt::closed : channel_attempt::would_block;
-    }
+    if (ring_) return try_receive_from_ring_locked(out, to_wake);
     if (count_ > 0) {
       out.emplace(pop());
       // Room freed: the longest-parked sender's value takes it, at the back.
@@ -289,18 +277,12 @@ class channel_core final : public channel_core_base {
   /// changed since): it is then in the chain `to_wake`, like any operation completed by others.
   void park_sender_locked(channel_waiter& operation, waiter*& to_wake) noexcept {
     parked_senders_.push_back(operation);
-    if (ring_) {
-      ring_->set_push_flag();
-      settle_locked(to_wake);
-    }
+    if (ring_) raise_push_flag_and_settle_locked(to_wake);
   }
   /// Under the lock, after try_receive_locked said would_block: as park_sender_locked.
   void park_receiver_locked(channel_waiter& operation, waiter*& to_wake) noexcept {
     parked_receivers_.push_back(operation);
-    if (ring_) {
-      ring_->set_pop_flag();
-      settle_locked(to_wake);
-    }
+    if (ring_) raise_pop_flag_and_settle_locked(to_wake);
   }
   /// Parks `operation` as park_sender_locked does, releases the lock and wakes the chain
   /// `to_wake` (what the caller's attempt completed) and what settling completed. For a task's
@@ -381,8 +363,43 @@ class channel_core final : public channel_core_base {
     if (references_.fetch_sub(1, seam::memory_order::acq_rel) == 1) delete this;
   }
 
+  // The bounded channel's slow paths, kept out of line so that the rendezvous and unbounded
+  // channels' locked steps stay small enough to be inlined into their awaiters.
+
+  /// try_send_locked for a bounded channel.
+  [[gnu::noinline]] channel_attempt try_send_to_ring_locked(T& value, waiter*& to_wake) noexcept {
+    if (send_fails_locked()) return channel_attempt::closed;
+    settle_locked(to_wake);
+    if (channel_waiter* receiver = pop_claimed(parked_receivers_)) {  // the ring is empty
+      static_cast<std::optional<T>*>(receiver->slot)->emplace(std::move(value));
+      receiver->outcome = channel_waiter::delivered;
+      add_to_chain(to_wake, *receiver);
+      refresh_flags_locked();
+      return channel_attempt::done;
+    }
+    return ring_->try_push(value, false) == lock_free_ring<T>::result::done ? channel_attempt::done
+                                                                            : channel_attempt::would_block;
+  }
+  /// try_receive_locked for a bounded channel.
+  [[gnu::noinline]] channel_attempt try_receive_from_ring_locked(std::optional<T>& out, waiter*& to_wake) noexcept {
+    settle_locked(to_wake);
+    if (ring_->try_pop(out, false) == lock_free_ring<T>::result::done) {
+      settle_locked(to_wake);  // room freed: a parked sender's value takes it
+      return channel_attempt::done;
+    }
+    return closed_ ? channel_attempt::closed : channel_attempt::would_block;
+  }
+  [[gnu::noinline]] void raise_push_flag_and_settle_locked(waiter*& to_wake) noexcept {
+    ring_->set_push_flag();
+    settle_locked(to_wake);
+  }
+  [[gnu::noinline]] void raise_pop_flag_and_settle_locked(waiter*& to_wake) noexcept {
+    ring_->set_pop_flag();
+    settle_locked(to_wake);
+  }
+
   /// Takes the lock, settles, wakes (a fast operation found the other side's flag up).
-  void settle_and_wake() noexcept {
+  [[gnu::noinline]] void settle_and_wake() noexcept {
     waiter* to_wake = nullptr;
     {
       std::lock_guard guard(lock_);
