@@ -24,8 +24,10 @@
 // queue, and once it has waited 1 ms (Go's threshold for sync.Mutex's starvation mode) it asks
 // for the lock to be handed to it directly, while it spins awake (up to 50 µs; asleep, it withdraws
 // the request, so the lock is never handed to a thread the kernel has not scheduled, the convoy
-// that makes fair thread locks collapse under oversubscription); so no waiter starves. A thread
-// spins briefly before it parks, which catches a lock released within a few microseconds.
+// that makes fair thread locks collapse under oversubscription); so no waiter starves. Before it
+// parks, a thread looks at the lock four times, 30 pauses apart (Go's active spinning), which
+// catches a lock released within a few microseconds without pulling the lock's cache line away
+// from its holder on every pause.
 //
 // Misuse is reported, never silent: unlock() of a mutex that is not locked, unlock() by a thread
 // that does not own it (the owning thread is recorded on every lock, at the cost of one store),
@@ -126,7 +128,9 @@ class mutex {
   static constexpr std::uintptr_t no_owner = 0;
   static constexpr std::uintptr_t guard_owner = 1;
   static constexpr std::uint64_t starvation_nanoseconds = 1'000'000;
-  static constexpr std::uint64_t spin_nanoseconds = 2'000;
+  // Before it parks, a thread looks at the lock spin_looks times, pauses_between_looks apart.
+  static constexpr int spin_looks = 4;
+  static constexpr int pauses_between_looks = 30;
   // How long a starving thread spins, awake, for the lock to be handed to it.
   static constexpr std::uint64_t hand_off_spin_nanoseconds = 50'000;
 
@@ -184,9 +188,17 @@ class mutex {
   bool lock_slowly(std::uint64_t deadline) {
     if (owner_.load(detail::seam::memory_order::relaxed) == thread_owner())
       throw usage_error("brigade: mutex::lock() by the thread that already holds it (brigade::mutex is not recursive)");
-    if (detail::seam::spin_until(spin_nanoseconds, [this] { return !is_locked() && try_acquire(); })) {
-      owner_.store(thread_owner(), detail::seam::memory_order::relaxed);
-      return true;
+    // Go's active spinning: a few looks at the lock, far apart. Looking seldom matters as much as
+    // looking at all: every look pulls the lock's cache line away from the holder, whose next
+    // unlock and lock then miss (2 threads incrementing under the lock, same-run A/B: a 2 µs spin
+    // that looks after every pause 26-36 ns per increment, 4 looks 30 pauses apart 5.5 ns,
+    // std::mutex 16-25 ns).
+    for (int look = 0; look < spin_looks; ++look) {
+      for (int pause = 0; pause < pauses_between_looks; ++pause) detail::seam::spin_pause();
+      if (!is_locked() && try_acquire()) {
+        owner_.store(thread_owner(), detail::seam::memory_order::relaxed);
+        return true;
+      }
     }
     const std::uint64_t started = detail::seam::now_nanoseconds();
     bool lost_a_race = false;
