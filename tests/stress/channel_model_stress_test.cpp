@@ -1,5 +1,5 @@
 // Channels under random interleavings, checked against a sequential model. Each round picks a
-// capacity (0, 1, small, unbounded), producers (threads and tasks) that send (producer, sequence)
+// capacity (0, 1, 7, 8, unbounded), producers (threads and tasks) that send (producer, sequence)
 // pairs with random pauses, and consumers (threads and tasks) that receive with a random mix of
 // recv, try_recv and select (over the channel and a second, idle one). Sometimes the channel is
 // closed early, while producers still send. Each party records its history; the model checks:
@@ -155,8 +155,9 @@ TEST(channel_stress, nothing_lost_duplicated_or_reordered_and_close_ends_every_l
   std::mt19937 random(2024);
   int rounds = 0;
   while (std::chrono::steady_clock::now() < deadline) {
-    const std::size_t capacities[] = {0, 1, 7, brigade::unbounded};
-    const std::size_t capacity = capacities[random() % 4];
+    // 1 and 7: the bounded ring with a division for the slot index; 8: with a mask.
+    const std::size_t capacities[] = {0, 1, 7, 8, brigade::unbounded};
+    const std::size_t capacity = capacities[random() % 5];
     const int task_producers = 1 + static_cast<int>(random() % 4);
     const int thread_producers = static_cast<int>(random() % 3);
     const int task_consumers = 1 + static_cast<int>(random() % 3);

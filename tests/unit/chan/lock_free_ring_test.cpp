@@ -89,10 +89,10 @@ TEST(lock_free_ring, values_left_in_it_are_destroyed_with_it) {
 }
 
 // Two pushers and two poppers on threads, spinning on full and empty: every value arrives once,
-// and each pusher's values arrive in its order.
-TEST(lock_free_ring, concurrent_pushers_and_poppers_lose_and_duplicate_nothing) {
+// and each pusher's values arrive in its order. Capacity 5 finds slots by division, 4 by a mask.
+void check_concurrent_pushers_and_poppers(std::size_t capacity) {
   constexpr int per_pusher = 20'000;
-  brigade::detail::lock_free_ring<std::uint32_t> r(5);
+  brigade::detail::lock_free_ring<std::uint32_t> r(capacity);
   std::atomic<int> pushers_left{2};
   std::vector<std::vector<std::uint32_t>> seen(2);
   std::vector<std::thread> threads;
@@ -130,7 +130,12 @@ TEST(lock_free_ring, concurrent_pushers_and_poppers_lose_and_duplicate_nothing) 
   std::vector<int> count(2 * per_pusher, 0);
   for (const auto& values : seen)
     for (std::uint32_t v : values) ++count[(v >> 31) * per_pusher + (v & 0x7fffffffu)];
-  for (std::size_t i = 0; i < count.size(); ++i) ASSERT_EQ(count[i], 1) << "value " << i;
+  for (std::size_t i = 0; i < count.size(); ++i) ASSERT_EQ(count[i], 1) << "value " << i << ", capacity " << capacity;
+}
+
+TEST(lock_free_ring, concurrent_pushers_and_poppers_lose_and_duplicate_nothing) {
+  check_concurrent_pushers_and_poppers(5);
+  check_concurrent_pushers_and_poppers(4);
 }
 
 }  // namespace
