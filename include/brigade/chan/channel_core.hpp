@@ -132,9 +132,6 @@ class channel_core_base {
                    : "brigade: send on a channel whose receivers are all gone";
   }
 
-  wait_list& parked_senders() noexcept { return parked_senders_; }
-  wait_list& parked_receivers() noexcept { return parked_receivers_; }
-
   /// Under the lock: prepends `operation` to a chain of waiters to wake.
   static void add_to_chain(waiter*& chain, waiter& operation) noexcept {
     operation.next = chain;
@@ -286,10 +283,11 @@ class channel_core final : public channel_core_base {
   }
   /// Parks `operation` as park_sender_locked does, releases the lock and wakes the chain
   /// `to_wake` (what the caller's attempt completed) and what settling completed. For a task's
-  /// await_suspend: once the lock is released the task may be resumed
-  /// elsewhere and its frame reused, so what is needed after the unlock must not live in that
-  /// frame. Not inlined, so that the chain of waiters to wake is on this thread's stack (a
-  /// compiler may keep an inlined await_suspend's locals in the coroutine frame).
+  /// await_suspend: once the lock is released the task may be resumed elsewhere and its frame
+  /// reused, so what is needed after the unlock must not live in that frame. Not inlined, so that
+  /// the chain of waiters to wake is on this thread's stack (a compiler may keep an inlined
+  /// await_suspend's locals in the coroutine frame: clang did, and ThreadSanitizer saw the chain
+  /// read from a frame that another worker had resumed).
   [[gnu::noinline]] void park_sender_and_unlock(channel_waiter& operation, waiter* to_wake) noexcept {
     park_sender_locked(operation, to_wake);
     lock_.unlock();
