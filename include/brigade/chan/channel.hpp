@@ -59,11 +59,15 @@ class channel;
 
 namespace detail {
 
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_empty_channel_handle(const char* operation) {
+  throw usage_error(std::string("brigade: ") + operation +
+                    " on an empty channel handle (default-constructed or moved-from)");
+}
+
 template <class T>
 channel_core<T>& checked_core(channel_core<T>* core, const char* operation) {
   if (core == nullptr) [[unlikely]]
-    throw usage_error(std::string("brigade: ") + operation +
-                      " on an empty channel handle (default-constructed or moved-from)");
+    throw_empty_channel_handle(operation);
   return *core;
 }
 
@@ -133,8 +137,9 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   }
 
  private:
-  bool attempt() noexcept {
-    if (core_.fast_send(value_)) return true;
+  bool attempt() noexcept { return core_.fast_send(value_) || attempt_under_lock(); }
+  /// Out of line, so that the lock-free path above needs no stack frame of its own.
+  [[gnu::noinline]] bool attempt_under_lock() noexcept {
     waiter* to_wake = nullptr;
     spin_lock& lock = core_.lock();
     lock.lock();
@@ -174,8 +179,9 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   }
 
   /// The fast path: a value is there (or the channel is closed and drained).
-  bool await_ready() noexcept {
-    if (core_.fast_receive(value_)) return true;
+  bool await_ready() noexcept { return core_.fast_receive(value_) || ready_under_lock(); }
+  /// Out of line, so that the lock-free path above needs no stack frame of its own.
+  [[gnu::noinline]] bool ready_under_lock() noexcept {
     waiter* to_wake = nullptr;
     spin_lock& lock = core_.lock();
     lock.lock();
