@@ -77,4 +77,14 @@ int run_hash_map(std::string_view impl, const options& o, Map& map) {
   });
 }
 
+/// The whole main() of a hash-map benchmark program: parses the options, checks the workload,
+/// runs it on a default-constructed Adapter.
+template <class Adapter>
+int hash_map_main(std::string_view impl, int argc, char** argv) {
+  const options o = parse_options(argc, argv);
+  if (o.workload != "hash_map") usage_error(argv[0], "workload must be hash_map");
+  Adapter map;
+  return run_hash_map(impl, o, map);
+}
+
 }  // namespace bench

@@ -14,9 +14,4 @@ struct adapter {
 };
 }  // namespace
 
-int main(int argc, char** argv) {
-  const bench::options o = bench::parse_options(argc, argv);
-  if (o.workload != "hash_map") bench::usage_error(argv[0], "workload must be hash_map");
-  adapter map;
-  return bench::run_hash_map("brigade", o, map);
-}
+int main(int argc, char** argv) { return bench::hash_map_main<adapter>("brigade", argc, argv); }
