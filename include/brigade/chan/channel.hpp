@@ -71,6 +71,48 @@ channel_core<T>& checked_core(channel_core<T>* core, const char* operation) {
   return *core;
 }
 
+/// The counted reference to a channel's core that a sender<T> or receiver<T> is: copying it
+/// counts one more handle of its side (`Side::add`), destroying it one less (`Side::drop`, which
+/// closes the channel after the last sender, fails sends after the last receiver, and frees the
+/// core after the last handle). Empty when default-constructed or moved from.
+template <class T, class Side>
+class channel_end {
+ public:
+  channel_end() noexcept = default;
+  explicit channel_end(channel_core<T>* adopted) noexcept : core_(adopted) {}
+  channel_end(const channel_end& other) noexcept : core_(other.core_) {
+    if (core_ != nullptr) Side::add(*core_);
+  }
+  channel_end(channel_end&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+  channel_end& operator=(channel_end other) noexcept {
+    std::swap(core_, other.core_);
+    return *this;
+  }
+  ~channel_end() {
+    if (core_ != nullptr) Side::drop(*core_);
+  }
+
+  /// The core, for `operation`; throws usage_error naming it when the handle is empty.
+  channel_core<T>& core(const char* operation) const { return checked_core(core_, operation); }
+  channel_core<T>* get() const noexcept { return core_; }
+
+ private:
+  channel_core<T>* core_ = nullptr;
+};
+
+struct sender_side {
+  template <class T>
+  static void add(channel_core<T>& core) noexcept { core.add_sender(); }
+  template <class T>
+  static void drop(channel_core<T>& core) noexcept { core.drop_sender(); }
+};
+struct receiver_side {
+  template <class T>
+  static void add(channel_core<T>& core) noexcept { core.add_receiver(); }
+  template <class T>
+  static void drop(channel_core<T>& core) noexcept { core.drop_receiver(); }
+};
+
 /// The waiters of a task's channel operation, constructed only when it has to park (the fast
 /// path, a value or room already there, completes in await_ready without them).
 struct parked_operation {
@@ -296,31 +338,20 @@ class sender {
  public:
   /// An empty handle (Go's nil channel; operations throw usage_error).
   sender() noexcept = default;
-  sender(const sender& other) noexcept : core_(other.core_) {
-    if (core_ != nullptr) core_->add_sender();
-  }
-  sender(sender&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
-  sender& operator=(sender other) noexcept {
-    std::swap(core_, other.core_);
-    return *this;
-  }
-  ~sender() {
-    if (core_ != nullptr) core_->drop_sender();
-  }
 
   /// co_await tx.send(value): suspends the task until the value is buffered or taken.
   /// Throws channel_closed if the channel is closed or every receiver is gone.
   [[nodiscard("co_await the send")]] detail::send_awaiter<T> send(T value) const {
-    return detail::send_awaiter<T>(detail::checked_core(core_, "send()"), std::move(value));
+    return detail::send_awaiter<T>(end_.core("send()"), std::move(value));
   }
   /// On a thread: blocks until the value is buffered or taken. Throws as send().
-  void send_blocking(T value) const { detail::send_blocking_on(detail::checked_core(core_, "send_blocking()"), value); }
+  void send_blocking(T value) const { detail::send_blocking_on(end_.core("send_blocking()"), value); }
   /// Sends without waiting. Moves from `value` only when it returns channel_status::ok.
   channel_status try_send(T&& value) const { return try_send_from(value); }
   /// Copies `value` only when it can go now (the copy is made under the channel's lock: for a value
   /// that is expensive to copy, move one in instead).
   channel_status try_send(const T& value) const {
-    detail::channel_core<T>& core = detail::checked_core(core_, "try_send()");
+    detail::channel_core<T>& core = end_.core("try_send()");
     detail::waiter* to_wake = nullptr;
     detail::channel_attempt attempt;
     {
@@ -338,12 +369,12 @@ class sender {
 
   /// Closes the channel (for every handle). Throws usage_error if it is already closed.
   void close() const {
-    if (!detail::checked_core(core_, "close()").close())
+    if (!end_.core("close()").close())
       throw usage_error("brigade: close of a closed channel");
   }
 
-  [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
-  [[nodiscard]] std::size_t capacity() const { return detail::checked_core(core_, "capacity()").capacity(); }
+  [[nodiscard]] explicit operator bool() const noexcept { return end_.get() != nullptr; }
+  [[nodiscard]] std::size_t capacity() const { return end_.core("capacity()").capacity(); }
 
  private:
   template <class>
@@ -351,10 +382,10 @@ class sender {
   template <class U>
   friend std::pair<sender<U>, receiver<U>> make_channel(std::size_t);
   friend struct select_access;
-  explicit sender(detail::channel_core<T>* adopted) noexcept : core_(adopted) {}
+  explicit sender(detail::channel_core<T>* adopted) noexcept : end_(adopted) {}
 
   channel_status try_send_from(T& value) const {
-    detail::channel_core<T>& core = detail::checked_core(core_, "try_send()");
+    detail::channel_core<T>& core = end_.core("try_send()");
     if (core.fast_send(value)) return channel_status::ok;
     detail::waiter* to_wake = nullptr;
     detail::channel_attempt attempt;
@@ -366,7 +397,7 @@ class sender {
     return detail::status_of(attempt);
   }
 
-  detail::channel_core<T>* core_ = nullptr;
+  detail::channel_end<T, detail::sender_side> end_;
 };
 
 /// The receiving end of a channel (Go's <-chan T). Copyable; several receivers share the values
@@ -374,30 +405,20 @@ class sender {
 template <class T>
 class receiver {
  public:
+  /// An empty handle (Go's nil channel; operations throw usage_error).
   receiver() noexcept = default;
-  receiver(const receiver& other) noexcept : core_(other.core_) {
-    if (core_ != nullptr) core_->add_receiver();
-  }
-  receiver(receiver&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
-  receiver& operator=(receiver other) noexcept {
-    std::swap(core_, other.core_);
-    return *this;
-  }
-  ~receiver() {
-    if (core_ != nullptr) core_->drop_receiver();
-  }
 
   /// co_await rx.recv(): the next value, or an empty optional once the channel is closed and
   /// drained. Suspends the task while the channel is empty.
   [[nodiscard("co_await the receive")]] detail::receive_awaiter<T> recv() const {
-    return detail::receive_awaiter<T>(detail::checked_core(core_, "recv()"));
+    return detail::receive_awaiter<T>(end_.core("recv()"));
   }
   /// On a thread: as recv(), blocking.
-  std::optional<T> recv_blocking() const { return detail::receive_blocking_on(detail::checked_core(core_, "recv_blocking()")); }
+  std::optional<T> recv_blocking() const { return detail::receive_blocking_on(end_.core("recv_blocking()")); }
   /// Receives without waiting: ok (into `out`), would_block (empty), or closed (and drained).
   channel_status try_recv(T& out) const {
     std::optional<T> value;
-    detail::channel_core<T>& core = detail::checked_core(core_, "try_recv()");
+    detail::channel_core<T>& core = end_.core("try_recv()");
     if (core.fast_receive(value)) {
       out = std::move(*value);
       return channel_status::ok;
@@ -436,10 +457,10 @@ class receiver {
   iterator begin() const { return iterator(this); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
-  [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
-  [[nodiscard]] std::size_t capacity() const { return detail::checked_core(core_, "capacity()").capacity(); }
+  [[nodiscard]] explicit operator bool() const noexcept { return end_.get() != nullptr; }
+  [[nodiscard]] std::size_t capacity() const { return end_.core("capacity()").capacity(); }
   /// Values buffered now (a snapshot).
-  [[nodiscard]] std::size_t size() const { return detail::checked_core(core_, "size()").size(); }
+  [[nodiscard]] std::size_t size() const { return end_.core("size()").size(); }
 
  private:
   template <class>
@@ -447,9 +468,9 @@ class receiver {
   template <class U>
   friend std::pair<sender<U>, receiver<U>> make_channel(std::size_t);
   friend struct select_access;
-  explicit receiver(detail::channel_core<T>* adopted) noexcept : core_(adopted) {}
+  explicit receiver(detail::channel_core<T>* adopted) noexcept : end_(adopted) {}
 
-  detail::channel_core<T>* core_ = nullptr;
+  detail::channel_end<T, detail::receiver_side> end_;
 };
 
 /// A new channel's two ends.

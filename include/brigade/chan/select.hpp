@@ -49,9 +49,9 @@ namespace brigade {
 /// Reaches a handle's core for select's cases.
 struct select_access {
   template <class T>
-  static detail::channel_core<T>* core(const sender<T>& handle) noexcept { return handle.core_; }
+  static detail::channel_core<T>* core(const sender<T>& handle) noexcept { return handle.end_.get(); }
   template <class T>
-  static detail::channel_core<T>* core(const receiver<T>& handle) noexcept { return handle.core_; }
+  static detail::channel_core<T>* core(const receiver<T>& handle) noexcept { return handle.end_.get(); }
 };
 
 /// A receive in a select: the value lands in `out` (empty when the channel is closed and drained).

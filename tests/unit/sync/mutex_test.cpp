@@ -28,19 +28,27 @@ struct section_watch {
   void leave() { inside.fetch_sub(1); }
 };
 
-TEST(mutex, threads_exclude_each_other) {
-  brigade::mutex m;
-  section_watch watch;
+/// `count` threads, each taking `m` `rounds` times with a Guard (std::lock_guard or
+/// std::unique_lock) and counting once inside.
+template <template <class> class Guard>
+std::vector<std::thread> start_locking_threads(brigade::mutex& m, section_watch& watch, int count, int rounds) {
   std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&] {
-      for (int i = 0; i < 20000; ++i) {
-        std::lock_guard lock(m);
+  for (int t = 0; t < count; ++t)
+    threads.emplace_back([&m, &watch, rounds] {
+      for (int i = 0; i < rounds; ++i) {
+        Guard<brigade::mutex> lock(m);
         watch.enter();
         ++watch.counter;
         watch.leave();
       }
     });
+  return threads;
+}
+
+TEST(mutex, threads_exclude_each_other) {
+  brigade::mutex m;
+  section_watch watch;
+  std::vector<std::thread> threads = start_locking_threads<std::lock_guard>(m, watch, 4, 20000);
   for (auto& t : threads) t.join();
   EXPECT_EQ(watch.counter, 80000);
   EXPECT_EQ(watch.overlaps.load(), 0);
@@ -75,16 +83,7 @@ TEST(mutex, tasks_and_threads_share_one_mutex) {
   section_watch watch;
   std::vector<brigade::join_handle<void>> handles;
   for (int t = 0; t < 8; ++t) handles.push_back(rt.spawn(locking_task(m, watch, 2000)));
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 2; ++t)
-    threads.emplace_back([&] {
-      for (int i = 0; i < 5000; ++i) {
-        std::unique_lock lock(m);
-        watch.enter();
-        ++watch.counter;
-        watch.leave();
-      }
-    });
+  std::vector<std::thread> threads = start_locking_threads<std::unique_lock>(m, watch, 2, 5000);
   for (auto& h : handles) h.join();
   for (auto& t : threads) t.join();
   EXPECT_EQ(watch.counter, 8 * 2000 + 2 * 5000);
