@@ -145,9 +145,10 @@ class [[nodiscard("co_await the send")]] send_awaiter {
     }
   }
 
-  /// The fast path: the value goes now (to a parked receiver or into the buffer), or the
-  /// channel is closed (await_resume throws).
-  bool await_ready() noexcept { return attempt(); }
+  /// The lock-free path of a bounded channel: the value goes into the ring now. Everything else
+  /// (a parked receiver, a full ring, a closed channel, other capacities) is one locked attempt
+  /// in await_suspend, which suspends only if the task has to wait.
+  bool await_ready() noexcept { return core_.fast_send(value_); }
   bool await_suspend(std::coroutine_handle<> awaiting) {
     worker_hot& worker =
         worker_or_throw("brigade: sender::send() awaited outside a runtime (use send_blocking)");
@@ -179,24 +180,6 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   }
 
  private:
-  bool attempt() noexcept { return core_.fast_send(value_) || attempt_under_lock(); }
-  /// Out of line, so that the lock-free path above needs no stack frame of its own.
-  [[gnu::noinline]] bool attempt_under_lock() noexcept {
-    waiter* to_wake = nullptr;
-    spin_lock& lock = core_.lock();
-    lock.lock();
-    const channel_attempt result = core_.try_send_locked(value_, to_wake);
-    if (result == channel_attempt::would_block) {
-      lock.unlock();
-      wait_list::wake_all(to_wake);  // settling a bounded channel may have completed others
-      return false;
-    }
-    if (result == channel_attempt::closed) failure_ = core_.send_failure_message_locked();
-    lock.unlock();
-    wait_list::wake_all(to_wake);
-    return true;
-  }
-
   channel_core<T>& core_;
   T value_;
   const char* failure_ = nullptr;
@@ -220,18 +203,9 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
     }
   }
 
-  /// The fast path: a value is there (or the channel is closed and drained).
-  bool await_ready() noexcept { return core_.fast_receive(value_) || ready_under_lock(); }
-  /// Out of line, so that the lock-free path above needs no stack frame of its own.
-  [[gnu::noinline]] bool ready_under_lock() noexcept {
-    waiter* to_wake = nullptr;
-    spin_lock& lock = core_.lock();
-    lock.lock();
-    const channel_attempt result = core_.try_receive_locked(value_, to_wake);
-    lock.unlock();
-    wait_list::wake_all(to_wake);
-    return result != channel_attempt::would_block;
-  }
+  /// The lock-free path of a bounded channel: a value is in the ring. Everything else is one
+  /// locked attempt in await_suspend, which suspends only if the task has to wait.
+  bool await_ready() noexcept { return core_.fast_receive(value_); }
   bool await_suspend(std::coroutine_handle<> awaiting) {
     worker_hot& worker =
         worker_or_throw("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
