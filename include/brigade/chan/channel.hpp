@@ -113,8 +113,8 @@ struct receiver_side {
   static void drop(channel_core<T>& core) noexcept { core.drop_receiver(); }
 };
 
-/// The waiters of a task's channel operation, constructed only when it has to park (the fast
-/// path, a value or room already there, completes in await_ready without them).
+/// The waiters of a task's channel operation, constructed only when it has to park (an operation
+/// that completes at once, in await_ready or in await_suspend's locked attempt, never needs them).
 struct parked_operation {
   coroutine_waiter party;
   channel_waiter operation;
