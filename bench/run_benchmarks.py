@@ -4,6 +4,8 @@
     python3 bench/run_benchmarks.py                  # build the `release` preset if needed, run all
     python3 bench/run_benchmarks.py --write-docs     # ... and put the table into docs/benchmarks.md
     python3 bench/run_benchmarks.py --build-dir /tmp/benchbuild --only skynet,fib --rounds 3
+    python3 bench/run_benchmarks.py --baseline 27349e8 --only chan_pingpong_1 --impls brigade
+                                                     # A/B: this tree against commit 27349e8
 
 How it measures (see docs/benchmarks.md):
   * Every round of every implementation is a fresh process. Rounds are interleaved: brigade's
@@ -15,6 +17,11 @@ How it measures (see docs/benchmarks.md):
   * ratio = peer / brigade of the medians (warm where there is one, else cold). For times,
     bytes and CPU (lower is better) a ratio above 1 means brigade is ahead; for tasks/s (higher
     is better) a ratio below 1 means brigade is ahead.
+  * --baseline REV (a git revision, or a configured build directory of another checkout) adds
+    that build of brigade as one more implementation, "baseline", run in the same interleaved
+    rounds as this tree's; its ratio column is baseline / brigade, so a change that costs 3%
+    shows as 0.97 for times. A revision is checked out with `git worktree` under
+    build/baseline/<sha> and built there (Release, the same compiler as this build).
   * Every program checks its answer (skynet's sum, fib's value, counts); a failed check or a
     crash is shown in the table and makes this script exit with status 1.
 
@@ -95,8 +102,11 @@ PROGRAMS = {
     "libcuckoo": {"hash_map": ("cuckoo_hash_map", "hash_map")},
 }
 
+PROGRAMS["baseline"] = dict(PROGRAMS["brigade"])
+
 IMPL_LABELS = {
     "brigade": "brigade",
+    "baseline": "brigade, baseline build",
     "tbb": "oneTBB task_group",
     "go": "Go goroutines",
     "fiber": "Boost.Fiber work_stealing",
@@ -250,6 +260,41 @@ def ensure_built(args) -> Path:
     return build_dir
 
 
+def ensure_baseline_built(args, build_dir: Path) -> Path:
+    """The build directory of --baseline: used as it is, or made from a git revision."""
+    given = Path(args.baseline)
+    if (given / "CMakeCache.txt").exists():
+        return given.resolve()
+    sha = subprocess.run(["git", "rev-parse", "--verify", args.baseline + "^{commit}"], cwd=REPO,
+                         capture_output=True, text=True)
+    if sha.returncode != 0:
+        sys.exit(f"run_benchmarks: --baseline {args.baseline}: neither a configured build directory "
+                 "nor a git revision")
+    sha = sha.stdout.strip()
+    tree = REPO / "build" / "baseline" / sha[:12]
+    if not (tree / ".git").exists():
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        log(f"baseline: git worktree add {tree} {sha[:12]}")
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=REPO, check=True)
+    base_build = tree / "build" / "release"
+    if not (base_build / "CMakeCache.txt").exists():
+        compiler = "g++"
+        for line in (build_dir / "CMakeCache.txt").read_text().splitlines():
+            if line.startswith("CMAKE_CXX_COMPILER:"):
+                compiler = line.split("=", 1)[1]
+        subprocess.run(["cmake", "-S", str(tree), "-B", str(base_build), "-G", "Ninja",
+                        "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_CXX_COMPILER={compiler}",
+                        "-DBRIGADE_BUILD_BENCH=ON", "-DBRIGADE_BUILD_TESTS=OFF",
+                        "-DBRIGADE_BUILD_TOOLS=OFF"], check=True)
+    if not args.no_build:
+        cmd = ["cmake", "--build", str(base_build), "--target", "brigade_bench"]
+        if args.jobs:
+            cmd += ["-j", str(args.jobs)]
+        log("building the baseline: " + " ".join(cmd))
+        subprocess.run(cmd, check=True)
+    return base_build
+
+
 def find_program(build_dir: Path, name: str) -> Path | None:
     for d in (build_dir / "bench", build_dir):
         p = d / name
@@ -309,15 +354,25 @@ def parse_lines(out: str) -> list[dict]:
     return records
 
 
+def impls_of(w: Workload, args) -> list[str]:
+    """The implementations to run for `w`: its own (filtered by --impls), plus the baseline
+    build right after brigade when --baseline is given."""
+    impls = [i for i in w.impls if not args.impls or i in args.impls]
+    if args.baseline and "brigade" in impls:
+        impls.insert(impls.index("brigade") + 1, "baseline")
+    return impls
+
+
 def run_workload(w: Workload, build_dir: Path, args, raw) -> dict[str, list[RoundResult]]:
     rounds = w.rounds if (w.rounds is not None and not args.rounds_all) else args.rounds
     if args.max_rounds is not None:
         rounds = min(rounds, args.max_rounds)
-    impls = [i for i in w.impls if not args.impls or i in args.impls]
+    impls = impls_of(w, args)
     results: dict[str, list[RoundResult]] = {i: [] for i in impls}
     exes = {}
     for impl in impls:
-        exe = find_program(build_dir, PROGRAMS[impl][w.program_workload][0])
+        where = args.baseline_build if impl == "baseline" else build_dir
+        exe = find_program(where, PROGRAMS[impl][w.program_workload][0])
         if exe is None:
             log(f"  {w.name}/{impl}: {PROGRAMS[impl][w.program_workload][0]} not built: skipped")
         exes[impl] = exe
@@ -430,7 +485,7 @@ def render_table(all_results: dict[str, dict[str, list[RoundResult]]], args) -> 
             brigade_primary = None
             if "brigade" in results:
                 brigade_primary = summarize(results["brigade"], m).primary()
-            for impl in w.impls:
+            for impl in impls_of(w, args):
                 if impl not in results:
                     continue
                 label = IMPL_LABELS.get(impl, impl)
@@ -539,6 +594,9 @@ def main() -> int:
     ap.add_argument("--write-docs", nargs="?", const=str(DOCS), default=None, metavar="PATH",
                     help="write the table into PATH (default docs/benchmarks.md) between its markers")
     ap.add_argument("--quick", action="store_true", help="3 rounds, 1 s idle window: a smoke run")
+    ap.add_argument("--baseline", default=None, metavar="REV_OR_DIR",
+                    help="also run brigade as built from this git revision (or configured build "
+                    "directory), interleaved, as the implementation 'baseline'")
     args = ap.parse_args()
     args.only = [s for s in args.only.split(",") if s]
     args.impls = [s for s in args.impls.split(",") if s]
@@ -551,6 +609,7 @@ def main() -> int:
         ap.error(f"unknown workload(s): {', '.join(unknown)}")
 
     build_dir = ensure_built(args)
+    args.baseline_build = ensure_baseline_built(args, build_dir) if args.baseline else None
     raw_path = Path(args.raw) if args.raw else build_dir / "bench_results.jsonl"
     started = time.monotonic()
     load_before = load_average()
