@@ -15,6 +15,10 @@
 // After close(), subscribers receive what they have not seen yet (within the window), then an
 // empty optional. Sending on a closed broadcast throws channel_closed; closing twice, usage_error.
 // Values are copied to each subscriber (T must be copy-constructible).
+// Cancellation: recv() is a cancellation point; a stop request of the task's scope while it is
+// parked ends it with task_cancelled and consumes nothing (the subscriber's cursor does not move:
+// the next recv() returns the message the cancelled one would have). recv_blocking(std::stop_token)
+// does the same for a thread.
 // Thread safety: every member from any thread or task. A subscriber handle is used by one party at
 // a time (it is a cursor); make another with subscribe() or clone().
 // Memory order: what the sender wrote before send() is visible to a subscriber that receives it.
@@ -27,14 +31,17 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <utility>
 #include <vector>
 
+#include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/spin_lock.hpp"
 #include "brigade/detail/wait_list.hpp"
 #include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/task.hpp"
 #include "brigade/runtime/waiter.hpp"
 
 namespace brigade {
@@ -50,6 +57,9 @@ class broadcast_state {
   explicit broadcast_state(std::size_t capacity) : ring_(capacity) {
     if (capacity == 0) throw usage_error("brigade: a broadcast needs a capacity of at least 1");
   }
+  ~broadcast_state() { retire_cancel_targets(); }
+  broadcast_state(const broadcast_state&) = delete;
+  broadcast_state& operator=(const broadcast_state&) = delete;
 
   std::size_t send(T&& value) {
     waiter* to_wake;
@@ -92,7 +102,7 @@ class broadcast_state {
     ++subscribers_;
   }
 
-  enum class attempt : std::uint8_t { received, closed, would_block };
+  enum class attempt : std::uint8_t { received, closed, would_block, cancelled };
 
   /// Under the lock: the message at `cursor` (moving the cursor past skipped ones).
   attempt try_receive_locked(std::uint64_t& cursor, std::uint64_t& missed, std::optional<T>& out) {
@@ -112,13 +122,17 @@ class broadcast_state {
     std::lock_guard guard(lock_);
     return try_receive_locked(cursor, missed, out);
   }
-  /// Receives, or parks `entry` until the next send or close (returns would_block then).
-  attempt receive_or_park(std::uint64_t& cursor, std::uint64_t& missed, std::optional<T>& out, waiter& entry) {
+  /// Receives, or parks `entry` until the next send or close (returns would_block then), unless
+  /// a stop was requested (cancelled: not parked).
+  template <class Registration>
+  attempt receive_or_park(std::uint64_t& cursor, std::uint64_t& missed, std::optional<T>& out, waiter& entry,
+                          Registration& registration) {
     std::lock_guard guard(lock_);
     const attempt result = try_receive_locked(cursor, missed, out);
-    if (result == attempt::would_block) waiters_.push_back(entry);
-    return result;
+    if (result != attempt::would_block) return result;
+    return park_locked(registration, waiters_, entry) == park_result::parked ? attempt::would_block : attempt::cancelled;
   }
+  detail::cancel_target& cancel_target() noexcept { return cancel_target_; }
   void unlink(waiter& entry) noexcept {
     std::lock_guard guard(lock_);
     waiters_.unlink(entry);
@@ -131,6 +145,7 @@ class broadcast_state {
   std::size_t subscribers_ = 0;         // under lock_
   bool closed_ = false;                 // under lock_
   wait_list waiters_;                   // under lock_
+  detail::cancel_target cancel_target_{&cancel_from_list<broadcast_state, &broadcast_state::lock_, &broadcast_state::waiters_>, this};
 };
 
 template <class T>
@@ -143,18 +158,23 @@ class [[nodiscard("co_await the receive")]] broadcast_receive_awaiter {
     if (party_.handle) receiver_.state_->unlink(party_);  // destroyed while parked
   }
   bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> awaiting) {
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     party_.arm(awaiting,
                "brigade: broadcast_receiver::recv() awaited outside a runtime (use recv_blocking)");
     auto& state = *receiver_.state_;
-    if (state.receive_or_park(receiver_.cursor_, receiver_.missed_, value_, party_) !=
-        broadcast_state<T>::attempt::would_block) {
-      party_.handle = nullptr;
-      return false;
-    }
-    return true;  // parked: a send may resume this task now; touch nothing of it
+    auto result = broadcast_state<T>::attempt::cancelled;
+    if (registration_.arm(scope_word_of(awaiting), state.cancel_target()))
+      result = state.receive_or_park(receiver_.cursor_, receiver_.missed_, value_, party_, registration_);
+    if (result == broadcast_state<T>::attempt::would_block) return true;  // parked: touch nothing of it
+    party_.handle = nullptr;
+    if (result == broadcast_state<T>::attempt::cancelled) party_.outcome = cancelled_outcome;
+    return false;
   }
   std::optional<T> await_resume() {
+    registration_.disarm();
+    if (party_.outcome == cancelled_outcome) [[unlikely]]
+      throw_wait_cancelled("broadcast_receiver::recv");
     if (party_.handle) {  // woken by a send or a close: the message (or the close) is there now
       party_.handle = nullptr;
       receiver_.state_->try_receive(receiver_.cursor_, receiver_.missed_, value_);
@@ -166,6 +186,7 @@ class [[nodiscard("co_await the receive")]] broadcast_receive_awaiter {
   broadcast_receiver<T>& receiver_;
   std::optional<T> value_;
   coroutine_waiter party_;
+  park_registration registration_;
 };
 
 }  // namespace detail
@@ -194,17 +215,23 @@ class broadcast_receiver {
     checked();
     return detail::broadcast_receive_awaiter<T>(*this);
   }
-  /// On a thread: as recv(), blocking.
-  std::optional<T> recv_blocking() {
+  /// On a thread: as recv(), blocking. With a token, a stop request while it waits throws
+  /// task_cancelled (nothing consumed).
+  std::optional<T> recv_blocking(std::stop_token token = {}) {
     detail::refuse_blocking_on_worker("broadcast_receiver::recv_blocking()");
     auto& state = checked();
     std::optional<T> value;
     while (true) {
       detail::thread_waiter party;
-      if (state.receive_or_park(cursor_, missed_, value, party) !=
-          detail::broadcast_state<T>::attempt::would_block)
-        return value;
-      party.wait();
+      detail::thread_stop_registration registration(token);
+      auto result = detail::broadcast_state<T>::attempt::cancelled;
+      if (registration.arm(state.cancel_target(), party))
+        result = state.receive_or_park(cursor_, missed_, value, party, registration);
+      if (result == detail::broadcast_state<T>::attempt::would_block) party.wait();
+      registration.disarm();
+      if (result == detail::broadcast_state<T>::attempt::cancelled || party.outcome == detail::cancelled_outcome)
+        detail::throw_wait_cancelled("broadcast_receiver::recv_blocking");
+      if (result != detail::broadcast_state<T>::attempt::would_block) return value;
     }
   }
   /// Without waiting: the next message if there is one.

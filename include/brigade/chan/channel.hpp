@@ -32,6 +32,16 @@
 // bounded channel (0 < capacity < unbounded) a send or receive that does not have to wait is one
 // compare-exchange on a lock-free ring; the others take one short spin-locked critical section.
 // A parked party costs no CPU.
+// Cancellation (cancel-safety, as Tokio documents it): send() and recv() are cancellation points.
+// A stop request of the task's scope while it is parked takes it off the channel's queue and the
+// co_await throws task_cancelled:
+//   - a cancelled recv() loses no value: either a value was already handed to it (then the wait
+//     completed, and the value is returned; the stop is seen at the next cancellation point), or
+//     it took none and every value stays in the channel for other receivers;
+//   - a cancelled send() never delivers later: the value was not taken, and is destroyed with the
+//     awaiter; a send whose value was taken completes normally.
+// An operation that completes without parking is not interrupted. The blocking forms given a
+// std::stop_token (send_blocking(value, token), recv_blocking(token)) behave the same on a thread.
 // Lifetime: a task destroyed while it waits on a channel (runtime shutdown) leaves the queue; a
 // value it was sending is then not delivered.
 #pragma once
@@ -41,11 +51,14 @@
 #include <iterator>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <utility>
 
 #include "brigade/chan/channel_core.hpp"
+#include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/task.hpp"
 #include "brigade/runtime/waiter.hpp"
 
 namespace brigade {
@@ -113,20 +126,22 @@ struct receiver_side {
   static void drop(channel_core<T>& core) noexcept { core.drop_receiver(); }
 };
 
-/// The waiters of a task's channel operation, constructed only when it has to park (an operation
-/// that completes at once, in await_ready or in await_suspend's locked attempt, never needs them).
-struct parked_operation {
-  coroutine_waiter party;
-  channel_waiter operation;
+/// A task's own send or receive, parked: the operation is its own party and wakes the task
+/// directly (a select's operations instead share one party, which they forward their wake to).
+/// Constructed only when the task has to park (an operation that completes at once, in
+/// await_ready or in await_suspend's locked attempt, never needs it).
+struct parked_operation final : channel_waiter {
+  parked_operation(std::coroutine_handle<> awaiting, scheduler* runtime, void* value_or_slot) noexcept
+      : channel_waiter(&wake_task), handle(awaiting), sched(runtime) {
+    slot = value_or_slot;
+  }
+  std::coroutine_handle<> handle;  // cleared when the task resumes (see the awaiters' destructors)
+  scheduler* sched;
 
-  /// Ties the operation to the task `awaiting` of `worker`, its value or slot at `slot`, before
-  /// it parks.
-  channel_waiter& prepare(std::coroutine_handle<> awaiting, worker_hot& worker, void* slot) noexcept {
-    party.handle = awaiting;
-    party.sched = worker.owner;
-    operation.party = &party;
-    operation.slot = slot;
-    return operation;
+ private:
+  static void wake_task(waiter* self) noexcept {
+    auto* me = static_cast<parked_operation*>(self);
+    schedule(*me->sched, me->handle);
   }
 };
 
@@ -138,52 +153,87 @@ class [[nodiscard("co_await the send")]] send_awaiter {
       : core_(core), value_(std::move(value)) {}
   send_awaiter(const send_awaiter&) = delete;
   send_awaiter& operator=(const send_awaiter&) = delete;
-  ~send_awaiter() {
-    if (parked_ && parked_state_.party.handle) {  // destroyed while parked (runtime shutdown)
+  BRIGADE_ALWAYS_INLINE ~send_awaiter() {
+    if (parked_ && parked_state_.handle) {  // destroyed while parked (runtime shutdown)
       std::lock_guard guard(core_.lock());
-      core_.unpark_sender_locked(parked_state_.operation);
+      core_.unpark_sender_locked(parked_state_);
     }
   }
 
   /// The lock-free path of a bounded channel: the value goes into the ring now. Everything else
   /// (a parked receiver, a full ring, a closed channel, other capacities) is one locked attempt
   /// in await_suspend, which suspends only if the task has to wait.
-  bool await_ready() noexcept { return core_.fast_send(value_); }
-  bool await_suspend(std::coroutine_handle<> awaiting) {
+  BRIGADE_ALWAYS_INLINE bool await_ready() noexcept { return core_.fast_send(value_); }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker =
         worker_or_throw("brigade: sender::send() awaited outside a runtime (use send_blocking)");
+    const std::uintptr_t scope = scope_word_of(awaiting);
+    // A send that will very likely complete at once does not arm its cancellation (it never
+    // parks); one that may park arms before it takes the lock, as the park slot requires.
+    if (!core_.send_likely_completes() && !registration_.arm(scope, core_.send_cancel_target())) [[unlikely]] {
+      cancelled_ = true;
+      return false;
+    }
     spin_lock& lock = core_.lock();
     lock.lock();
     waiter* to_wake = nullptr;
-    const channel_attempt result = core_.try_send_locked(value_, to_wake);
+    channel_attempt result = core_.try_send_locked(value_, to_wake);
+    if (result == channel_attempt::would_block && !registration_.armed() && scope != 0) [[unlikely]] {
+      if (!arm_and_retry(scope, result, to_wake)) return false;  // the guess was wrong
+    }
     if (result == channel_attempt::would_block) {
-      ::new (static_cast<void*>(&parked_state_)) parked_operation();
+      ::new (static_cast<void*>(&parked_state_)) parked_operation(awaiting, worker.owner, &value_);
       parked_ = true;
       // Unlocks: from then on a receiver may resume this task, so nothing of it is touched.
-      core_.park_sender_and_unlock(parked_state_.prepare(awaiting, worker, &value_), to_wake);
-      return true;
+      if (core_.park_sender_and_unlock(parked_state_, to_wake, registration_)) return true;
+      parked_state_.handle = nullptr;  // stopped before it parked
+      cancelled_ = true;
+      return false;
     }
     if (result == channel_attempt::closed) failure_ = core_.send_failure_message_locked();
     lock.unlock();
     wait_list::wake_all(to_wake);
     return false;
   }
-  void await_resume() {
+  BRIGADE_ALWAYS_INLINE void await_resume() {
+    registration_.disarm();
     if (parked_) {
-      parked_state_.party.handle = nullptr;
-      if (parked_state_.operation.outcome == channel_waiter::closed) {
+      parked_state_.handle = nullptr;
+      const std::uint32_t outcome = parked_state_.outcome;
+      if (outcome == cancelled_outcome) cancelled_ = true;
+      if (outcome == channel_waiter::closed) {
         std::lock_guard guard(core_.lock());
         failure_ = core_.send_failure_message_locked();
       }
     }
+    if (cancelled_) [[unlikely]]
+      throw_wait_cancelled("sender::send");
     if (failure_ != nullptr) throw channel_closed(failure_);
   }
 
  private:
+  /// Under the lock, a send that did not arm (it guessed it would complete) must park after all:
+  /// releases the lock, arms, takes the lock again and tries again into `result`. Returns false
+  /// (the lock released, cancelled_ set) when the scope was found stopped.
+  [[gnu::noinline]] bool arm_and_retry(std::uintptr_t scope, channel_attempt& result, waiter*& to_wake) {
+    core_.lock().unlock();
+    wait_list::wake_all(std::exchange(to_wake, nullptr));
+    if (!registration_.arm(scope, core_.send_cancel_target())) {
+      cancelled_ = true;
+      return false;
+    }
+    core_.lock().lock();
+    result = core_.try_send_locked(value_, to_wake);
+    return true;
+  }
+
   channel_core<T>& core_;
   T value_;
   const char* failure_ = nullptr;
   bool parked_ = false;
+  bool cancelled_ = false;
+  park_registration registration_;
   union {
     parked_operation parked_state_;  // constructed in await_suspend when it parks
   };
@@ -196,36 +246,52 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   explicit receive_awaiter(channel_core<T>& core) noexcept : core_(core) {}
   receive_awaiter(const receive_awaiter&) = delete;
   receive_awaiter& operator=(const receive_awaiter&) = delete;
-  ~receive_awaiter() {
-    if (parked_ && parked_state_.party.handle) {  // destroyed while parked (runtime shutdown)
+  BRIGADE_ALWAYS_INLINE ~receive_awaiter() {
+    if (parked_ && parked_state_.handle) {  // destroyed while parked (runtime shutdown)
       std::lock_guard guard(core_.lock());
-      core_.unpark_receiver_locked(parked_state_.operation);
+      core_.unpark_receiver_locked(parked_state_);
     }
   }
 
   /// The lock-free path of a bounded channel: a value is in the ring. Everything else is one
   /// locked attempt in await_suspend, which suspends only if the task has to wait.
-  bool await_ready() noexcept { return core_.fast_receive(value_); }
-  bool await_suspend(std::coroutine_handle<> awaiting) {
+  BRIGADE_ALWAYS_INLINE bool await_ready() noexcept { return core_.fast_receive(value_); }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker =
         worker_or_throw("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
+    // A receive that got here usually parks (the lock-free path of a bounded channel failed, or
+    // a rendezvous or unbounded channel holds nothing): arm before taking the lock, as the park
+    // slot requires.
+    if (!registration_.arm(scope_word_of(awaiting), core_.receive_cancel_target())) [[unlikely]] {
+      cancelled_ = true;
+      return false;
+    }
     waiter* to_wake = nullptr;
     spin_lock& lock = core_.lock();
     lock.lock();
     if (core_.try_receive_locked(value_, to_wake) == channel_attempt::would_block) {
-      ::new (static_cast<void*>(&parked_state_)) parked_operation();
+      ::new (static_cast<void*>(&parked_state_)) parked_operation(awaiting, worker.owner, &value_);
       parked_ = true;
       // Unlocks: from then on a sender may resume this task, so nothing of it is touched.
-      core_.park_receiver_and_unlock(parked_state_.prepare(awaiting, worker, &value_), to_wake);
-      return true;
+      if (core_.park_receiver_and_unlock(parked_state_, to_wake, registration_)) return true;
+      parked_state_.handle = nullptr;  // stopped before it parked
+      cancelled_ = true;
+      return false;
     }
     lock.unlock();
     wait_list::wake_all(to_wake);
     return false;
   }
   /// The value, or empty when the channel is closed and drained.
-  std::optional<T> await_resume() noexcept {
-    if (parked_) parked_state_.party.handle = nullptr;
+  BRIGADE_ALWAYS_INLINE std::optional<T> await_resume() {
+    registration_.disarm();
+    if (parked_) {
+      parked_state_.handle = nullptr;
+      if (parked_state_.outcome == cancelled_outcome) cancelled_ = true;
+    }
+    if (cancelled_) [[unlikely]]
+      throw_wait_cancelled("receiver::recv");
     return std::move(value_);
   }
 
@@ -233,31 +299,40 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   channel_core<T>& core_;
   std::optional<T> value_;
   bool parked_ = false;
+  bool cancelled_ = false;
+  park_registration registration_;
   union {
     parked_operation parked_state_;  // constructed in await_suspend when it parks
   };
 };
 
 template <class T>
-void send_blocking_on(channel_core<T>& core, T& value) {
+void send_blocking_on(channel_core<T>& core, T& value, std::stop_token token) {
   refuse_blocking_on_worker("sender::send_blocking()");
   if (core.fast_send(value)) return;
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
+  thread_stop_registration registration(std::move(token));
+  if (!registration.arm(core.send_cancel_target(), operation)) throw_wait_cancelled("sender::send_blocking");
+  bool stopped = false;
   {
     std::unique_lock guard(core.lock());
     const channel_attempt attempt = core.try_send_locked(value, to_wake);
     if (attempt == channel_attempt::closed) throw channel_closed(core.send_failure_message_locked());
     if (attempt == channel_attempt::would_block) {
-      operation.party = &party;
-      operation.slot = &value;
-      core.park_sender_locked(operation, to_wake);
+      stopped = registration.stop_requested_locked();
+      if (!stopped) {
+        operation.party = &party;
+        operation.slot = &value;
+        core.park_sender_locked(operation, to_wake);
+      }
     }
   }
   wait_list::wake_all(to_wake);
-  if (operation.party == nullptr) return;  // sent without parking
-  party.wait();
+  if (operation.party != nullptr) party.wait();  // parked
+  registration.disarm();
+  if (stopped || operation.outcome == cancelled_outcome) throw_wait_cancelled("sender::send_blocking");
   if (operation.outcome == channel_waiter::closed) {
     std::lock_guard guard(core.lock());
     throw channel_closed(core.send_failure_message_locked());
@@ -265,23 +340,31 @@ void send_blocking_on(channel_core<T>& core, T& value) {
 }
 
 template <class T>
-std::optional<T> receive_blocking_on(channel_core<T>& core) {
+std::optional<T> receive_blocking_on(channel_core<T>& core, std::stop_token token) {
   refuse_blocking_on_worker("receiver::recv_blocking() (and range-for over a receiver)");
   std::optional<T> value;
   if (core.fast_receive(value)) return value;
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
+  thread_stop_registration registration(std::move(token));
+  if (!registration.arm(core.receive_cancel_target(), operation)) throw_wait_cancelled("receiver::recv_blocking");
+  bool stopped = false;
   {
     std::lock_guard guard(core.lock());
     if (core.try_receive_locked(value, to_wake) == channel_attempt::would_block) {
-      operation.party = &party;
-      operation.slot = &value;
-      core.park_receiver_locked(operation, to_wake);
+      stopped = registration.stop_requested_locked();
+      if (!stopped) {
+        operation.party = &party;
+        operation.slot = &value;
+        core.park_receiver_locked(operation, to_wake);
+      }
     }
   }
   wait_list::wake_all(to_wake);
   if (operation.party != nullptr) party.wait();
+  registration.disarm();
+  if (stopped || operation.outcome == cancelled_outcome) throw_wait_cancelled("receiver::recv_blocking");
   return value;
 }
 
@@ -318,8 +401,11 @@ class sender {
   [[nodiscard("co_await the send")]] detail::send_awaiter<T> send(T value) const {
     return detail::send_awaiter<T>(end_.core("send()"), std::move(value));
   }
-  /// On a thread: blocks until the value is buffered or taken. Throws as send().
-  void send_blocking(T value) const { detail::send_blocking_on(end_.core("send_blocking()"), value); }
+  /// On a thread: blocks until the value is buffered or taken. Throws as send(); with a token, a
+  /// stop request while it waits throws task_cancelled (the value was not sent).
+  void send_blocking(T value, std::stop_token token = {}) const {
+    detail::send_blocking_on(end_.core("send_blocking()"), value, std::move(token));
+  }
   /// Sends without waiting. Moves from `value` only when it returns channel_status::ok.
   channel_status try_send(T&& value) const { return try_send_from(value); }
   /// Copies `value` only when it can go now (the copy is made under the channel's lock: for a value
@@ -387,8 +473,11 @@ class receiver {
   [[nodiscard("co_await the receive")]] detail::receive_awaiter<T> recv() const {
     return detail::receive_awaiter<T>(end_.core("recv()"));
   }
-  /// On a thread: as recv(), blocking.
-  std::optional<T> recv_blocking() const { return detail::receive_blocking_on(end_.core("recv_blocking()")); }
+  /// On a thread: as recv(), blocking; with a token, a stop request while it waits throws
+  /// task_cancelled (no value taken).
+  std::optional<T> recv_blocking(std::stop_token token = {}) const {
+    return detail::receive_blocking_on(end_.core("recv_blocking()"), std::move(token));
+  }
   /// Receives without waiting: ok (into `out`), would_block (empty), or closed (and drained).
   channel_status try_recv(T& out) const {
     std::optional<T> value;
@@ -469,11 +558,11 @@ class channel {
   [[nodiscard]] receiver<T> as_receiver() const noexcept { return receiver_; }
 
   [[nodiscard("co_await the send")]] auto send(T value) const { return sender_.send(std::move(value)); }
-  void send_blocking(T value) const { sender_.send_blocking(std::move(value)); }
+  void send_blocking(T value, std::stop_token token = {}) const { sender_.send_blocking(std::move(value), std::move(token)); }
   channel_status try_send(T&& value) const { return sender_.try_send(std::move(value)); }
   channel_status try_send(const T& value) const { return sender_.try_send(value); }
   [[nodiscard("co_await the receive")]] auto recv() const { return receiver_.recv(); }
-  std::optional<T> recv_blocking() const { return receiver_.recv_blocking(); }
+  std::optional<T> recv_blocking(std::stop_token token = {}) const { return receiver_.recv_blocking(std::move(token)); }
   channel_status try_recv(T& out) const { return receiver_.try_recv(out); }
   void close() const { sender_.close(); }
   auto begin() const { return receiver_.begin(); }

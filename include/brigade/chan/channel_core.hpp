@@ -60,6 +60,7 @@
 #include <utility>
 
 #include "brigade/chan/lock_free_ring.hpp"
+#include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/spin_lock.hpp"
 #include "brigade/detail/wait_list.hpp"
@@ -76,15 +77,17 @@ namespace detail {
 /// One party's operation on one channel, parked on the channel's send or receive queue. The party
 /// itself (a thread_waiter or coroutine_waiter) may wait on several channel operations at once (a
 /// select); this waiter forwards the wake to it.
-struct channel_waiter final : waiter {
+struct channel_waiter : waiter {
   channel_waiter() noexcept : waiter(&forward_wake) {}
+  /// An operation that wakes its party itself (a task's own send or receive: channel.hpp).
+  explicit channel_waiter(wake_function on_wake) noexcept : waiter(on_wake) {}
 
   /// outcome values: the value moved (sent, or received into the slot); or the channel closed.
   static constexpr std::uint32_t delivered = 1;
   static constexpr std::uint32_t closed = 2;
   static constexpr std::uint32_t unselected = std::numeric_limits<std::uint32_t>::max();
 
-  waiter* party = nullptr;  // whom to wake
+  waiter* party = nullptr;  // whom to wake (unless the operation wakes its party itself)
   void* slot = nullptr;     // a send: the T to move from; a receive: the std::optional<T> to fill
   seam::atomic<std::uint32_t>* selection = nullptr;  // the select's winner word, or null
   std::uint32_t case_index = 0;                      // this operation's case in that select
@@ -139,8 +142,12 @@ class channel_core_base {
   }
 
   /// Under the lock: the first parked operation of `queue` that may be completed, claimed; stale
-  /// select cases before it are dropped from the queue.
-  static channel_waiter* pop_claimed(wait_list& queue) noexcept {
+  /// select cases before it are dropped from the queue. An empty queue costs no call.
+  BRIGADE_ALWAYS_INLINE static channel_waiter* pop_claimed(wait_list& queue) noexcept {
+    if (queue.empty()) return nullptr;
+    return pop_claimed_slowly(queue);
+  }
+  [[gnu::noinline]] static channel_waiter* pop_claimed_slowly(wait_list& queue) noexcept {
     while (waiter* next = queue.pop_front()) {
       auto* operation = static_cast<channel_waiter*>(next);
       if (operation->try_claim()) return operation;
@@ -207,14 +214,14 @@ class channel_core final : public channel_core_base {
   /// Without the lock: a bounded channel's send while no sender is parked and it is open. True
   /// when `value` went into the ring (moved from); false when the caller must take the lock and
   /// use try_send_locked (another kind of channel, a full ring, parked senders, or closed).
-  bool fast_send(T& value) noexcept {
+  BRIGADE_ALWAYS_INLINE bool fast_send(T& value) noexcept {
     if (!ring_ || ring_->try_push(value, true) != lock_free_ring<T>::result::done) return false;
     if (ring_->pop_flagged()) settle_and_wake();  // receivers are parked: hand them the value
     return true;
   }
   /// Without the lock: a bounded channel's receive while no receiver is parked and it is open.
   /// True when a value was taken into `out`; false: take the lock and use try_receive_locked.
-  bool fast_receive(std::optional<T>& out) noexcept {
+  BRIGADE_ALWAYS_INLINE bool fast_receive(std::optional<T>& out) noexcept {
     if (!ring_ || ring_->try_pop(out, true) != lock_free_ring<T>::result::done) return false;
     if (ring_->push_flagged()) settle_and_wake();  // senders are parked: room for one of them
     return true;
@@ -222,7 +229,7 @@ class channel_core final : public channel_core_base {
 
   /// Under the lock: sends `value` if it can go now (moved from only when done). Waiters to wake
   /// after the lock is released are added to the chain `to_wake`.
-  channel_attempt try_send_locked(T& value, waiter*& to_wake) noexcept {
+  BRIGADE_ALWAYS_INLINE channel_attempt try_send_locked(T& value, waiter*& to_wake) noexcept {
     if (ring_) return try_send_to_ring_locked(value, to_wake);
     if (send_fails_locked()) return channel_attempt::closed;
     if (channel_waiter* receiver = pop_claimed(parked_receivers_)) {
@@ -248,7 +255,7 @@ class channel_core final : public channel_core_base {
   }
 
   /// Under the lock: receives into `out` if a value is there; closed when drained and closed.
-  channel_attempt try_receive_locked(std::optional<T>& out, waiter*& to_wake) noexcept {
+  BRIGADE_ALWAYS_INLINE channel_attempt try_receive_locked(std::optional<T>& out, waiter*& to_wake) noexcept {
     if (ring_) return try_receive_from_ring_locked(out, to_wake);
     if (count_ > 0) {
       out.emplace(pop());
@@ -281,24 +288,43 @@ class channel_core final : public channel_core_base {
     parked_receivers_.push_back(operation);
     if (ring_) raise_pop_flag_and_settle_locked(to_wake);
   }
-  /// Parks `operation` as park_sender_locked does, releases the lock and wakes the chain
+  /// Parks `operation` as park_sender_locked does, unless `registration` says a stop was
+  /// requested (then it returns false without parking), releases the lock and wakes the chain
   /// `to_wake` (what the caller's attempt completed) and what settling completed. For a task's
   /// await_suspend: once the lock is released the task may be resumed elsewhere and its frame
   /// reused, so what is needed after the unlock must not live in that frame. Not inlined, so that
   /// the chain of waiters to wake is on this thread's stack (a compiler may keep an inlined
   /// await_suspend's locals in the coroutine frame: clang did, and ThreadSanitizer saw the chain
   /// read from a frame that another worker had resumed).
-  [[gnu::noinline]] void park_sender_and_unlock(channel_waiter& operation, waiter* to_wake) noexcept {
-    park_sender_locked(operation, to_wake);
+  template <class Registration>
+  [[gnu::noinline]] bool park_sender_and_unlock(channel_waiter& operation, waiter* to_wake,
+                                                Registration& registration) noexcept {
+    const bool parks = registration.bind_unless_stopped(operation);
+    if (parks) park_sender_locked(operation, to_wake);
     lock_.unlock();
     wait_list::wake_all(to_wake);
+    return parks;
   }
   /// As park_sender_and_unlock, for a receive.
-  [[gnu::noinline]] void park_receiver_and_unlock(channel_waiter& operation, waiter* to_wake) noexcept {
-    park_receiver_locked(operation, to_wake);
+  template <class Registration>
+  [[gnu::noinline]] bool park_receiver_and_unlock(channel_waiter& operation, waiter* to_wake,
+                                                  Registration& registration) noexcept {
+    const bool parks = registration.bind_unless_stopped(operation);
+    if (parks) park_receiver_locked(operation, to_wake);
     lock_.unlock();
     wait_list::wake_all(to_wake);
+    return parks;
   }
+  /// Without the lock: whether a send that failed its lock-free path will very likely complete
+  /// without parking (a receiver is parked, or the channel is unbounded), so that it need not arm
+  /// its cancellation before taking the lock. A guess: the awaiter arms and retries if wrong.
+  [[nodiscard]] bool send_likely_completes() const noexcept {
+    return capacity_ == unbounded || !parked_receivers_.empty_hint();
+  }
+
+  /// The targets through which a stop request withdraws a parked send or receive.
+  cancel_target& send_cancel_target() noexcept { return send_cancel_target_; }
+  cancel_target& receive_cancel_target() noexcept { return receive_cancel_target_; }
   /// Under the lock: takes a parked operation off its queue (a select's losing case, or a waiter
   /// destroyed at shutdown). Does nothing if it is no longer queued.
   void unpark_sender_locked(channel_waiter& operation) noexcept {
@@ -353,6 +379,7 @@ class channel_core final : public channel_core_base {
     if (capacity_ != 0 && capacity_ != unbounded) ring_ = std::make_unique<lock_free_ring<T>>(capacity_);
   }
   ~channel_core() {
+    retire_cancel_targets();
     while (count_ > 0) pop();
     ::operator delete(buffer_, std::align_val_t{alignof(T)});
   }
@@ -431,6 +458,13 @@ class channel_core final : public channel_core_base {
     }
     refresh_flags_locked();
   }
+  /// Under the lock, after a stop request withdrew a parked operation: a bounded channel's flags
+  /// follow its queues.
+  static waiter* after_withdrawal(channel_core& core) noexcept {
+    if (core.ring_) core.refresh_flags_locked();
+    return nullptr;
+  }
+
   /// Under the lock, bounded channels: a side's flag comes down once nobody of that side is
   /// parked, unless the channel is closed (or, for senders, has no receivers left).
   void refresh_flags_locked() noexcept {
@@ -483,6 +517,12 @@ class channel_core final : public channel_core_base {
   std::size_t allocated_ = 0;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
+  cancel_target send_cancel_target_{
+      &cancel_from_list<channel_core, &channel_core::lock_, &channel_core::parked_senders_, &channel_core::after_withdrawal>,
+      this};
+  cancel_target receive_cancel_target_{
+      &cancel_from_list<channel_core, &channel_core::lock_, &channel_core::parked_receivers_, &channel_core::after_withdrawal>,
+      this};
 };
 
 }  // namespace detail

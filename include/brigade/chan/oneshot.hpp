@@ -10,6 +10,9 @@
 // receiver is gone, since nobody could read it. Sending twice throws usage_error. If the sender is
 // destroyed without sending, recv() throws channel_closed ("the oneshot's sender is gone without
 // sending"), so a receiver never waits forever. Receiving twice throws usage_error.
+// Cancellation: recv() is a cancellation point; a stop request of the task's scope while it waits
+// ends it with task_cancelled and takes nothing (a value sent later stays for the next recv()).
+// recv_blocking(std::stop_token) does the same for a thread.
 // Both ends are move-only; each may be used from any thread or task.
 // Memory order: what the sender wrote before send() is visible to the receiver after recv().
 // Complexity: O(1); one allocation for the pair.
@@ -18,6 +21,7 @@
 #include <coroutine>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <utility>
 
 #include "brigade/detail/gate_wait.hpp"
@@ -40,14 +44,20 @@ namespace detail {
 template <class T>
 class oneshot_state {
  public:
+  oneshot_state() noexcept = default;
+  ~oneshot_state() { retire_cancel_targets(); }
+  oneshot_state(const oneshot_state&) = delete;
+  oneshot_state& operator=(const oneshot_state&) = delete;
+
   // The gate protocol of gate_wait.hpp: open once a value is stored or the sender is gone.
   bool is_open() const noexcept { return open_.load(seam::memory_order::acquire); }
-  bool enqueue(waiter& entry) {
+  template <class Registration>
+  park_result enqueue(waiter& entry, Registration& registration) {
     std::lock_guard guard(lock_);
-    if (is_open()) return false;
-    waiters_.push_back(entry);
-    return true;
+    if (is_open()) return park_result::not_needed;
+    return park_locked(registration, waiters_, entry);
   }
+  detail::cancel_target& cancel_target() noexcept { return cancel_target_; }
   void unlink(waiter& entry) noexcept {
     std::lock_guard guard(lock_);
     waiters_.unlink(entry);
@@ -117,6 +127,7 @@ class oneshot_state {
   bool receiver_gone_ = false;  // under lock_
   std::optional<T> value_;      // under lock_
   wait_list waiters_;           // under lock_
+  detail::cancel_target cancel_target_{&cancel_from_list<oneshot_state, &oneshot_state::lock_, &oneshot_state::waiters_>, this};
 };
 
 template <class T>
@@ -190,9 +201,9 @@ class oneshot_receiver {
   /// co_await rx.recv(): the value; throws channel_closed if the sender went without sending.
   [[nodiscard("co_await the receive")]] detail::oneshot_awaiter<T> recv() { return detail::oneshot_awaiter<T>(checked()); }
   /// On a thread: as recv(), blocking.
-  T recv_blocking() {
+  T recv_blocking(std::stop_token token = {}) {
     detail::oneshot_state<T>& state = checked();
-    detail::wait_blocking_on(state);
+    detail::wait_blocking_on(state, std::move(token));
     return state.take();
   }
   /// Without waiting: the value if it has been sent (throws as recv() if the sender is gone).

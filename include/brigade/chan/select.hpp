@@ -24,6 +24,12 @@
 // order; if none is ready, park one waiter per case, all tied to one party and one winner word
 // (whoever completes a case first claims the word, so exactly one case completes), unlock, sleep;
 // when woken, take the other waiters off their queues.
+// Cancellation: a task's select is a cancellation point. A stop request of its scope while it is
+// parked claims the select for no case (under every channel's lock, so no case can complete
+// after that) and the co_await throws task_cancelled: a cancelled select completed no case (a
+// receive case's optional stays empty, a send case's value was not sent). A select that
+// completed a case before the stop returns that case. select_blocking(token, cases...) does the
+// same for a thread given a std::stop_token.
 // Lifetime: the handles and the receive cases' optionals must outlive the select.
 // Complexity: O(cases) per select, plus sorting the channels (O(cases log cases)).
 #pragma once
@@ -34,11 +40,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <tuple>
 #include <utility>
 
 #include "brigade/chan/channel.hpp"
 #include "brigade/chan/channel_core.hpp"
+#include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/runtime/errors.hpp"
@@ -140,6 +148,8 @@ class select_engine {
  public:
   static constexpr std::size_t count = sizeof...(Cases);
   static constexpr std::size_t none = static_cast<std::size_t>(-1);
+  /// The winner word's value once a stop request claimed the select.
+  static constexpr std::uint32_t cancelled_case = channel_waiter::unselected - 1;
   using core_list = std::array<channel_core_base*, count>;
 
   explicit select_engine(Cases&&... cases) : cases_(std::move(cases)...) {
@@ -159,6 +169,9 @@ class select_engine {
   }
   select_engine(const select_engine&) = delete;
   select_engine& operator=(const select_engine&) = delete;
+
+  /// What a stop request reaches: claims a parked select for no case, then wakes its party.
+  detail::cancel_target& cancel_target() noexcept { return cancel_target_; }
 
   void lock_all() noexcept {
     for (std::size_t i = 0; i < distinct_; ++i) cores_[i]->lock().lock();
@@ -193,6 +206,7 @@ class select_engine {
   /// complete a case at once (it changed since it was polled): the waiters to wake are added to
   /// `to_wake`, and that case has claimed the selection.
   void park_all_locked(waiter& party, waiter*& to_wake) noexcept {
+    parked_ = true;
     std::size_t index = 0;
     for_each_case([&](auto& c) {
       channel_waiter& operation = operations_[index];
@@ -218,12 +232,13 @@ class select_engine {
   }
 
   /// After the party was woken: which case won, and its outcome; takes the others off their
-  /// queues.
+  /// queues. `none` when a stop request claimed the select.
   std::size_t collect_after_wake(std::uint32_t& outcome) noexcept {
-    const std::size_t winner = selection_.load(seam::memory_order::acquire);
+    const std::uint32_t winner = selection_.load(seam::memory_order::acquire);
     lock_all();
     unpark_all_locked();
     unlock_all();
+    if (winner == cancelled_case) return none;
     outcome = operations_[winner].outcome;
     return winner;
   }
@@ -264,8 +279,25 @@ class select_engine {
   std::tuple<Cases...> cases_;
   core_list cores_{};
   std::size_t distinct_ = 0;
+  /// The cancel function: under every channel's lock (so the select is either not parked yet,
+  /// and will see the stop request under those locks, or fully parked), claims the winner word
+  /// for no case; if that succeeds no case can complete any more, and the party is woken.
+  static void cancel_parked(detail::cancel_target& self, const root_stop_state*, waiter* const* registered) noexcept {
+    select_engine& engine = self.owner<select_engine>();
+    waiter* party = *registered;
+    engine.lock_all();
+    std::uint32_t expected = channel_waiter::unselected;
+    const bool claimed = engine.parked_ && engine.selection_.compare_exchange_strong(
+                                               expected, cancelled_case, seam::memory_order::acq_rel,
+                                               seam::memory_order::acquire);
+    engine.unlock_all();  // the party stays parked until the wake below
+    if (claimed) party->wake();
+  }
+
   std::array<channel_waiter, count> operations_;
   seam::atomic<std::uint32_t> selection_{channel_waiter::unselected};
+  bool parked_ = false;  // under every channel's lock: the cases are queued
+  detail::cancel_target cancel_target_{&cancel_parked, this};
 };
 
 template <class... Cases>
@@ -279,15 +311,18 @@ class [[nodiscard("co_await the select")]] select_awaiter {
   }
 
   bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> awaiting) {
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker = worker_or_throw("brigade: select() awaited outside a runtime (use select_blocking)");
+    // A callback registration, not the park slot: the select parks on several channels.
+    if (!registration_.arm(scope_word_of(awaiting), engine_.cancel_target(), false, &party_)) return false;
     waiter* to_wake = nullptr;
     engine_.lock_all();
     chosen_ = engine_.try_all_locked(to_wake, outcome_);
-    if (chosen_ != select_engine<Cases...>::none) {
+    if (chosen_ != select_engine<Cases...>::none || registration_.stop_requested_locked()) {
       engine_.unlock_all();
       wait_list::wake_all(to_wake);
-      return false;
+      return false;  // a case completed, or stopped (chosen_ is none)
     }
     party_.handle = awaiting;
     party_.sched = worker.owner;
@@ -299,6 +334,9 @@ class [[nodiscard("co_await the select")]] select_awaiter {
       party_.handle = nullptr;
       chosen_ = engine_.collect_after_wake(outcome_);
     }
+    registration_.disarm();
+    if (chosen_ == select_engine<Cases...>::none) [[unlikely]]
+      throw_wait_cancelled("select");
     engine_.finish(chosen_, outcome_);
     return chosen_;
   }
@@ -306,6 +344,7 @@ class [[nodiscard("co_await the select")]] select_awaiter {
  private:
   select_engine<Cases...> engine_;
   coroutine_waiter party_;
+  park_registration registration_;
   std::size_t chosen_ = select_engine<Cases...>::none;
   std::uint32_t outcome_ = 0;
 };
@@ -319,30 +358,49 @@ template <class... Cases>
   return detail::select_awaiter<Cases...>(std::move(cases)...);
 }
 
-/// On a thread: blocks until one case can run, runs it, and returns its index.
+namespace detail {
 template <class... Cases>
-std::size_t select_blocking(Cases... cases) {
-  static_assert(sizeof...(Cases) > 0, "brigade::select_blocking needs at least one case (an empty select would wait forever)");
-  detail::refuse_blocking_on_worker("select_blocking()");
-  detail::select_engine<Cases...> engine(std::move(cases)...);
+std::size_t select_blocking_with(std::stop_token token, Cases... cases) {
+  refuse_blocking_on_worker("select_blocking()");
+  select_engine<Cases...> engine(std::move(cases)...);
   engine.check_can_wait();
-  detail::waiter* to_wake = nullptr;
+  waiter* to_wake = nullptr;
   std::uint32_t outcome = 0;
+  thread_waiter party;
+  thread_stop_registration registration(std::move(token));
+  if (!registration.arm(engine.cancel_target(), party)) throw_wait_cancelled("select_blocking");
   engine.lock_all();
   std::size_t chosen = engine.try_all_locked(to_wake, outcome);
-  if (chosen == detail::select_engine<Cases...>::none) {
-    detail::thread_waiter party;
+  const bool stopped = chosen == select_engine<Cases...>::none && registration.stop_requested_locked();
+  if (chosen == select_engine<Cases...>::none && !stopped) {
     engine.park_all_locked(party, to_wake);
     engine.unlock_all();
-    detail::wait_list::wake_all(to_wake);
+    wait_list::wake_all(to_wake);
     party.wait();
     chosen = engine.collect_after_wake(outcome);
   } else {
     engine.unlock_all();
-    detail::wait_list::wake_all(to_wake);
+    wait_list::wake_all(to_wake);
   }
+  registration.disarm();
+  if (chosen == select_engine<Cases...>::none) throw_wait_cancelled("select_blocking");
   engine.finish(chosen, outcome);
   return chosen;
+}
+}  // namespace detail
+
+/// On a thread: blocks until one case can run, runs it, and returns its index.
+template <class... Cases>
+std::size_t select_blocking(Cases... cases) {
+  static_assert(sizeof...(Cases) > 0, "brigade::select_blocking needs at least one case (an empty select would wait forever)");
+  return detail::select_blocking_with(std::stop_token{}, std::move(cases)...);
+}
+/// As select_blocking(cases...); a stop request of `token` while it waits throws task_cancelled
+/// (no case completed).
+template <class... Cases>
+std::size_t select_blocking(std::stop_token token, Cases... cases) {
+  static_assert(sizeof...(Cases) > 0, "brigade::select_blocking needs at least one case (an empty select would wait forever)");
+  return detail::select_blocking_with(std::move(token), std::move(cases)...);
 }
 
 /// Go's select with a `default:` branch, from a task or a thread: runs one ready case and returns

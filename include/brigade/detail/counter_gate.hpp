@@ -36,6 +36,7 @@ class counter_gate {
  public:
   explicit counter_gate(std::int64_t initial, const char* off_runtime_message) noexcept
       : count_(initial), open_(initial == 0), off_runtime_message_(off_runtime_message) {}
+  ~counter_gate() { retire_cancel_targets(); }
   counter_gate(const counter_gate&) = delete;
   counter_gate& operator=(const counter_gate&) = delete;
 
@@ -73,12 +74,13 @@ class counter_gate {
     std::lock_guard lock(mutex_);
     return true;
   }
-  bool enqueue(waiter& entry) {
+  template <class Registration>
+  park_result enqueue(waiter& entry, Registration& registration) {
     std::lock_guard lock(mutex_);
-    if (open_.load(seam::memory_order::relaxed) && count() == 0) return false;
-    waiters_.push_back(entry);
-    return true;
+    if (open_.load(seam::memory_order::relaxed) && count() == 0) return park_result::not_needed;
+    return park_locked(registration, waiters_, entry);
   }
+  detail::cancel_target& cancel_target() noexcept { return cancel_target_; }
   void unlink(waiter& entry) noexcept {
     std::lock_guard lock(mutex_);
     waiters_.unlink(entry);
@@ -106,6 +108,7 @@ class counter_gate {
   const char* const off_runtime_message_;
   seam::mutex mutex_;
   wait_list waiters_;  // guarded by mutex_
+  detail::cancel_target cancel_target_{&cancel_from_list<counter_gate, &counter_gate::mutex_, &counter_gate::waiters_>, this};
 };
 
 }  // namespace brigade::detail

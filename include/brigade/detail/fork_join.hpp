@@ -204,7 +204,7 @@ class fork_join_base : public task_completion {
   seam::atomic<std::size_t> remaining_{0};
   seam::atomic<promise_base*> first_{nullptr};
   std::coroutine_handle<> parent_;
-  stop_state scope_;
+  child_stop_state scope_;
   worker_hot* owner_ = nullptr;
   // The inline chain only (see the invariants).
   std::size_t next_index_ = 1;

@@ -7,16 +7,27 @@
 // so no waiter starves). The primitive's side, usually a small adapter holding a reference to it
 // (the "grantor"):
 //   bool try_grant() noexcept;       takes the grant at once if it is free (no lock, fast path)
-//   bool enqueue(waiter& w);         under its lock: takes the grant now (false), or parks w (true)
+//   park_result enqueue(waiter& w, R& registration);
+//                                    under its lock: takes the grant now (not_needed); or, if
+//                                    registration.stop_requested_locked(), parks nothing
+//                                    (cancelled); or parks w (parked). R: park_registration (a
+//                                    task) or thread_stop_registration (a thread)
 //   bool withdraw(waiter& w) noexcept;  under its lock: takes w off its list if it is still parked
 //                                    and returns true; false when it was granted meanwhile
 //   void give_back() noexcept;       returns a grant that its waiter will never use
 //   Result granted() noexcept;       what the co_await yields once the grant is held (a guard)
+//   cancel_target& cancel_target() noexcept;  withdraws a parked waiter on a stop request, as
+//                                    withdraw does, and marks it cancelled (cancel_from_list)
 //   static const char* off_runtime_message() noexcept;  the error for co_await off the runtime
 //
-//   co_await grant_awaiter<G>{grantor}           suspends the task until granted
-//   block_until_granted(grantor, deadline)       blocks the thread until granted or the deadline
+//   co_await grant_awaiter<G>{grantor}                  suspends the task until granted
+//   block_until_granted(grantor, deadline, token)       blocks the thread until granted, the
+//                                                       deadline or the token's stop
 //
+// Cancellation (cancel-safety): a stop request while the task (or the thread, given a
+// std::stop_token) is parked withdraws it and the wait throws task_cancelled; a cancelled wait
+// never holds the grant, and one handed the grant just before the stop holds it (the wait
+// completes normally; the stop is seen at the next cancellation point).
 // A task destroyed while it waits here (runtime shutdown) withdraws its waiter, or gives back a
 // grant it was handed but never resumed to use, so that a thread waiting on the same primitive is
 // not left waiting forever.
@@ -24,12 +35,15 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <stop_token>
 #include <utility>
 
+#include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/wait_list.hpp"
 #include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/task.hpp"
 #include "brigade/runtime/waiter.hpp"
 
 namespace brigade::detail {
@@ -72,16 +86,36 @@ bool take_or_mark_waiting(seam::atomic<Word>& state, Word waiting_bit, CanTake c
   }
 }
 
+/// Under the list lock, after a waiter left `list` (or did not join it after marking): clears
+/// `waiting_bit` if the list is empty.
+template <class Word>
+void clear_waiting_if_empty(const wait_list& list, seam::atomic<Word>& state, Word waiting_bit) noexcept {
+  if (list.empty()) state.fetch_and(static_cast<Word>(~waiting_bit), seam::memory_order::relaxed);
+}
+
 /// Under the list lock: takes `entry` off `list` if it is still there (a waiter that gives up),
 /// clearing `waiting_bit` when the list empties. Returns whether it was there.
 template <class Word>
 bool unlink_and_clear(wait_list& list, waiter& entry, seam::atomic<Word>& state, Word waiting_bit) noexcept {
   if (!list.unlink(entry)) return false;
-  if (list.empty()) state.fetch_and(static_cast<Word>(~waiting_bit), seam::memory_order::relaxed);
+  clear_waiting_if_empty(list, state, waiting_bit);
   return true;
 }
 
-template <class Grantor>
+/// Under the list lock, the common body of a granting primitive's enqueue: takes the grant now if
+/// it can; else marks `waiting_bit` and parks `entry`, unless a stop was requested.
+template <class Word, class CanTake, class Taken, class Registration>
+park_result take_or_park(seam::atomic<Word>& state, Word waiting_bit, CanTake can_take, Taken taken,
+                         wait_list& list, waiter& entry, Registration& registration) noexcept {
+  if (take_or_mark_waiting(state, waiting_bit, can_take, taken)) return park_result::not_needed;
+  const park_result result = park_locked(registration, list, entry);
+  if (result == park_result::cancelled) clear_waiting_if_empty(list, state, waiting_bit);
+  return result;
+}
+
+/// `Cancellable`: false for a wait that a stop request must not interrupt (a condition variable
+/// taking its mutex back after a cancelled wait).
+template <class Grantor, bool Cancellable = true>
 class [[nodiscard("co_await it")]] grant_awaiter {
  public:
   explicit grant_awaiter(Grantor grantor) noexcept : grantor_(grantor) {}
@@ -90,25 +124,36 @@ class [[nodiscard("co_await it")]] grant_awaiter {
   grant_awaiter& operator=(const grant_awaiter&) = delete;
   ~grant_awaiter() {
     // The handle is set while the task may be suspended and cleared when it resumes: non-null
-    // here means the frame is destroyed while suspended (runtime shutdown).
-    if (waiter_.handle && !grantor_.withdraw(waiter_)) grantor_.give_back();
+    // here means the frame is destroyed while suspended (runtime shutdown). A waiter a stop
+    // request withdrew (marked under the primitive's lock) was granted nothing.
+    if (waiter_.handle && !grantor_.withdraw(waiter_) && waiter_.outcome != cancelled_outcome)
+      grantor_.give_back();
   }
 
   bool await_ready() noexcept { return grantor_.try_grant(); }
-  bool await_suspend(std::coroutine_handle<> awaiting) {
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     waiter_.arm(awaiting, Grantor::off_runtime_message());
-    if (grantor_.enqueue(waiter_)) return true;
-    waiter_.handle = nullptr;  // granted at once: resume without suspending
+    park_result result = park_result::cancelled;
+    if (registration_.arm(Cancellable ? scope_word_of(awaiting) : 0, grantor_.cancel_target()))
+      result = grantor_.enqueue(waiter_, registration_);
+    if (result == park_result::parked) return true;
+    waiter_.handle = nullptr;  // granted at once, or stopped: resume without suspending
+    if (result == park_result::cancelled) waiter_.outcome = cancelled_outcome;
     return false;
   }
-  auto await_resume() noexcept {
+  auto await_resume() {
     waiter_.handle = nullptr;
+    registration_.disarm();
+    if (waiter_.outcome == cancelled_outcome) [[unlikely]]
+      throw_wait_cancelled("a lock or acquire");
     return grantor_.granted();
   }
 
  private:
   Grantor grantor_;
   coroutine_waiter waiter_;
+  park_registration registration_;
 };
 
 /// What a task holds once granted a lock or a share: move-only, handed back through
@@ -148,13 +193,22 @@ class held_grant {
 };
 
 /// Blocks the calling thread until `grantor` grants, or until `deadline` (seam::now_nanoseconds()'s
-/// clock; thread_waiter::no_deadline for none). Returns whether it was granted.
+/// clock; thread_waiter::no_deadline for none). Returns whether it was granted. A stop request of
+/// `token` while it waits withdraws it and throws task_cancelled (nothing granted).
 template <class Grantor>
-bool block_until_granted(Grantor grantor, std::uint64_t deadline = thread_waiter::no_deadline) {
+bool block_until_granted(Grantor grantor, std::uint64_t deadline = thread_waiter::no_deadline,
+                         std::stop_token token = {}) {
   if (grantor.try_grant()) return true;
   thread_waiter waiter;
-  if (!grantor.enqueue(waiter)) return true;
-  return waiter.wait_until_or_withdraw(deadline, [&]() noexcept { return grantor.withdraw(waiter); });
+  thread_stop_registration registration(std::move(token));
+  park_result result = park_result::cancelled;
+  if (registration.arm(grantor.cancel_target(), waiter)) result = grantor.enqueue(waiter, registration);
+  bool granted = result == park_result::not_needed;
+  if (result == park_result::parked)
+    granted = waiter.wait_until_or_withdraw(deadline, [&]() noexcept { return grantor.withdraw(waiter); });
+  registration.disarm();
+  if (result == park_result::cancelled || waiter.outcome == cancelled_outcome) throw_wait_cancelled("a blocking lock or acquire");
+  return granted;
 }
 
 }  // namespace brigade::detail

@@ -30,6 +30,7 @@ class once_core {
  public:
   explicit once_core(const char* off_runtime_message) noexcept
       : off_runtime_message_(off_runtime_message) {}
+  ~once_core() { retire_cancel_targets(); }
   once_core(const once_core&) = delete;
   once_core& operator=(const once_core&) = delete;
 
@@ -57,19 +58,20 @@ class once_core {
 
   // The gate protocol of gate_wait.hpp: open while nobody runs the initialiser.
   bool is_open() const noexcept { return state_.load(seam::memory_order::acquire) != running; }
-  bool enqueue(waiter& entry) {
+  template <class Registration>
+  park_result enqueue(waiter& entry, Registration& registration) {
     {
       std::lock_guard lock(mutex_);
       if (!is_open()) {
-        waiters_.push_back(entry);
-        return true;
+        return park_locked(registration, waiters_, entry);
       }
     }
     // The initialiser is between taking the waiters and publishing its end: wait for that store
     // (a few instructions away) rather than go on while finish() still touches the object.
     while (state_.load(seam::memory_order::acquire) == finishing) seam::spin_pause();
-    return false;
+    return park_result::not_needed;
   }
+  detail::cancel_target& cancel_target() noexcept { return cancel_target_; }
   void unlink(waiter& entry) noexcept {
     std::lock_guard lock(mutex_);
     waiters_.unlink(entry);
@@ -85,6 +87,7 @@ class once_core {
   const char* const off_runtime_message_;
   seam::mutex mutex_;
   wait_list waiters_;  // guarded by mutex_
+  detail::cancel_target cancel_target_{&cancel_from_list<once_core, &once_core::mutex_, &once_core::waiters_>, this};
 };
 
 }  // namespace brigade::detail

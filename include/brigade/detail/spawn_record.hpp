@@ -48,6 +48,7 @@
 #include <cstdint>
 #include <exception>
 
+#include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/frame_pool.hpp"
 #include "brigade/detail/result_slot.hpp"
 #include "brigade/detail/seam.hpp"
@@ -115,6 +116,25 @@ struct join_state : task_completion {
     return (prev & complete) != 0;
   }
 
+  /// What withdraw_joiner found.
+  enum class withdrawal : unsigned char { withdrawn, complete, not_registered };
+  /// A stop request of the joiner's scope takes `joiner` back out of the join word, so that the
+  /// task side will not wake it (withdrawn), unless the task finished first (complete: the task
+  /// side wakes it, or woke it).
+  withdrawal withdraw_joiner(const waiter& joiner) noexcept {
+    const auto address = reinterpret_cast<std::uintptr_t>(&joiner);
+    std::uintptr_t state = state_.load(seam::memory_order::acquire);
+    while (true) {
+      if ((state & complete) != 0) return withdrawal::complete;
+      if ((state & ~flag_bits) != address) return withdrawal::not_registered;
+      // Acq_rel: pairs with register_joiner and with finish's fetch_or (whichever comes first
+      // in the word's order decides who wakes the joiner).
+      if (state_.compare_exchange_weak(state, state & flag_bits, seam::memory_order::acq_rel,
+                                       seam::memory_order::acquire))
+        return withdrawal::withdrawn;
+    }
+  }
+
   /// Step 3.
   void release_handle() noexcept {
     // Acquire: pairs with the other parties' last fetch_or, so their accesses come before ours.
@@ -148,7 +168,7 @@ struct join_state : task_completion {
   // Shared: the join word (flags and the joiner's address).
   seam::atomic<std::uintptr_t> state_{0};
   // The cancellation scope of the spawned work: abort() requests it.
-  stop_state stop_;
+  root_stop_state stop_;
   // Owned by the registry list named by registry_owner_ (a worker's index, or outsider_list).
   join_state* registry_prev_ = nullptr;
   join_state* registry_next_ = nullptr;
@@ -172,6 +192,46 @@ struct join_state : task_completion {
   }
   // The derived record reports a failure that was never observed, then frees itself.
   void destroy_unobserved() noexcept { on_complete(this, destroy_record_request); }
+};
+
+/// How a stop request reaches a task or thread waiting in a join (join_handle's co_await and
+/// join(std::stop_token)): through a callback registration, whose cancel function withdraws the
+/// joiner from the join word and wakes it. The join word has no lock to park under, so the
+/// joiner checks for a stop before it registers (and then says it gave up), and a canceller that
+/// finds no joiner registered yet waits for it to register, give up, or see the task complete:
+/// the joiner is between its callback registration and its fetch_or, a few instructions away.
+struct join_cancellation {
+  explicit join_cancellation(join_state& record) noexcept : record_(&record) {}
+  join_cancellation(const join_cancellation&) = delete;
+  join_cancellation& operator=(const join_cancellation&) = delete;
+
+  cancel_target& target() noexcept { return target_; }
+  /// The joiner saw the stop request before registering: it will not register.
+  void give_up() noexcept { gave_up_.store(true, seam::memory_order::release); }
+
+ private:
+  static void withdraw(cancel_target& self, const root_stop_state*, waiter* const* registered) noexcept {
+    join_cancellation& me = self.owner<join_cancellation>();
+    waiter* joiner = *registered;
+    while (true) {
+      switch (me.record_->withdraw_joiner(*joiner)) {
+        case join_state::withdrawal::withdrawn:
+          joiner->outcome = cancelled_outcome;
+          joiner->wake();
+          return;
+        case join_state::withdrawal::complete:
+          return;
+        case join_state::withdrawal::not_registered:
+          if (me.gave_up_.load(seam::memory_order::acquire)) return;
+          seam::spin_pause();
+          break;
+      }
+    }
+  }
+
+  join_state* record_;
+  seam::atomic<bool> gave_up_{false};
+  cancel_target target_{&withdraw, this};
 };
 
 /// The join state plus the result of work producing T. join_handle<T> points here; the most

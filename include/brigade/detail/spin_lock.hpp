@@ -22,8 +22,20 @@ namespace brigade::detail {
 
 class spin_lock {
  public:
-  void lock() noexcept {
-    if (!locked_.exchange(true, seam::memory_order::acquire)) return;
+  /// The free case inline (one exchange); the contended loop out of line.
+  BRIGADE_ALWAYS_INLINE void lock() noexcept {
+    if (!locked_.exchange(true, seam::memory_order::acquire)) [[likely]]
+      return;
+    lock_contended();
+  }
+  [[nodiscard]] bool try_lock() noexcept {
+    return !locked_.load(seam::memory_order::relaxed) &&
+           !locked_.exchange(true, seam::memory_order::acquire);
+  }
+  void unlock() noexcept { locked_.store(false, seam::memory_order::release); }
+
+ private:
+  [[gnu::noinline]] void lock_contended() noexcept {
     std::uint32_t backoff = 1;
     int rounds = 0;
     while (true) {
@@ -38,13 +50,7 @@ class spin_lock {
       if (!locked_.exchange(true, seam::memory_order::acquire)) return;
     }
   }
-  [[nodiscard]] bool try_lock() noexcept {
-    return !locked_.load(seam::memory_order::relaxed) &&
-           !locked_.exchange(true, seam::memory_order::acquire);
-  }
-  void unlock() noexcept { locked_.store(false, seam::memory_order::release); }
 
- private:
   static constexpr std::uint32_t max_backoff = 64;
   static constexpr int yield_after_rounds = 64;
   seam::atomic<bool> locked_{false};

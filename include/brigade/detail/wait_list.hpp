@@ -14,6 +14,7 @@
 // Complexity: every operation O(1), except take_all's O(n) unmarking.
 #pragma once
 
+#include "brigade/detail/seam.hpp"
 #include "brigade/runtime/waiter.hpp"
 
 // A waiter parked from a function's stack frame (a blocked thread) is linked here and taken off
@@ -32,8 +33,11 @@ class wait_list {
   wait_list(const wait_list&) = delete;
   wait_list& operator=(const wait_list&) = delete;
 
-  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-  [[nodiscard]] bool has_one() const noexcept { return head_ != nullptr && head_ == tail_; }
+  [[nodiscard]] bool empty() const noexcept { return head() == nullptr; }
+  [[nodiscard]] bool has_one() const noexcept { return head() != nullptr && head() == tail_; }
+  /// Without the lock: whether the list looked empty a moment ago (a hint, for a guess that the
+  /// caller checks again under the lock).
+  [[nodiscard]] bool empty_hint() const noexcept { return head() == nullptr; }
 
   /// Parks `entry` last. It must not be on any list.
   void push_back(waiter& entry) noexcept {
@@ -42,7 +46,7 @@ class wait_list {
     if (tail_ != nullptr)
       tail_->next = &entry;
     else
-      head_ = &entry;
+      set_head(&entry);
     tail_ = &entry;
   }
 
@@ -50,17 +54,17 @@ class wait_list {
   /// head of the queue). It must not be on any list.
   void push_front(waiter& entry) noexcept {
     entry.prev = nullptr;
-    entry.next = head_;
-    if (head_ != nullptr)
-      head_->prev = &entry;
+    entry.next = head();
+    if (head() != nullptr)
+      head()->prev = &entry;
     else
       tail_ = &entry;
-    head_ = &entry;
+    set_head(&entry);
   }
 
   /// Removes and returns the first waiter (nullptr when empty), marked as on no list.
   waiter* pop_front() noexcept {
-    waiter* first = head_;
+    waiter* first = head();
     if (first != nullptr) unlink(*first);
     return first;
   }
@@ -69,25 +73,39 @@ class wait_list {
   /// parked). Returns whether it was there.
   bool unlink(waiter& entry) noexcept {
     if (!entry.is_linked()) return false;
-    if (entry.prev != nullptr)
-      entry.prev->next = entry.next;
+    // Read both links first: the relaxed store to head_ would make the compiler load them again.
+    waiter* const prev = entry.prev;
+    waiter* const next = entry.next;
+    if (prev != nullptr)
+      prev->next = next;
     else
-      head_ = entry.next;
-    if (entry.next != nullptr)
-      entry.next->prev = entry.prev;
+      set_head(next);
+    if (next != nullptr)
+      next->prev = prev;
     else
-      tail_ = entry.prev;
+      tail_ = prev;
     entry.next = nullptr;
     entry.mark_unlinked();
     return true;
   }
 
+  /// Whether `entry` is on this list, found by address: never reads *entry, which may be gone (a
+  /// canceller naming a waiter it only has the address of). O(1) for the first and last waiter,
+  /// O(n) otherwise.
+  [[nodiscard]] bool contains(const waiter* entry) const noexcept {
+    if (entry == head() || entry == tail_) return entry != nullptr;
+    for (const waiter* w = head(); w != nullptr; w = w->next)
+      if (w == entry) return true;
+    return false;
+  }
+
   /// Removes every waiter, each marked as on no list, and returns the first; they stay chained
   /// through `next`, in order, for the caller to wake after it releases its lock.
   waiter* take_all() noexcept {
-    waiter* first = head_;
+    waiter* first = head();
     for (waiter* w = first; w != nullptr; w = w->next) w->mark_unlinked();
-    head_ = tail_ = nullptr;
+    set_head(nullptr);
+    tail_ = nullptr;
     return first;
   }
 
@@ -101,7 +119,11 @@ class wait_list {
   }
 
  private:
-  waiter* head_ = nullptr;
+  // Relaxed: the owner's lock orders every access but empty_hint's, which is only a guess.
+  waiter* head() const noexcept { return head_.load(seam::memory_order::relaxed); }
+  void set_head(waiter* first) noexcept { head_.store(first, seam::memory_order::relaxed); }
+
+  seam::atomic<waiter*> head_{nullptr};
   waiter* tail_ = nullptr;
 };
 

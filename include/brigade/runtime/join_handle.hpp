@@ -15,8 +15,14 @@
 // a detached task then fails, the error is passed to the runtime's unobserved-failure handler
 // (runtime_options::on_unobserved_failure; by default it is printed to standard error), never
 // silently lost.
-// Abort: abort() requests cooperative cancellation (stop_token.hpp): a task that has not started
-// does not run; a running one sees the request at its next cancellation point.
+// Abort: abort() requests cancellation (stop_token.hpp): a task that has not started does not
+// run; a task parked in one of brigade's waits is woken at once and its wait throws
+// task_cancelled; a running one sees the request at its next cancellation point.
+// Cancellation of the joiner: co_await of a handle is a cancellation point of the *awaiting*
+// task. A stop request of its scope while it waits ends the co_await with task_cancelled and
+// leaves the joined task running (a spawned task is not a structured child; abort() it to stop
+// it). The handle stays joinable (an rvalue await, which consumes the handle, detaches the task).
+// join(std::stop_token) does the same for a thread.
 //
 // Misuse: joining twice, or joining / aborting an empty (moved-from, detached) handle, throws
 // usage_error. join() on a worker thread of a runtime throws usage_error: it would block the
@@ -26,11 +32,15 @@
 // worker of its own runtime.
 #pragma once
 
+#include <optional>
+#include <stop_token>
 #include <utility>
 
+#include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/spawn_record.hpp"
 #include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/task.hpp"
 #include "brigade/runtime/waiter.hpp"
 
 namespace brigade {
@@ -74,15 +84,30 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
   /// Lets the task run on without a handle.
   void detach() noexcept { release(); }
 
-  /// Blocks the calling thread until the task finishes; returns its value or rethrows.
-  T join() {
+  /// Blocks the calling thread until the task finishes; returns its value or rethrows. With a
+  /// token, a stop request while it waits throws task_cancelled (the task runs on; the handle
+  /// stays joinable).
+  T join(std::stop_token token = {}) {
     check_joinable("join");
-    if (detail::current_worker() != nullptr)
+    if (detail::current_worker() != nullptr) {
+      joined_ = false;
       throw usage_error(
           "brigade: join_handle::join() would block a worker thread of a runtime; "
           "use co_await on the handle inside a task");
+    }
     detail::thread_waiter waiter;
-    if (!record_->register_joiner(waiter)) waiter.wait();
+    detail::join_cancellation cancellation(*record_);
+    detail::thread_stop_registration registration(std::move(token));
+    bool stopped = !registration.arm(cancellation.target(), waiter) || registration.stop_requested_locked();
+    if (stopped)
+      cancellation.give_up();
+    else if (!record_->register_joiner(waiter))
+      waiter.wait();
+    registration.disarm();
+    if (stopped || waiter.outcome == detail::cancelled_outcome) {
+      joined_ = false;
+      detail::throw_wait_cancelled("join_handle::join");
+    }
     return take();
   }
 
@@ -93,21 +118,42 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
     // Holds the waiter that the task's record points to while suspended: not copyable/movable.
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
+    ~awaiter() {
+      // Set while the task is suspended here, cleared when it resumes: non-null means the frame
+      // is destroyed while it waits (runtime shutdown). Withdraw, so that the task side never
+      // wakes a waiter that is gone (a finished task that already woke it leaves nothing to do).
+      if (waiter_.handle) (void)handle_.record_->withdraw_joiner(waiter_);
+    }
 
     bool await_ready() {
       handle_.check_joinable("co_await");
       return handle_.record_->is_complete();
     }
-    bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> awaiting) {
       waiter_.handle = awaiting;
       detail::worker_hot* worker = detail::current_worker();
       waiter_.sched = worker != nullptr ? worker->owner
                                         : detail::scheduler_by_serial(handle_.record_->runtime_serial_);
       // No runtime any more: its shutdown completed every record, so the result is there.
       if (waiter_.sched == nullptr) return false;
+      cancellation_.emplace(*handle_.record_);
+      if (!registration_.arm(detail::scope_word_of(awaiting), cancellation_->target(), false, &waiter_) ||
+          registration_.stop_requested_locked()) {
+        cancellation_->give_up();
+        waiter_.outcome = detail::cancelled_outcome;
+        return false;
+      }
       return !handle_.record_->register_joiner(waiter_);
     }
     T await_resume() {
+      waiter_.handle = nullptr;
+      registration_.disarm();
+      if (waiter_.outcome == detail::cancelled_outcome) [[unlikely]] {
+        handle_.joined_ = false;
+        if (consume_) handle_.release();
+        detail::throw_wait_cancelled("co_await of a join_handle");
+      }
       if (!consume_) return handle_.take();
       // Released even when take() rethrows the task's error.
       struct release_on_exit {
@@ -121,6 +167,8 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
     join_handle& handle_;
     bool consume_;
     detail::coroutine_waiter waiter_;
+    std::optional<detail::join_cancellation> cancellation_;  // made only when the task suspends
+    detail::park_registration registration_;
   };
   awaiter operator co_await() & noexcept { return awaiter{*this, false}; }
   awaiter operator co_await() && noexcept { return awaiter{*this, true}; }

@@ -74,8 +74,19 @@ struct promise_base : pool_allocated {
   stop_state* scope() const noexcept {
     return reinterpret_cast<stop_state*>(scope_and_flags_ & ~flag_mask);
   }
+  /// The scope with root_scope_tag when it is a root (a spawned task's own): what a wait needs to
+  /// arm its cancellation without reading the scope (detail/cancellable_wait.hpp).
+  std::uintptr_t scope_word() const noexcept { return scope_and_flags_ & ~(failed_flag | inline_flag); }
   void set_scope(stop_state* scope) noexcept {
-    scope_and_flags_ = reinterpret_cast<std::uintptr_t>(scope) | (scope_and_flags_ & flag_mask);
+    scope_and_flags_ = reinterpret_cast<std::uintptr_t>(scope) | (scope_and_flags_ & (failed_flag | inline_flag));
+  }
+  void set_root_scope(root_stop_state* scope) noexcept {
+    scope_and_flags_ = reinterpret_cast<std::uintptr_t>(static_cast<stop_state*>(scope)) | root_scope_tag |
+                       (scope_and_flags_ & (failed_flag | inline_flag));
+  }
+  /// Runs in the scope of the task whose scope_word() this is (a plain await).
+  void set_scope_word(std::uintptr_t word) noexcept {
+    scope_and_flags_ = word | (scope_and_flags_ & (failed_flag | inline_flag));
   }
   /// The body ended with an exception.
   bool failed() const noexcept { return (scope_and_flags_ & failed_flag) != 0; }
@@ -91,10 +102,11 @@ struct promise_base : pool_allocated {
   static constexpr std::uintptr_t next_is_completion = 1;  // in next_
   static constexpr std::uintptr_t failed_flag = 1;         // in scope_and_flags_
   static constexpr std::uintptr_t inline_flag = 2;         // in scope_and_flags_
-  static constexpr std::uintptr_t flag_mask = 3;
+  static_assert(root_scope_tag == 4, "scope_and_flags_ keeps root_scope_tag in its third bit");
+  static constexpr std::uintptr_t flag_mask = 7;
   static_assert(alignof(stop_state) > flag_mask && alignof(task_completion) > next_is_completion);
   std::uintptr_t next_ = 0;             // the awaiter's frame, or a task_completion | 1
-  std::uintptr_t scope_and_flags_ = 0;  // a stop_state*, plus failed_flag and inline_flag
+  std::uintptr_t scope_and_flags_ = 0;  // a stop_state*, plus failed_flag, inline_flag, root_scope_tag
 
   struct initial_awaiter {
     promise_base* promise;
@@ -167,6 +179,14 @@ stop_state* scope_of(std::coroutine_handle<Promise> handle) noexcept {
   else
     return nullptr;
 }
+/// The scope of the coroutine `handle` as promise_base::scope_word() gives it (0: none).
+template <class Promise>
+std::uintptr_t scope_word_of(std::coroutine_handle<Promise> handle) noexcept {
+  if constexpr (brigade_promise<Promise>)
+    return handle.promise().scope_word();
+  else
+    return 0;
+}
 
 [[noreturn]] inline void throw_empty_task() {
   throw usage_error(
@@ -211,7 +231,7 @@ class [[nodiscard("a task does nothing until it is awaited or spawned")]] task {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       auto& promise = handle.promise();
       promise.set_continuation(awaiting);
-      promise.set_scope(detail::scope_of(awaiting));
+      promise.set_scope_word(detail::scope_word_of(awaiting));
       return handle;
     }
     T await_resume() { return handle.promise().result_.take(); }
@@ -242,6 +262,24 @@ inline task<void> task_promise<void>::get_return_object() noexcept {
 }  // namespace detail
 
 namespace detail {
+/// co_await in_scope(t, scope): runs `t` inline as co_await t does, but in `scope` (which must be
+/// the awaiting task's scope or below it) instead of the awaiting task's own: a task group's
+/// body runs in the group's scope, so that a failing child stops it.
+template <class T>
+struct [[nodiscard("co_await it")]] in_scope_awaiter : task<T>::awaiter {
+  stop_state* scope;
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+    auto& promise = this->handle.promise();
+    promise.set_continuation(awaiting);
+    promise.set_scope(scope);
+    return this->handle;
+  }
+};
+template <class T>
+in_scope_awaiter<T> in_scope(task<T>& work, stop_state* scope) noexcept {
+  return in_scope_awaiter<T>{{work.handle()}, scope};
+}
+
 /// Whether R is a brigade::task (for APIs that accept a function returning T or task<T>).
 template <class R>
 inline constexpr bool is_task_v = false;

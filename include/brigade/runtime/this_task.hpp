@@ -22,7 +22,7 @@ namespace brigade::this_task {
 namespace detail {
 /// Reads the awaiting task's scope and resumes it at once (await_suspend returns false).
 struct scope_reader {
-  const brigade::detail::stop_state* scope = nullptr;
+  brigade::detail::stop_state* scope = nullptr;
   bool await_ready() const noexcept { return false; }
   template <brigade::detail::brigade_promise Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
@@ -33,7 +33,7 @@ struct scope_reader {
 /// co_await current_scope() yields the running task's scope (internal, for scoped operations).
 inline auto current_scope() noexcept {
   struct awaiter : scope_reader {
-    const brigade::detail::stop_state* await_resume() const noexcept { return scope; }
+    brigade::detail::stop_state* await_resume() const noexcept { return scope; }
   };
   return awaiter{};
 }

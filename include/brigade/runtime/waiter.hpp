@@ -141,7 +141,7 @@ inline void refuse_blocking_on_worker(const char* operation) {
 
 /// The worker thread the caller runs on; throws usage_error(`off_runtime_message`) off a
 /// runtime (a co_await of a brigade primitive from a coroutine that no runtime runs).
-inline worker_hot& worker_or_throw(const char* off_runtime_message) {
+BRIGADE_ALWAYS_INLINE worker_hot& worker_or_throw(const char* off_runtime_message) {
   worker_hot* worker = current_worker();
   if (worker == nullptr) [[unlikely]]
     throw usage_error(off_runtime_message);

@@ -9,6 +9,10 @@
 //   }
 //
 // Tasks and threads may mix in one barrier.
+// Cancellation: arrive_and_wait() is a cancellation point: a stop request of the task's scope
+// while it waits withdraws its arrival (the phase counts one arrival fewer, as if it never came)
+// and the co_await throws task_cancelled; an arrival that completed its phase is not withdrawn.
+// arrive_and_wait_blocking(std::stop_token) does the same for a thread.
 // Misuse: a barrier of zero or fewer parties throws usage_error; so does co_await outside a
 // runtime. A party that stops arriving leaves the others waiting in the first phase it misses:
 // the barrier cannot know that it is gone. (A task destroyed at runtime shutdown while it waits
@@ -22,11 +26,15 @@
 #include <coroutine>
 #include <cstdint>
 #include <mutex>
+#include <stop_token>
+
+#include "brigade/detail/cancellable_wait.hpp"
 
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/wait_list.hpp"
 #include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/task.hpp"
 #include "brigade/runtime/waiter.hpp"
 
 namespace brigade {
@@ -35,6 +43,7 @@ class barrier {
  public:
   /// A barrier for `parties` arrivals per phase. Throws usage_error if parties < 1.
   explicit barrier(std::int64_t parties) : parties_(checked(parties)), remaining_(parties) {}
+  ~barrier() { detail::retire_cancel_targets(); }
   barrier(const barrier&) = delete;
   barrier& operator=(const barrier&) = delete;
 
@@ -44,12 +53,18 @@ class barrier {
   /// phase has arrived (the last one to arrive does not suspend).
   [[nodiscard("co_await the arrival")]] auto arrive_and_wait() noexcept { return awaiter{*this}; }
 
-  /// On a thread: arrives, then blocks until every party of this phase has arrived.
-  void arrive_and_wait_blocking() {
+  /// On a thread: arrives, then blocks until every party of this phase has arrived. With a
+  /// token, a stop request while it waits withdraws the arrival and throws task_cancelled.
+  void arrive_and_wait_blocking(std::stop_token token = {}) {
     detail::refuse_blocking_on_worker("barrier::arrive_and_wait_blocking()");
     detail::thread_waiter waiter;
-    if (arrive(waiter)) return;
-    waiter.wait();
+    detail::thread_stop_registration registration(std::move(token));
+    detail::park_result result = detail::park_result::cancelled;
+    if (registration.arm(cancel_target_, waiter)) result = arrive(waiter, registration);
+    if (result == detail::park_result::parked) waiter.wait();
+    registration.disarm();
+    if (result == detail::park_result::cancelled || waiter.outcome == detail::cancelled_outcome)
+      detail::throw_wait_cancelled("barrier::arrive_and_wait_blocking");
   }
 
  private:
@@ -59,20 +74,28 @@ class barrier {
   }
 
   /// Counts an arrival. The last one of a phase starts the next phase, wakes the parties that
-  /// wait (after releasing the lock) and returns true; any other parks `entry` and returns false.
-  bool arrive(detail::waiter& entry) noexcept {
+  /// wait (after releasing the lock) and returns not_needed; any other parks `entry` (parked),
+  /// unless a stop was requested (cancelled: the arrival is not counted).
+  template <class Registration>
+  detail::park_result arrive(detail::waiter& entry, Registration& registration) noexcept {
     detail::waiter* to_wake;
     {
       std::lock_guard lock(mutex_);
-      if (--remaining_ > 0) {
-        waiters_.push_back(entry);
-        return false;
+      if (remaining_ > 1) {
+        const detail::park_result result = detail::park_locked(registration, waiters_, entry);
+        if (result == detail::park_result::parked) --remaining_;
+        return result;
       }
       remaining_ = parties_;
       to_wake = waiters_.take_all();
     }
     detail::wait_list::wake_all(to_wake);
-    return true;
+    return detail::park_result::not_needed;
+  }
+  /// Under mutex_, after a stop request withdrew a waiting party: its arrival is taken back.
+  static detail::waiter* after_withdrawal(barrier& owner) noexcept {
+    ++owner.remaining_;
+    return nullptr;
   }
   void unlink(detail::waiter& entry) noexcept {
     std::lock_guard lock(mutex_);
@@ -92,23 +115,38 @@ class barrier {
     }
 
     bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> awaiting) {
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> awaiting) {
       waiter_.arm(awaiting,
                   "brigade: barrier::arrive_and_wait() awaited outside a runtime (use "
                   "arrive_and_wait_blocking)");
-      return !barrier_.arrive(waiter_);  // the last arrival goes on at once
+      detail::park_result result = detail::park_result::cancelled;
+      if (registration_.arm(detail::scope_word_of(awaiting), barrier_.cancel_target_))
+        result = barrier_.arrive(waiter_, registration_);
+      if (result == detail::park_result::parked) return true;
+      waiter_.handle = nullptr;  // the last arrival goes on at once
+      if (result == detail::park_result::cancelled) waiter_.outcome = detail::cancelled_outcome;
+      return false;
     }
-    void await_resume() noexcept { waiter_.handle = nullptr; }
+    void await_resume() {
+      waiter_.handle = nullptr;
+      registration_.disarm();
+      if (waiter_.outcome == detail::cancelled_outcome) [[unlikely]]
+        detail::throw_wait_cancelled("barrier::arrive_and_wait");
+    }
 
    private:
     barrier& barrier_;
     detail::coroutine_waiter waiter_;
+    detail::park_registration registration_;
   };
 
   const std::int64_t parties_;
   detail::seam::mutex mutex_;
   std::int64_t remaining_;      // guarded by mutex_: arrivals still missing in this phase
   detail::wait_list waiters_;   // guarded by mutex_
+  detail::cancel_target cancel_target_{
+      &detail::cancel_from_list<barrier, &barrier::mutex_, &barrier::waiters_, &barrier::after_withdrawal>, this};
 };
 
 }  // namespace brigade

@@ -16,6 +16,12 @@
 // party re-checks its condition (the predicate forms do) because another may have changed it
 // before it got the mutex back. Timed thread forms: wait_for, wait_until; the task forms come with
 // timers.
+// Cancellation: a task's wait is a cancellation point. A stop request of its scope while it waits
+// takes it off the queue (it consumes no notification) and the wait throws task_cancelled with
+// the mutex held again by the guard (as Java's Condition.await reacquires the lock before it
+// throws InterruptedException; that reacquisition itself cannot be cancelled). A thread's
+// wait(lock, std::stop_token, predicate) is std::condition_variable_any's: it returns the
+// predicate's value, false when it stopped waiting because of the token, the mutex held either way.
 // Misuse: waiting with a lock or guard that holds no mutex throws usage_error; so does co_await
 // outside a runtime. Thread safety: every member from any thread.
 // Memory order: as the mutex: what a party wrote under the mutex is visible to the next holder.
@@ -26,8 +32,10 @@
 #include <condition_variable>
 #include <coroutine>
 #include <mutex>
+#include <stop_token>
 #include <utility>
 
+#include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/wait_list.hpp"
@@ -41,6 +49,7 @@ namespace brigade {
 class condition_variable {
  public:
   condition_variable() = default;
+  ~condition_variable() { detail::retire_cancel_targets(); }
   condition_variable(const condition_variable&) = delete;
   condition_variable& operator=(const condition_variable&) = delete;
 
@@ -79,6 +88,31 @@ class condition_variable {
   void wait(std::unique_lock<mutex>& lock, Predicate ready) {
     while (!ready()) wait(lock);
   }
+  /// std::condition_variable_any's interruptible wait: waits until `ready()` or a stop request of
+  /// `token`; returns ready() (false: it stopped for the token), with the mutex held either way.
+  template <class Predicate>
+  bool wait(std::unique_lock<mutex>& lock, std::stop_token token, Predicate ready) {
+    detail::refuse_blocking_on_worker("condition_variable::wait(std::unique_lock&, std::stop_token, ...)");
+    check_held(lock);
+    while (!ready()) {
+      if (token.stop_requested()) return false;
+      detail::thread_waiter waiter;
+      detail::thread_stop_registration registration(token);
+      if (!registration.arm(cancel_target_, waiter)) return ready();
+      bool parked;
+      {
+        std::lock_guard list_lock(list_mutex_);
+        parked = detail::park_locked(registration, waiters_, waiter) == detail::park_result::parked;
+      }
+      if (parked) {
+        lock.unlock();
+        waiter.wait();
+        lock.lock();
+      }
+      registration.disarm();
+    }
+    return true;
+  }
 
   template <class Clock, class Duration>
   std::cv_status wait_until(std::unique_lock<mutex>& lock, std::chrono::time_point<Clock, Duration> deadline) {
@@ -110,8 +144,9 @@ class condition_variable {
   task<void> wait(mutex::guard& held) {
     mutex* lock = held.mutex();
     if (lock == nullptr) throw usage_error("brigade: condition_variable::wait() with a guard that holds no mutex");
-    co_await park_and_release{*this, held};
-    held = co_await lock->lock_async();
+    const park_outcome outcome = co_await park_and_release{*this, held};
+    if (outcome != park_outcome::stopped_before_parking) held = co_await lock->lock_async_uncancellable();
+    if (outcome != park_outcome::notified) detail::throw_wait_cancelled("condition_variable::wait");
   }
   /// co_await cv.wait(held, ready): waits until `ready()` (checked with the mutex held).
   template <class Predicate>
@@ -143,6 +178,13 @@ class condition_variable {
     return woken ? std::cv_status::no_timeout : std::cv_status::timeout;
   }
 
+  /// How a task's park_and_release ended.
+  enum class park_outcome : unsigned char {
+    notified,                // released the mutex, parked, woken by a notify
+    stopped_while_parked,    // released the mutex, parked, withdrawn by a stop request
+    stopped_before_parking,  // a stop was requested first: the guard still holds the mutex
+  };
+
   /// Parks the task and releases its mutex, both under the list lock: a notify can reach the
   /// waiter only after the mutex is released and the guard emptied, so the task cannot resume
   /// (on another worker) while this still touches its guard.
@@ -159,25 +201,43 @@ class condition_variable {
       }
     }
     bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> awaiting) {
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> awaiting) {
       waiter_.arm(awaiting,
                   "brigade: condition_variable::wait() awaited outside a runtime (use a thread's "
                   "std::unique_lock form)");
-      std::lock_guard lock(cv_.list_mutex_);
-      cv_.waiters_.push_back(waiter_);
-      held_.unlock();
-      return true;
+      if (registration_.arm(detail::scope_word_of(awaiting), cv_.cancel_target_)) {
+        std::lock_guard lock(cv_.list_mutex_);
+        if (detail::park_locked(registration_, cv_.waiters_, waiter_) == detail::park_result::parked) {
+          held_.unlock();
+          return true;
+        }
+      }
+      waiter_.handle = nullptr;
+      stopped_before_parking_ = true;
+      return false;
     }
-    void await_resume() noexcept { waiter_.handle = nullptr; }
+    park_outcome await_resume() noexcept {
+      waiter_.handle = nullptr;
+      registration_.disarm();
+      if (stopped_before_parking_) return park_outcome::stopped_before_parking;
+      return waiter_.outcome == detail::cancelled_outcome ? park_outcome::stopped_while_parked
+                                                          : park_outcome::notified;
+    }
 
    private:
     condition_variable& cv_;
     mutex::guard& held_;
     detail::coroutine_waiter waiter_;
+    detail::park_registration registration_;
+    bool stopped_before_parking_ = false;
   };
 
   detail::seam::mutex list_mutex_;
   detail::wait_list waiters_;  // guarded by list_mutex_
+  detail::cancel_target cancel_target_{
+      &detail::cancel_from_list<condition_variable, &condition_variable::list_mutex_, &condition_variable::waiters_>,
+      this};
 };
 
 }  // namespace brigade

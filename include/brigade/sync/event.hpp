@@ -6,6 +6,9 @@
 //   ready.wait_blocking();     // on a plain thread: blocks until set()
 //   ready.set();               // from anywhere: releases every waiter, present and future
 //
+// Cancellation: a task's wait is a cancellation point. A stop request of its scope while it waits
+// ends the wait with task_cancelled; the event is unchanged (cancel-safe). A thread's
+// wait_blocking(std::stop_token) does the same on the token's request.
 // Waiting goes through the runtime's waiter (runtime/waiter.hpp), so a coroutine and a thread
 // wait the same way. This is the first, minimal primitive; issue 4 brings the full sync layer.
 // Thread safety: every member may be called from any thread. set() is idempotent.
@@ -17,6 +20,7 @@
 #pragma once
 
 #include <mutex>
+#include <stop_token>
 
 #include "brigade/detail/gate_wait.hpp"
 #include "brigade/detail/seam.hpp"
@@ -27,7 +31,8 @@ namespace brigade {
 
 class event {
  public:
-  event() = default;
+  event() noexcept = default;
+  ~event() { detail::retire_cancel_targets(); }
   event(const event&) = delete;
   event& operator=(const event&) = delete;
 
@@ -49,15 +54,15 @@ class event {
   /// co_await ev.wait(): suspends the task until set().
   [[nodiscard("co_await the wait")]] auto wait() noexcept { return detail::gate_awaiter<event>{*this}; }
 
-  /// Blocks the calling thread until set().
-  void wait_blocking() { detail::wait_blocking_on(*this); }
+  /// Blocks the calling thread until set(); with a token, throws task_cancelled on its stop.
+  void wait_blocking(std::stop_token token = {}) { detail::wait_blocking_on(*this, std::move(token)); }
 
  private:
   // The gate protocol of detail/gate_wait.hpp.
   template <class>
   friend class detail::gate_awaiter;
   template <class Gate>
-  friend void detail::wait_blocking_on(Gate&);
+  friend void detail::wait_blocking_on(Gate&, std::stop_token);
   const char* off_runtime_message() const noexcept {
     return "brigade: event::wait() awaited outside a runtime (use wait_blocking)";
   }
@@ -69,13 +74,14 @@ class event {
     std::lock_guard lock(mutex_);
     return true;
   }
-  /// Links `entry` unless the event is already set; returns whether it was linked.
-  bool enqueue(detail::waiter& entry) {
+  /// Links `entry` unless the event is already set or the wait was stopped.
+  template <class Registration>
+  detail::park_result enqueue(detail::waiter& entry, Registration& registration) {
     std::lock_guard lock(mutex_);
-    if (set_.load(detail::seam::memory_order::relaxed)) return false;
-    waiters_.push_back(entry);
-    return true;
+    if (set_.load(detail::seam::memory_order::relaxed)) return detail::park_result::not_needed;
+    return detail::park_locked(registration, waiters_, entry);
   }
+  detail::cancel_target& cancel_target() noexcept { return cancel_target_; }
   void unlink(detail::waiter& entry) noexcept {
     std::lock_guard lock(mutex_);
     waiters_.unlink(entry);
@@ -84,6 +90,7 @@ class event {
   detail::seam::mutex mutex_;
   detail::wait_list waiters_;  // guarded by mutex_
   detail::seam::atomic<bool> set_{false};
+  detail::cancel_target cancel_target_{&detail::cancel_from_list<event, &event::mutex_, &event::waiters_>, this};
 };
 
 }  // namespace brigade

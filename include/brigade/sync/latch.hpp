@@ -11,11 +11,15 @@
 // makes these undefined behaviour); a count_down that throws changes nothing.
 // Thread safety: every member from any thread. Memory order: what a party wrote before its
 // count_down() is visible to every waiter after its wait returns.
+// Cancellation: a task's wait is a cancellation point: a stop request of its scope while it waits
+// ends it with task_cancelled (its own count_down, if it made one, stays made).
 // Lifetime: the latch must outlive its waiters. Complexity: count_down O(1), plus O(waiters) at
 // zero.
 #pragma once
 
 #include <cstdint>
+#include <stop_token>
+#include <utility>
 
 #include "brigade/detail/counter_gate.hpp"
 #include "brigade/detail/gate_wait.hpp"
@@ -44,8 +48,9 @@ class latch {
   [[nodiscard("co_await the wait")]] auto wait() noexcept {
     return detail::gate_awaiter<detail::counter_gate>{gate_};
   }
-  /// Blocks the calling thread until the count is zero.
-  void wait_blocking() { detail::wait_blocking_on(gate_); }
+  /// Blocks the calling thread until the count is zero; with a token, a stop request while it
+  /// waits throws task_cancelled.
+  void wait_blocking(std::stop_token token = {}) { detail::wait_blocking_on(gate_, std::move(token)); }
   /// On a thread: count_down(n), then wait_blocking().
   void arrive_and_wait(std::int64_t n = 1) {
     count_down(n);

@@ -29,6 +29,11 @@
 // catches a lock released within a few microseconds without pulling the lock's cache line away
 // from its holder on every pause.
 //
+// Cancellation: lock_async() is a cancellation point: a stop request of the task's scope while
+// it waits withdraws it from the queue and the co_await throws task_cancelled, holding nothing (a
+// lock handed over just before the stop is held: the wait completed). lock(std::stop_token) does
+// the same for a thread.
+//
 // Misuse is reported, never silent: unlock() of a mutex that is not locked, unlock() by a thread
 // that does not own it (the owning thread is recorded on every lock, at the cost of one store),
 // unlock() by a thread of a lock that a task holds through its guard, and lock() by the thread
@@ -46,6 +51,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <utility>
 
 #include "brigade/detail/grant_wait.hpp"
@@ -61,6 +67,7 @@ class mutex {
   class guard;
 
   mutex() = default;
+  ~mutex() { detail::retire_cancel_targets(); }
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
@@ -68,7 +75,11 @@ class mutex {
 
   /// Blocks the calling thread until it holds the lock. Throws usage_error if it already does.
   void lock() {
-    if (!try_lock()) lock_slowly(detail::thread_waiter::no_deadline);
+    if (!try_lock()) lock_slowly(detail::thread_waiter::no_deadline, {});
+  }
+  /// As lock(); a stop request of `token` while it waits throws task_cancelled (not holding it).
+  void lock(std::stop_token token) {
+    if (!try_lock()) lock_slowly(detail::thread_waiter::no_deadline, std::move(token));
   }
 
   /// Takes the lock if it is free; never blocks.
@@ -81,11 +92,11 @@ class mutex {
   /// Blocks until it holds the lock or `timeout` has passed; returns whether it holds it.
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_lock() || lock_slowly(detail::seam::deadline_after(timeout));
+    return try_lock() || lock_slowly(detail::seam::deadline_after(timeout), {});
   }
   template <class Clock, class Duration>
   [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> deadline) {
-    return try_lock() || lock_slowly(detail::seam::deadline_at(deadline));
+    return try_lock() || lock_slowly(detail::seam::deadline_at(deadline), {});
   }
 
   /// Releases the lock held by the calling thread. Throws usage_error if it does not hold it.
@@ -102,6 +113,12 @@ class mutex {
   /// co_await m.lock_async(): suspends the task until it holds the lock; yields a guard.
   [[nodiscard("co_await it, and keep the guard")]] auto lock_async() noexcept {
     return detail::grant_awaiter<task_side>(task_side{*this});
+  }
+
+  /// Internal (condition_variable): lock_async() that a stop request does not interrupt, for
+  /// taking the mutex back after a wait that was cancelled.
+  [[nodiscard("co_await it, and keep the guard")]] auto lock_async_uncancellable() noexcept {
+    return detail::grant_awaiter<task_side, false>(task_side{*this});
   }
 
   /// A guard holding the lock if it was free; empty otherwise. Never blocks.
@@ -184,8 +201,9 @@ class mutex {
     next->wake();
   }
 
-  /// The thread's slow path: spin, then park; returns false when `deadline` passed first.
-  bool lock_slowly(std::uint64_t deadline) {
+  /// The thread's slow path: spin, then park; returns false when `deadline` passed first, throws
+  /// task_cancelled on a stop request of `token`.
+  bool lock_slowly(std::uint64_t deadline, std::stop_token token) {
     if (owner_.load(detail::seam::memory_order::relaxed) == thread_owner())
       throw usage_error("brigade: mutex::lock() by the thread that already holds it (brigade::mutex is not recursive)");
     // Go's active spinning: a few looks at the lock, far apart. Looking seldom matters as much as
@@ -204,10 +222,16 @@ class mutex {
     bool lost_a_race = false;
     while (true) {
       detail::thread_waiter waiter;
+      detail::thread_stop_registration registration(token);
+      if (!registration.arm(cancel_target_, waiter)) detail::throw_wait_cancelled("mutex::lock");
       bool starving = false;
       {
         std::lock_guard lock(list_mutex_);
         if (acquire_or_mark_waiting()) break;
+        if (registration.stop_requested_locked()) {
+          detail::clear_waiting_if_empty(waiters_, state_, waiters_bit);
+          detail::throw_wait_cancelled("mutex::lock");
+        }
         if (lost_a_race) {
           starving = detail::seam::now_nanoseconds() - started >= starvation_nanoseconds;
           if (starving) waiter.request = request_hand_off;
@@ -241,7 +265,9 @@ class mutex {
       } else {
         woken = waiter.wait_until_or_withdraw(deadline, withdraw);
       }
+      registration.disarm();
       if (!woken) return false;
+      if (waiter.outcome == detail::cancelled_outcome) detail::throw_wait_cancelled("mutex::lock");
       if (waiter.outcome == outcome_handed_off) break;
       lost_a_race = true;  // released for us to compete: try again, first in the queue
       if (try_acquire()) break;
@@ -273,13 +299,13 @@ class mutex {
       return "brigade: mutex::lock_async() awaited outside a runtime (use lock())";
     }
     bool try_grant() noexcept { return owner.try_acquire(); }
-    bool enqueue(detail::waiter& entry) {
+    template <class Registration>
+    detail::park_result enqueue(detail::waiter& entry, Registration& registration) {
       entry.request = request_hand_off;
       std::lock_guard lock(owner.list_mutex_);
-      if (owner.acquire_or_mark_waiting()) return false;
-      owner.waiters_.push_back(entry);
-      return true;
+      return detail::take_or_park(owner.state_, waiters_bit, is_free, with_lock, owner.waiters_, entry, registration);
     }
+    detail::cancel_target& cancel_target() noexcept { return owner.cancel_target_; }
     bool withdraw(detail::waiter& entry) noexcept {
       std::lock_guard lock(owner.list_mutex_);
       return owner.withdraw_locked(entry);
@@ -288,10 +314,19 @@ class mutex {
     guard granted() noexcept;
   };
 
+  /// Under list_mutex_, after a stop request withdrew a waiter (a task's, or a thread's given a
+  /// std::stop_token).
+  static detail::waiter* after_withdrawal(mutex& owner) noexcept {
+    detail::clear_waiting_if_empty(owner.waiters_, owner.state_, waiters_bit);
+    return nullptr;
+  }
+
   detail::seam::atomic<std::uint32_t> state_{0};
   detail::seam::atomic<std::uintptr_t> owner_{no_owner};
   detail::seam::mutex list_mutex_;
   detail::wait_list waiters_;  // guarded by list_mutex_
+  detail::cancel_target cancel_target_{
+      &detail::cancel_from_list<mutex, &mutex::list_mutex_, &mutex::waiters_, &mutex::after_withdrawal>, this};
 };
 
 /// Holds a brigade::mutex taken by a task (lock_async, try_lock_guard) and releases it when

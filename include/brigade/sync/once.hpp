@@ -10,11 +10,15 @@
 // its action (std::call_once's rule; Go's Once would count the failed run). Concurrent callers
 // wait meanwhile; they do not run theirs at the same time.
 // For a computed value, once_cell<T> (sync/once_cell.hpp) is the same with a result.
+// Cancellation: a caller waiting for another party's action is at a cancellation point: a stop
+// request of its scope ends its wait with task_cancelled (the action runs on). An action that
+// ends with task_cancelled has failed: the next caller runs its own.
 // Thread safety: every member from any thread. Memory order: every caller sees what the action
 // wrote. Lifetime: the once must outlive its waiters.
 // Complexity: after the action has run, call() is one acquire load.
 #pragma once
 
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -53,9 +57,10 @@ class once {
     }
   }
 
-  /// On a thread: runs `action` if it has not run; blocks while another party runs it.
+  /// On a thread: runs `action` if it has not run; blocks while another party runs it. With a
+  /// token, a stop request while it waits throws task_cancelled.
   template <class Action>
-  void call_blocking(Action&& action) {
+  void call_blocking(Action&& action, std::stop_token token = {}) {
     while (!core_.is_done()) {
       if (core_.claim()) {
         try {
@@ -67,7 +72,7 @@ class once {
         core_.finish(true);
         return;
       }
-      detail::wait_blocking_on(core_);
+      detail::wait_blocking_on(core_, token);
     }
   }
 

@@ -11,6 +11,9 @@
 // The initialiser may return T, or (for get_or_init) a brigade::task<T> that is awaited. If it
 // throws, the exception reaches the party that ran it, the cell stays empty, and the next waiting
 // party runs its own initialiser (as std::call_once does); nobody sees a half-built value.
+// Cancellation: a caller waiting for another party's initialiser is at a cancellation point: a
+// stop request of its scope ends its wait with task_cancelled (the initialiser runs on). An
+// initialiser that ends with task_cancelled has failed: the next caller runs its own.
 // Thread safety: every member from any thread. Memory order: whoever gets the value sees
 // everything the initialiser wrote. The value is never changed once set (const access only,
 // unless T's own members are thread safe).
@@ -21,6 +24,7 @@
 #include <concepts>
 #include <new>
 #include <optional>
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -67,8 +71,9 @@ class once_cell {
 
   /// On a thread: the value, computed by `init` (which returns T) if nobody has yet; blocks while
   /// another party computes it.
+  /// With a token, a stop request while it waits throws task_cancelled.
   template <class Initializer>
-  const T& get_or_init_blocking(Initializer&& init) {
+  const T& get_or_init_blocking(Initializer&& init, std::stop_token token = {}) {
     while (!core_.is_done()) {
       if (core_.claim()) {
         try {
@@ -80,7 +85,7 @@ class once_cell {
         core_.finish(true);
         break;
       }
-      detail::wait_blocking_on(core_);
+      detail::wait_blocking_on(core_, token);
     }
     return *value_;
   }

@@ -13,6 +13,10 @@
 // in at once; when the last reader leaves, the longest-waiting writer is handed the lock. So
 // reading and writing phases alternate under contention. Every waiter is handed its lock (or
 // share) directly, FIFO within its kind, and never competes again.
+// Cancellation: lock_async() and lock_shared_async() are cancellation points: a stop request of
+// the task's scope while it waits withdraws it and the co_await throws task_cancelled, holding
+// nothing (a withdrawn writer lets in the readers that queued only behind it, as a timed-out
+// one does). lock(std::stop_token) and lock_shared(std::stop_token) do the same for a thread.
 // Misuse: unlock() by a thread that does not hold the write lock, unlock() by a thread of a write
 // lock a task holds through its guard, unlock_shared() with no reader inside, and lock() by the
 // thread that already holds the write lock throw usage_error, as do lock_shared() by that thread.
@@ -30,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <stop_token>
 #include <utility>
 
 #include "brigade/detail/grant_wait.hpp"
@@ -46,13 +51,16 @@ class rw_mutex {
   class write_guard;
 
   rw_mutex() = default;
+  ~rw_mutex() { detail::retire_cancel_targets(); }
   rw_mutex(const rw_mutex&) = delete;
   rw_mutex& operator=(const rw_mutex&) = delete;
 
   // ---- Threads: exclusive ---------------------------------------------------------------------
-  void lock() {
+  void lock() { lock(std::stop_token{}); }
+  /// As lock(); a stop request of `token` while it waits throws task_cancelled (nothing held).
+  void lock(std::stop_token token) {
     check_not_writing();
-    detail::block_until_granted(writer_side{*this});
+    detail::block_until_granted(writer_side{*this}, detail::thread_waiter::no_deadline, std::move(token));
     owner_.store(thread_owner(), detail::seam::memory_order::relaxed);
   }
   [[nodiscard]] bool try_lock() noexcept {
@@ -78,9 +86,11 @@ class rw_mutex {
 
   // ---- Threads: shared ------------------------------------------------------------------------
   /// Throws usage_error when the calling thread holds the write lock (it would wait for itself).
-  void lock_shared() {
+  void lock_shared() { lock_shared(std::stop_token{}); }
+  /// As lock_shared(); a stop request of `token` while it waits throws task_cancelled.
+  void lock_shared(std::stop_token token) {
     check_not_writing("brigade: rw_mutex::lock_shared() by the thread that holds the write lock (it would wait for itself)");
-    detail::block_until_granted(reader_side{*this});
+    detail::block_until_granted(reader_side{*this}, detail::thread_waiter::no_deadline, std::move(token));
   }
   [[nodiscard]] bool try_lock_shared() noexcept { return try_lock_shared_now(); }
   template <class Rep, class Period>
@@ -258,13 +268,13 @@ class rw_mutex {
       return "brigade: rw_mutex::lock_shared_async() awaited outside a runtime (use lock_shared)";
     }
     bool try_grant() noexcept { return owner.try_lock_shared_now(); }
-    bool enqueue(detail::waiter& entry) {
+    template <class Registration>
+    detail::park_result enqueue(detail::waiter& entry, Registration& registration) {
       std::lock_guard lock(owner.list_mutex_);
-      if (detail::take_or_mark_waiting(owner.state_, readers_waiting_bit, reader_may_enter, plus_reader))
-        return false;
-      owner.readers_.push_back(entry);
-      return true;
+      return detail::take_or_park(owner.state_, readers_waiting_bit, reader_may_enter, plus_reader, owner.readers_,
+                                  entry, registration);
     }
+    detail::cancel_target& cancel_target() noexcept { return owner.reader_cancel_target_; }
     bool withdraw(detail::waiter& entry) noexcept {
       std::lock_guard lock(owner.list_mutex_);
       return detail::unlink_and_clear(owner.readers_, entry, owner.state_, readers_waiting_bit);
@@ -284,39 +294,54 @@ class rw_mutex {
       return "brigade: rw_mutex::lock_async() awaited outside a runtime (use lock)";
     }
     bool try_grant() noexcept { return owner.try_lock_exclusive(); }
-    bool enqueue(detail::waiter& entry) {
+    template <class Registration>
+    detail::park_result enqueue(detail::waiter& entry, Registration& registration) {
       std::lock_guard lock(owner.list_mutex_);
-      if (detail::take_or_mark_waiting(owner.state_, writers_waiting_bit, writer_may_enter, with_writer))
-        return false;
-      owner.writers_.push_back(entry);
-      return true;
+      return detail::take_or_park(owner.state_, writers_waiting_bit, writer_may_enter, with_writer, owner.writers_,
+                                  entry, registration);
     }
     bool withdraw(detail::waiter& entry) noexcept {
       detail::waiter* readers_to_wake = nullptr;
       {
         std::lock_guard lock(owner.list_mutex_);
         if (!owner.writers_.unlink(entry)) return false;
-        if (owner.writers_.empty()) {
-          const std::uint32_t state =
-              owner.state_.fetch_and(~writers_waiting_bit, detail::seam::memory_order::relaxed) &
-              ~writers_waiting_bit;
-          // Readers queued only because this writer waited may enter now.
-          if ((state & writer_bit) == 0 && !owner.readers_.empty())
-            readers_to_wake = owner.let_readers_in();
-        }
+        readers_to_wake = after_writer_left(owner);
       }
       detail::wait_list::wake_all(readers_to_wake);
       return true;
     }
+    detail::cancel_target& cancel_target() noexcept { return owner.writer_cancel_target_; }
     void give_back() noexcept { owner.release_exclusive(); }
     write_guard granted() noexcept;
   };
+
+  /// Under list_mutex_, after a waiting writer left the queue (timed out, withdrawn by a stop
+  /// request): if it was the last, clears the bit and lets in the readers that queued only behind
+  /// it; returns them for waking after the lock is released.
+  static detail::waiter* after_writer_left(rw_mutex& owner) noexcept {
+    if (!owner.writers_.empty()) return nullptr;
+    const std::uint32_t state =
+        owner.state_.fetch_and(~writers_waiting_bit, detail::seam::memory_order::relaxed) & ~writers_waiting_bit;
+    if ((state & writer_bit) == 0 && !owner.readers_.empty()) return owner.let_readers_in();
+    return nullptr;
+  }
+  /// Under list_mutex_, after a stop request withdrew a waiting reader.
+  static detail::waiter* after_reader_left(rw_mutex& owner) noexcept {
+    detail::clear_waiting_if_empty(owner.readers_, owner.state_, readers_waiting_bit);
+    return nullptr;
+  }
 
   detail::seam::atomic<std::uint32_t> state_{0};
   detail::seam::atomic<std::uintptr_t> owner_{no_owner};  // the writing thread, or guard_owner
   detail::seam::mutex list_mutex_;
   detail::wait_list readers_;  // guarded by list_mutex_
   detail::wait_list writers_;  // guarded by list_mutex_
+  detail::cancel_target reader_cancel_target_{
+      &detail::cancel_from_list<rw_mutex, &rw_mutex::list_mutex_, &rw_mutex::readers_, &rw_mutex::after_reader_left>,
+      this};
+  detail::cancel_target writer_cancel_target_{
+      &detail::cancel_from_list<rw_mutex, &rw_mutex::list_mutex_, &rw_mutex::writers_, &rw_mutex::after_writer_left>,
+      this};
 };
 
 /// A read share of a brigade::rw_mutex taken by a task; released when destroyed or by unlock().

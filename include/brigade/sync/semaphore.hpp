@@ -11,6 +11,10 @@
 // Fairness: FIFO. release() hands permits directly to the longest-waiting parties before the
 // count rises, and a party that arrives while others wait queues behind them even if a permit is
 // momentarily free; so no waiter starves, whatever the mix of tasks and threads.
+// Cancellation: acquire() is a cancellation point: a stop request of the task's scope while it
+// waits withdraws it from the queue and the acquire throws task_cancelled, holding no permit
+// (cancel-safe: no permit is lost or taken). acquire_blocking(std::stop_token) does the same for
+// a thread.
 // Misuse: a negative initial count, a release of fewer than zero permits, or a count that would
 // overflow throw usage_error (nothing changes). co_await outside a runtime throws usage_error.
 // Thread safety: every member from any thread. Memory order: a release synchronises with the
@@ -24,6 +28,7 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <stop_token>
 
 #include "brigade/detail/grant_wait.hpp"
 #include "brigade/detail/seam.hpp"
@@ -40,6 +45,7 @@ class semaphore {
 
   /// Starts with `permits` free permits. Throws usage_error if negative or above max_permits.
   explicit semaphore(std::int64_t permits) : state_(checked_initial(permits) * permit) {}
+  ~semaphore() { detail::retire_cancel_targets(); }
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
 
@@ -47,10 +53,11 @@ class semaphore {
   [[nodiscard("co_await the acquisition")]] auto acquire() noexcept {
     return detail::grant_awaiter<side>(side{*this});
   }
-  /// Blocks the calling thread until it holds a permit.
-  void acquire_blocking() {
+  /// Blocks the calling thread until it holds a permit. With a token, a stop request while it
+  /// waits throws task_cancelled (no permit taken).
+  void acquire_blocking(std::stop_token token = {}) {
     detail::refuse_blocking_on_worker("semaphore::acquire_blocking()");
-    detail::block_until_granted(side{*this});
+    detail::block_until_granted(side{*this}, detail::thread_waiter::no_deadline, std::move(token));
   }
   /// Takes a permit if one is free and nobody waits; never blocks.
   [[nodiscard]] bool try_acquire() noexcept { return take_free_permit(); }
@@ -138,12 +145,13 @@ class semaphore {
       return "brigade: semaphore::acquire() awaited outside a runtime (use acquire_blocking)";
     }
     bool try_grant() noexcept { return owner.take_free_permit(); }
-    bool enqueue(detail::waiter& entry) {
+    template <class Registration>
+    detail::park_result enqueue(detail::waiter& entry, Registration& registration) {
       std::lock_guard lock(owner.list_mutex_);
-      if (detail::take_or_mark_waiting(owner.state_, waiters_bit, permit_free, minus_permit)) return false;
-      owner.waiters_.push_back(entry);
-      return true;
+      return detail::take_or_park(owner.state_, waiters_bit, permit_free, minus_permit, owner.waiters_, entry,
+                                  registration);
     }
+    detail::cancel_target& cancel_target() noexcept { return owner.cancel_target_; }
     bool withdraw(detail::waiter& entry) noexcept {
       std::lock_guard lock(owner.list_mutex_);
       return detail::unlink_and_clear(owner.waiters_, entry, owner.state_, waiters_bit);
@@ -157,9 +165,18 @@ class semaphore {
     void granted() noexcept {}
   };
 
+  /// Under list_mutex_, after a stop request withdrew a waiter.
+  static detail::waiter* after_withdrawal(semaphore& owner) noexcept {
+    detail::clear_waiting_if_empty(owner.waiters_, owner.state_, waiters_bit);
+    return nullptr;
+  }
+
   detail::seam::atomic<std::int64_t> state_;
   detail::seam::mutex list_mutex_;
   detail::wait_list waiters_;  // guarded by list_mutex_
+  detail::cancel_target cancel_target_{
+      &detail::cancel_from_list<semaphore, &semaphore::list_mutex_, &semaphore::waiters_, &semaphore::after_withdrawal>,
+      this};
 };
 
 }  // namespace brigade

@@ -17,10 +17,14 @@
 // only when it finds the counter at zero.
 // Thread safety: every member from any thread. Memory order: what a party wrote before its
 // done() is visible to every waiter after its wait returns.
+// Cancellation: a task's wait is a cancellation point: a stop request of its scope while it waits
+// ends it with task_cancelled and changes nothing in the group.
 // Lifetime: the group must outlive its waiters. Complexity: add O(1), plus O(waiters) at zero.
 #pragma once
 
 #include <cstdint>
+#include <stop_token>
+#include <utility>
 
 #include "brigade/detail/counter_gate.hpp"
 #include "brigade/detail/gate_wait.hpp"
@@ -46,8 +50,9 @@ class wait_group {
   [[nodiscard("co_await the wait")]] auto wait() noexcept {
     return detail::gate_awaiter<detail::counter_gate>{gate_};
   }
-  /// Blocks the calling thread until the counter is zero.
-  void wait_blocking() { detail::wait_blocking_on(gate_); }
+  /// Blocks the calling thread until the counter is zero; with a token, a stop request while it
+  /// waits throws task_cancelled.
+  void wait_blocking(std::stop_token token = {}) { detail::wait_blocking_on(gate_, std::move(token)); }
 
  private:
   detail::counter_gate gate_{

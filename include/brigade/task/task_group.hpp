@@ -9,12 +9,16 @@
 // Guarantees:
 //   - Children cannot outlive the scope: with_task_group returns (or throws) only after the body
 //     and every child it spawned (including children spawned by children) have finished.
-//   - The first error, from the body or any child, stops the scope (children not started yet do
-//     not run, running ones see it at their next cancellation point) and is rethrown by
-//     with_task_group once everything has finished. Later errors are dropped (the first one is
-//     the cause; the others are usually consequences). task_cancelled caused by that stop is not
-//     an error of its own.
-//   - The scope is a child of the awaiting task's scope: cancelling that task cancels the group.
+//   - The body runs in the group's scope, as the children do. The first error, from the body or
+//     any child, stops the scope: children not started yet do not run; the body and the children
+//     parked in a wait are woken (the wait throws task_cancelled); running ones see it at their
+//     next cancellation point. with_task_group rethrows that first error once everything has
+//     finished. Later errors are dropped (the first one is the cause; the others are usually
+//     consequences). task_cancelled caused by that stop is not an error of its own.
+//   - The scope is a child of the awaiting task's scope: cancelling that task cancels the group,
+//     body and children. A body that ends with task_cancelled (the group was stopped, by the
+//     enclosing scope or by request_stop) makes with_task_group throw task_cancelled, unless an
+//     error came first.
 // Children's values are discarded; collect them through captured state, or use when_all/gather
 // for a fixed set of tasks.
 // Thread safety: spawn() and request_stop() may be called from the body, from children, and
@@ -98,12 +102,12 @@ class task_group {
   void request_stop() noexcept { scope_.request_stop(); }
 
   /// The group's cancellation token.
-  [[nodiscard]] brigade::stop_token get_stop_token() const noexcept {
+  [[nodiscard]] brigade::stop_token get_stop_token() noexcept {
     return brigade::stop_token(&scope_);
   }
 
   /// Internal (used by with_task_group).
-  task_group(detail::scheduler& sched, const detail::stop_state* parent_scope) noexcept : sched_(&sched) {
+  task_group(detail::scheduler& sched, detail::stop_state* parent_scope) noexcept : sched_(&sched) {
     scope_.set_parent(parent_scope);
   }
   ~task_group() {
@@ -155,7 +159,7 @@ class task_group {
       -> task<typename std::invoke_result_t<Body&, task_group&>::value_type>;
 
   detail::scheduler* sched_;
-  detail::stop_state scope_;
+  detail::child_stop_state scope_;
   // Counts the body plus live children; the decrement that reaches zero resumes `waiting_`.
   detail::seam::atomic<std::size_t> remaining_{1};
   std::coroutine_handle<> waiting_;  // written before the body's decrement
@@ -208,21 +212,27 @@ auto with_task_group(Body body)
   detail::worker_hot* worker = detail::current_worker();
   if (worker == nullptr)
     throw usage_error("brigade: with_task_group must run inside a task on a runtime");
-  const detail::stop_state* parent_scope = co_await this_task::detail::current_scope();
+  detail::stop_state* parent_scope = co_await this_task::detail::current_scope();
   task_group group(*worker->owner, parent_scope);
   std::optional<detail::non_void_t<result_type>> value;
+  bool body_cancelled = false;
   try {
+    // Named before the co_await (GCC 12 destroys temporaries inside a co_await expression twice).
+    auto body_task = body(group);
     if constexpr (std::is_void_v<result_type>) {
-      co_await body(group);
+      co_await detail::in_scope(body_task, &group.scope_);
       value.emplace();
     } else {
-      value.emplace(co_await body(group));
+      value.emplace(co_await detail::in_scope(body_task, &group.scope_));
     }
+  } catch (const task_cancelled&) {
+    body_cancelled = true;
   } catch (...) {
     group.record_failure(std::current_exception());
   }
   co_await group.wait_for_children();
   if (std::exception_ptr error = group.first_error()) std::rethrow_exception(error);
+  if (body_cancelled) throw task_cancelled("brigade: task group cancelled (its body was stopped)");
   if (group.saw_cancellation_.load(detail::seam::memory_order::relaxed) &&
       parent_scope != nullptr && parent_scope->stop_requested())
     throw task_cancelled("brigade: task group cancelled by its enclosing scope");

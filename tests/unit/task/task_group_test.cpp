@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 
+#include "brigade/chan/channel.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/yield_now.hpp"
 #include "yields_until_cancelled.hpp"
@@ -104,3 +106,37 @@ TEST(task_group, cancelling_the_enclosing_task_cancels_the_group) {
 }
 
 }  // namespace
+
+// ../shared/repros/task_group_child_error_does_not_cancel_body.cpp: the body ran in the enclosing
+// scope, so a failing child never stopped it and with_task_group never returned.
+brigade::task<void> failing_child() {
+  co_await brigade::yield_now();
+  throw std::runtime_error("child failed");
+}
+
+TEST(task_group, task_group_child_error_does_not_cancel_body) {
+  brigade::runtime rt({.worker_threads = 2});
+  std::atomic<long> body_yields{0};
+  auto handle = rt.spawn(brigade::with_task_group([&](brigade::task_group& group) -> brigade::task<void> {
+    group.spawn(failing_child());
+    for (;;) {  // every iteration passes a cancellation point
+      ++body_yields;
+      co_await brigade::yield_now();
+    }
+  }));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!handle.is_finished() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(handle.is_finished()) << "the body was not cancelled after " << body_yields << " yields";
+  EXPECT_THROW(handle.join(), std::runtime_error);
+}
+
+TEST(task_group, a_failing_child_wakes_the_body_parked_on_a_channel) {
+  brigade::runtime rt({.worker_threads = 2});
+  auto [tx, rx] = brigade::make_channel<int>(0);
+  EXPECT_THROW(rt.block_on(brigade::with_task_group([&rx](brigade::task_group& group) -> brigade::task<void> {
+                 group.spawn(failing_child());
+                 (void)co_await rx.recv();  // nobody sends: only the failure ends this
+               })),
+               std::runtime_error);
+}
