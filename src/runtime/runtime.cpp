@@ -32,12 +32,14 @@ runtime::~runtime() {
                "deadlock, so the program stops\n", stderr);
     std::abort();
   }
-  scheduler_->shutdown();
+  scheduler_->shutdown(std::chrono::steady_clock::time_point::max());
 }
 
 std::size_t runtime::worker_count() const noexcept { return scheduler_->worker_count(); }
 
-void runtime::shutdown() { scheduler_->shutdown(); }
+void runtime::shutdown() { scheduler_->shutdown(std::chrono::steady_clock::time_point::max()); }
+
+bool runtime::shutdown_until(std::chrono::steady_clock::time_point deadline) { return scheduler_->shutdown(deadline); }
 
 runtime_stats runtime::stats() const { return scheduler_->stats(); }
 

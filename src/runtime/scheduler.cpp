@@ -44,9 +44,10 @@
 //      the single total order, at least one side sees the other's write (store-buffering with
 //      fences). A worker's own forks skip the fence: a missed wake there costs parallelism, not
 //      progress, since the forking worker drains its own deque before it parks.
-//   P7 shutdown: see runtime.hpp (refuse, stop workers, stop the blocking pool, destroy every
-//      registered root with task_cancelled for its joiners, then empty the queues: start
-//      entries are cancelled likewise, the other entries point into frames already destroyed).
+//   P7 shutdown (Tokio's order): refuse new work, stop the workers, cancel the blocking calls not
+//      started, destroy every task (registered roots, and start entries in the queues) while
+//      blocking calls may not publish, ask the running blocking calls to stop, wait for them
+//      until the deadline (detaching what still runs), then drop what is left in the queues.
 //   P8 private forks (docs/ARCHITECTURE.md, protocol 8): while all workers are busy a fork stays
 //      private to its worker; any fork or pop that sees an idle worker publishes; a searcher that
 //      found nothing in its budget takes private tasks itself, paying a heavy fence (membarrier).
@@ -185,16 +186,17 @@ void scheduler::notify_parked_worker() noexcept {
   }
 }
 
-void scheduler::shutdown() {
+bool scheduler::shutdown(std::chrono::steady_clock::time_point deadline) {
   if (current_worker() != nullptr && current_worker()->owner == this)
     throw usage_error("brigade: runtime shutdown from one of its own worker threads would deadlock");
   std::lock_guard once(shutdown_mutex_);
-  if (shut_down_) return;
+  if (shut_down_) return blocking_calls_ended_;
 
-  // 1. Refuse new roots. A spawn from outside checks under the outsiders' lock, so it either
+  // 1. Refuse new work. A spawn from outside checks under the outsiders' lock, so it either
   //    registered before or fails; a spawn on a worker that misses the flag leaves its entry in
-  //    that worker's deque, which step 5 finds once the worker has stopped.
+  //    that worker's deque, which step 4 finds once the worker has stopped.
   registry_.close();
+  blocking_.refuse();
   // 2. Stop the workers: each checks the flag between tasks and before parking.
   shutting_down_.store(true);
   for (std::uint32_t index : idle_.take_all_sleepers()) workers_[index]->parker_.unpark();
@@ -202,24 +204,42 @@ void scheduler::shutdown() {
   for (auto& w : workers_)
     if (w->thread_.joinable()) w->thread_.join();
 
-  // 3. The blocking pool: cancel what is queued, wait for what runs.
-  blocking_.shutdown();
+  // 3. Blocking calls that never started complete with task_cancelled.
+  blocking_.cancel_queued();
 
-  // 4. Destroy every root still registered (started, not finished). Destroying a frame can
-  //    release other roots' handles or wake joiners (whose coroutines land in a queue, never to
-  //    run), but it cannot start, finish or register a root.
-  registry_.drain_all_remote_removals_after_workers_stopped();
-  while (join_state* record = registry_.take_any_after_workers_stopped()) {
-    record->cancel();
-    roots_cancelled_.fetch_add(1, seam::memory_order::relaxed);
+  // 4. Destroy every task (Tokio's order: before waiting for blocking calls, so that what the
+  //    tasks hold is released and a blocking call waiting for it can end): every root still
+  //    registered (started, not finished), then every root whose first step is still queued (it
+  //    never ran, so it was never registered). Destructors of their live locals run (a channel
+  //    whose last sender goes closes, ...), awaiters leave the primitives they wait on, and
+  //    joiners get task_cancelled. Destroying a frame can release other roots' handles or wake
+  //    joiners (whose coroutines land in a queue, never to run), but it cannot start, finish or
+  //    register a root. Meanwhile blocking calls may not publish their results (the publish
+  //    gate), so none wakes a task being destroyed. Then, still before they can publish, every
+  //    running blocking call is asked to stop (its std::stop_token).
+  {
+    std::lock_guard gate(blocking_.publish_gate());
+    registry_.drain_all_remote_removals_after_workers_stopped();
+    while (join_state* record = registry_.take_any_after_workers_stopped()) {
+      record->cancel();
+      roots_cancelled_.fetch_add(1, seam::memory_order::relaxed);
+    }
+    empty_queues();
+    blocking_.request_stop_running();
   }
-  // 5. Empty the queues: a root's first step is cancelled (it never ran, so it was never
-  //    registered); every other entry points into a frame destroyed above, and is dropped.
-  cancel_queued_entries();
+
+  // 5. Wait for the running blocking calls, until the deadline; those still running then are
+  //    left to finish on detached threads (blocking_pool.hpp).
+  blocking_calls_ended_ = blocking_.finish(deadline);
+  // 6. Anything queued since step 4 (nothing should be) points into destroyed frames.
+  empty_queues();
   shut_down_ = true;
+  return blocking_calls_ended_;
 }
 
-void scheduler::cancel_queued_entries() {
+void scheduler::empty_queues() noexcept {
+  // A root's first step is cancelled; every other entry points into a frame destroyed in step 4
+  // of shutdown, and is dropped.
   auto cancel_if_root_start = [this](void* entry) {
     if (join_state* record = as_root_start(entry)) {
       record->cancel();

@@ -3,6 +3,7 @@
 // scheduler.cpp's opening comment and in docs/ARCHITECTURE.md.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -87,7 +88,8 @@ class scheduler {
   void inject(void* task);
   void notify_parked_worker() noexcept;
 
-  void shutdown();
+  /// P7. Waits for running blocking calls until `deadline`; returns whether they all ended.
+  bool shutdown(std::chrono::steady_clock::time_point deadline);
   runtime_stats stats() const;
 
  private:
@@ -100,7 +102,7 @@ class scheduler {
   bool work_visible() const noexcept;
   void leave_searching(worker& self) noexcept;
   void* start_root(worker& self, join_state& record) noexcept;
-  void cancel_queued_entries();
+  void empty_queues() noexcept;
 
   // First constructed, last destroyed: the serial is findable for the scheduler's whole life.
   scheduler_serials serial_;
@@ -121,6 +123,7 @@ class scheduler {
   // Serialises shutdown() callers; the first does the work.
   seam::mutex shutdown_mutex_;
   bool shut_down_ = false;
+  bool blocking_calls_ended_ = true;  // what the shutdown that ran reported
 };
 
 }  // namespace brigade::detail

@@ -12,12 +12,21 @@
 // at a time, only when no other worker is already searching. An idle runtime uses no CPU.
 // docs/ARCHITECTURE.md gives the protocols.
 //
-// Shutdown (shutdown() or the destructor), in order:
+// Shutdown (shutdown(), shutdown_timeout() or the destructor), in Tokio's order:
 //   1. New work is refused: spawn / block_on / spawn_blocking throw runtime_shut_down.
 //   2. Every worker finishes the step of the task it is running and exits.
-//   3. The blocking pool cancels the calls still queued and waits for the running ones.
-//   4. Every task still queued or suspended is destroyed (destructors of its live locals run);
-//      whoever joins it gets task_cancelled. Nothing leaks and nothing waits forever.
+//   3. Blocking calls still queued complete with task_cancelled.
+//   4. Every task still queued or suspended is destroyed: the destructors of its live locals run
+//      (so the channels it held close, the locks it held are released), and whoever joins it
+//      gets task_cancelled. Then every running blocking call is asked to stop: a call that takes
+//      a std::stop_token (spawn_blocking([](std::stop_token st) {...})) sees it stopped, and
+//      its blocking forms given that token (recv_blocking(st), ...) end with task_cancelled.
+//   5. Running blocking calls are waited for. A call cannot be stopped from outside (as in
+//      Tokio): one that ignores its stop request keeps shutdown() (and the destructor) waiting
+//      until it returns. shutdown_timeout(d) waits at most `d`, then leaves the calls still
+//      running on their threads, detached: each runs to its end, its result reaches its handle
+//      (or is dropped), and its thread exits. The runtime itself is gone by then.
+// Nothing leaks and nothing waits forever, except a blocking call that never returns.
 // shutdown() is idempotent and thread-safe; calling it (or destroying the runtime) on one of the
 // runtime's own workers is a usage_error (the destructor then terminates with that message).
 //
@@ -91,7 +100,7 @@ class runtime {
     auto frame = work.release();
     auto& promise = frame.promise();
     promise.set_completion(record);
-    promise.set_scope(&record->stop_);
+    promise.set_root_scope(&record->stop_);
     record->set_frame(frame);
     try {
       detail::submit_root(*scheduler_, *record);
@@ -115,10 +124,12 @@ class runtime {
   }
 
   /// Runs `function()` on the blocking pool, for calls that block (file I/O, sleep, a C library
-  /// that waits): they would otherwise stall a worker and every task queued behind it.
+  /// that waits): they would otherwise stall a worker and every task queued behind it. A function
+  /// that takes a std::stop_token gets one, stopped by abort() and by shutdown
+  /// (detail/blocking_job.hpp).
   template <class Function>
-  auto spawn_blocking(Function function) -> join_handle<std::invoke_result_t<Function&>> {
-    using result = std::invoke_result_t<Function&>;
+  auto spawn_blocking(Function function) -> join_handle<detail::blocking_result_t<Function>> {
+    using result = detail::blocking_result_t<Function>;
     auto* record = new detail::blocking_record<result, Function>(serial_, std::move(function));
     try {
       detail::submit_blocking(*scheduler_, *record);
@@ -129,8 +140,17 @@ class runtime {
     return join_handle<result>(record);
   }
 
-  /// Stops the runtime (see the top of this header). Idempotent.
+  /// Stops the runtime (see the top of this header), waiting for running blocking calls however
+  /// long they take. Idempotent.
   void shutdown();
+  /// Stops the runtime, waiting at most `timeout` for running blocking calls; returns whether they
+  /// all ended (false: some run on, detached). The tasks are destroyed either way. Idempotent: a
+  /// later call reports what the first one found.
+  template <class Rep, class Period>
+  bool shutdown_timeout(std::chrono::duration<Rep, Period> timeout) {
+    return shutdown_until(std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+  }
 
   [[nodiscard]] runtime_stats stats() const;
 
@@ -138,6 +158,8 @@ class runtime {
   static runtime* current() noexcept;
 
  private:
+  bool shutdown_until(std::chrono::steady_clock::time_point deadline);
+
   std::unique_ptr<detail::scheduler> scheduler_;
   std::uint32_t serial_;  // the scheduler's serial number, which records keep
 };

@@ -39,7 +39,7 @@ join_handle<T> spawn(task<T> work) {
 
 /// Runs `function()` on the current runtime's blocking pool.
 template <class Function>
-auto spawn_blocking(Function function) -> join_handle<std::invoke_result_t<Function&>> {
+auto spawn_blocking(Function function) -> join_handle<detail::blocking_result_t<Function>> {
   return detail::current_runtime_or_throw("spawn_blocking").spawn_blocking(std::move(function));
 }
 
