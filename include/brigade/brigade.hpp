@@ -12,6 +12,7 @@
 #include "brigade/chan/oneshot.hpp"
 #include "brigade/chan/select.hpp"
 #include "brigade/concurrent/concurrent_hash_map.hpp"
+#include "brigade/runtime/block_in_place.hpp"
 #include "brigade/runtime/errors.hpp"
 #include "brigade/runtime/join_handle.hpp"
 #include "brigade/runtime/runtime.hpp"

@@ -15,8 +15,10 @@ runtime_options with_defaults(runtime_options options) {
     options.worker_threads = std::thread::hardware_concurrency();
     if (options.worker_threads == 0) options.worker_threads = 1;
   }
-  if (options.worker_threads > 0xFFFE)
-    throw usage_error("brigade: runtime_options::worker_threads must be at most 65534");
+  if (options.max_compensating_workers == 0) options.max_compensating_workers = options.worker_threads;
+  if (options.worker_threads + options.max_compensating_workers > 0xFFFE)
+    throw usage_error(
+        "brigade: runtime_options::worker_threads plus max_compensating_workers must be at most 65534");
   return options;
 }
 }  // namespace

@@ -116,9 +116,11 @@ scheduler::scheduler(runtime& owner, runtime_options options)
       blocking_(options_.max_blocking_threads, options_.blocking_keep_alive),
       registry_(options_.worker_threads + 1) {
   const auto count = static_cast<std::uint32_t>(options_.worker_threads);
-  const bool private_forks = seam::enable_heavy_fence();  // P8 needs it
-  workers_.reserve(count);
-  for (std::uint32_t i = 0; i < count; ++i) {
+  const auto extras = static_cast<std::uint32_t>(options_.max_compensating_workers);
+  const bool private_forks = seam::enable_heavy_fence();  // P8 and the LIFO slot need it
+  core_workers_ = count;
+  workers_.reserve(count + extras);
+  for (std::uint32_t i = 0; i < count + extras; ++i) {
     auto w = std::make_unique<worker>();
     w->owner = this;
     w->idle = &idle_.word();
@@ -126,10 +128,12 @@ scheduler::scheduler(runtime& owner, runtime_options options)
     w->index = i;
     w->private_forks = private_forks;
     w->random_state_ = 0x9E3779B9u * (i + 1);
+    w->extra_ = i >= count;
     workers_.push_back(std::move(w));
   }
+  worker_span_.store(count, seam::memory_order::release);
   // Start the threads last: each may steal from any deque as soon as it runs.
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
+  for (std::uint32_t i = 0; i < count; ++i) {
     try {
       workers_[i]->thread_ = seam::thread([this, w = workers_[i].get()] { run_worker(*w); });
     } catch (...) {
@@ -141,6 +145,17 @@ scheduler::scheduler(runtime& owner, runtime_options options)
       }
       throw;
     }
+  }
+  try {
+    start_monitor();
+  } catch (...) {
+    shutting_down_.store(true);
+    for (std::uint32_t index : idle_.take_all_sleepers()) workers_[index]->parker_.unpark();
+    for (auto& started : workers_) {
+      started->parker_.unpark();
+      if (started->thread_.joinable()) started->thread_.join();
+    }
+    throw;
   }
 }
 
@@ -174,7 +189,7 @@ void scheduler::inject(void* task) {
   // Unlike offer_work: the push must be ordered before reading the idle word.
   seam::full_fence();
   const std::uint32_t word = idle_.word().load(seam::memory_order::relaxed);
-  if (idle_word::wants_wake(word, static_cast<std::uint32_t>(workers_.size())))
+  if (idle_word::wants_wake(word, core_workers_))
     notify_parked_worker();
 }
 
@@ -197,7 +212,9 @@ bool scheduler::shutdown(std::chrono::steady_clock::time_point deadline) {
   //    that worker's deque, which step 4 finds once the worker has stopped.
   registry_.close();
   blocking_.refuse();
-  // 2. Stop the workers: each checks the flag between tasks and before parking.
+  // 2. Stop the monitor (it starts no compensating worker from here on), then the workers:
+  //    each checks the flag between tasks and before parking; compensating ones too.
+  stop_monitor();
   shutting_down_.store(true);
   for (std::uint32_t index : idle_.take_all_sleepers()) workers_[index]->parker_.unpark();
   for (auto& w : workers_) w->parker_.unpark();
@@ -247,7 +264,11 @@ void scheduler::empty_queues() noexcept {
     }
   };
   for (auto& w : workers_) {
-    cancel_if_root_start(std::exchange(w->lifo_slot, nullptr));
+    // The workers and the monitor are stopped: a committed claim names a task the monitor already
+    // moved to the injection queue.
+    void* lifo_task = w->lifo.task.exchange(nullptr, seam::memory_order::relaxed);
+    if (lifo_task != nullptr && w->lifo.claim.load(seam::memory_order::relaxed) == 0) cancel_if_root_start(lifo_task);
+    w->lifo.claim.store(0, seam::memory_order::relaxed);
     while (void* entry = w->deque.pop()) cancel_if_root_start(entry);
   }
   std::array<void*, 64> batch;
@@ -263,6 +284,10 @@ runtime_stats scheduler::stats() const {
   for (const auto& w : workers_) {
     spawned += w->counters.roots_spawned.load(seam::memory_order::relaxed);
     ended += w->counters.roots_finished.load(seam::memory_order::relaxed);
+    if (w->extra_) {
+      if (w->active_.load(seam::memory_order::relaxed)) ++result.compensating_workers;
+      continue;
+    }
     worker_stats s;
     s.tasks_run = w->counters.tasks_run.load(seam::memory_order::relaxed);
     s.steals = w->counters.steals.load(seam::memory_order::relaxed);
@@ -271,6 +296,8 @@ runtime_stats scheduler::stats() const {
     s.queue_depth = w->deque.total_size_hint();
     result.workers.push_back(s);
   }
+  result.lifo_steals = lifo_steals_.load(seam::memory_order::relaxed);
+  result.compensating_workers_started = compensations_.load(seam::memory_order::relaxed);
   result.injection_queue_depth = inject_.size_hint();
   result.blocking_threads = blocking_.thread_count();
   // The counters are read one by one while workers run: clamp a transiently negative difference.

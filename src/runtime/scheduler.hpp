@@ -36,8 +36,20 @@ inline join_state* as_root_start(void* entry) noexcept {
 
 /// One worker thread and everything only it touches. Fields of worker_hot are described there.
 struct alignas(cache_line_size) worker : worker_hot {
+  /// What the worker is doing, for the liveness monitor (written by the worker at each change,
+  /// read by the monitor; relaxed: a snapshot is all the monitor needs).
+  enum class activity : std::uint8_t { running, searching, parked };
+
   parker parker_;            // any thread unparks; the worker parks
-  seam::thread thread_;      // started and joined by the scheduler
+  seam::thread thread_;      // started and joined by the scheduler (or the monitor, for extras)
+  // Immutable: a compensating worker (started by the monitor when every worker is blocked; it
+  // retires when it runs out of work instead of parking; monitor.cpp).
+  bool extra_ = false;
+  // Shared with the monitor:
+  seam::atomic<activity> activity_{activity::running};
+  seam::atomic<bool> blocking_{false};   // inside begin_blocking/end_blocking (block_in_place)
+  seam::atomic<bool> active_{false};     // an extra's thread is running (set by the monitor)
+  seam::atomic<long> thread_id_{0};      // the kernel's id of its thread (for /proc), or 0
   // Owner only:
   std::uint32_t random_state_ = 0;  // xorshift state for picking steal victims
   std::uint32_t tick_ = 0;          // tasks run, for the periodic fairness checks
@@ -78,7 +90,7 @@ class scheduler {
   std::function<void(std::exception_ptr)> unobserved_failure_handler() const {
     return options_.on_unobserved_failure;
   }
-  std::size_t worker_count() const noexcept { return workers_.size(); }
+  std::size_t worker_count() const noexcept { return core_workers_; }
 
   // Submission.
   void submit_root(join_state& record);
@@ -93,8 +105,14 @@ class scheduler {
   runtime_stats stats() const;
 
  private:
+  // The hooks that headers call (monitor.cpp).
+  friend bool keep_after_lifo_claim(worker_hot& worker, void* task) noexcept;
+  friend void begin_blocking(worker_hot& worker) noexcept;
+  friend void end_blocking(worker_hot& worker) noexcept;
+
   // worker.cpp: the loop of one worker and what it calls.
   void run_worker(worker& self);
+  void* take_lifo(worker& self) noexcept;
   void* next_local_task(worker& self);
   void* search_for_work(worker& self);
   void* take_from_inject(worker& self);
@@ -103,12 +121,27 @@ class scheduler {
   void leave_searching(worker& self) noexcept;
   void* start_root(worker& self, join_state& record) noexcept;
   void empty_queues() noexcept;
+  std::uint32_t span() const noexcept { return worker_span_.load(seam::memory_order::acquire); }
+
+  // monitor.cpp: the liveness monitor and compensating workers.
+  void start_monitor();
+  void stop_monitor() noexcept;
+  void monitor_loop() noexcept;
+  bool check_liveness(std::vector<std::uint64_t>& last_progress) noexcept;
+  bool steal_lifo(worker& stuck) noexcept;
+  bool blocked_in_kernel(const worker& w) const noexcept;
+  void start_compensating_worker() noexcept;
+  void poke_monitor() noexcept;
 
   // First constructed, last destroyed: the serial is findable for the scheduler's whole life.
   scheduler_serials serial_;
   runtime& owner_;
   runtime_options options_;
+  // The core workers, then the slots of compensating workers (extra_). workers_[0, span()) may
+  // run: span grows (never shrinks) when the monitor first starts an extra in a slot.
   std::vector<std::unique_ptr<worker>> workers_;
+  std::uint32_t core_workers_ = 0;
+  seam::atomic<std::uint32_t> worker_span_{0};
   idle idle_;
   inject_queue inject_;
   blocking_pool blocking_;
@@ -119,6 +152,15 @@ class scheduler {
   // For stats().live_tasks (the workers count theirs in worker_counters).
   seam::atomic<std::uint64_t> outsider_roots_spawned_{0};
   seam::atomic<std::uint64_t> roots_cancelled_{0};  // by shutdown
+
+  // The monitor's thread and its sleep.
+  seam::thread monitor_thread_;
+  seam::mutex monitor_mutex_;
+  seam::condition_variable monitor_wake_;
+  bool monitor_stop_ = false;    // guarded by monitor_mutex_
+  bool monitor_poked_ = false;   // guarded by monitor_mutex_
+  seam::atomic<std::uint64_t> lifo_steals_{0};
+  seam::atomic<std::uint64_t> compensations_{0};
 
   // Serialises shutdown() callers; the first does the work.
   seam::mutex shutdown_mutex_;

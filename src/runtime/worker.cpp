@@ -48,14 +48,24 @@ std::uint32_t next_random(std::uint32_t& state) noexcept {
 
 void scheduler::run_worker(worker& self) {
   set_current_worker(&self);
+  self.thread_id_.store(seam::this_thread_kernel_id(), seam::memory_order::relaxed);
+  // Whether activity_ says running: kept in a local, so that the common path (a task found
+  // locally, right after another) stores nothing.
+  bool marked_running = false;
   while (!shutting_down_.load(seam::memory_order::relaxed)) {
     void* task = next_local_task(self);
     if (task == nullptr) {
+      marked_running = false;  // search_for_work and park say what they do
       task = search_for_work(self);
       if (task == nullptr) {
+        if (self.extra_) break;  // a compensating worker retires instead of parking
         park(self);
         continue;
       }
+    }
+    if (!marked_running) [[unlikely]] {
+      self.activity_.store(worker::activity::running, seam::memory_order::relaxed);
+      marked_running = true;
     }
     if (self.searching_) leave_searching(self);
     if (join_state* record = as_root_start(task)) task = start_root(self, *record);
@@ -63,17 +73,27 @@ void scheduler::run_worker(worker& self) {
     std::coroutine_handle<>::from_address(task).resume();
   }
   if (self.searching_) leave_searching(self);
+  self.activity_.store(worker::activity::parked, seam::memory_order::relaxed);
   set_current_worker(nullptr);
+}
+
+void* scheduler::take_lifo(worker& self) noexcept {
+  void* task = self.lifo.task.load(seam::memory_order::relaxed);
+  if (task == nullptr) return nullptr;
+  self.lifo.task.store(nullptr, seam::memory_order::relaxed);
+  seam::light_fence();  // the owner's side of lifo_slot's protocol
+  if (self.lifo.claim.load(seam::memory_order::relaxed) != 0 && !keep_after_lifo_claim(self, task)) [[unlikely]]
+    return nullptr;  // the monitor took it
+  return task;
 }
 
 void* scheduler::next_local_task(worker& self) {
   ++self.tick_;
   if (self.tick_ % inject_check_interval == 0) {
-    registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
+    if (!self.extra_) registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
     if (void* task = take_from_inject(self)) return task;
   }
-  if (void* task = self.lifo_slot) {
-    self.lifo_slot = nullptr;
+  if (void* task = take_lifo(self)) {
     if (++self.lifo_streak_ <= max_lifo_streak) return task;
     // Too many in a row: let everything else go first. When nothing else waits here (two tasks
     // that wake each other, a channel ping-pong), the slot's task goes on at once, without a
@@ -97,7 +117,7 @@ void* scheduler::take_from_inject(worker& self) {
   // without every task going through the lock.
   const std::size_t queued = inject_.size_hint();
   if (queued == 0) return nullptr;
-  const std::size_t share = std::min(max_inject_batch, queued / workers_.size() + 1);
+  const std::size_t share = std::min<std::size_t>(max_inject_batch, queued / core_workers_ + 1);
   std::array<void*, max_inject_batch> batch;
   const std::size_t taken = inject_.pop_batch(batch.data(), share);
   if (taken == 0) return nullptr;
@@ -108,11 +128,13 @@ void* scheduler::take_from_inject(worker& self) {
 }
 
 void* scheduler::search_for_work(worker& self) {
-  if (!self.searching_) {
+  // A compensating worker searches without counting in the idle word (it never parks).
+  if (!self.searching_ && !self.extra_) {
     if (!idle_.transition_to_searching()) return nullptr;
     self.searching_ = true;
   }
-  const auto count = static_cast<std::uint32_t>(workers_.size());
+  self.activity_.store(worker::activity::searching, seam::memory_order::relaxed);
+  const std::uint32_t count = span();
   std::array<void*, max_steal_batch> batch;
   // Runs the oldest of a stolen batch now; the others pop next, oldest first.
   auto keep = [&](std::size_t taken) -> void* {
@@ -174,14 +196,16 @@ void scheduler::leave_searching(worker& self) noexcept {
 bool scheduler::work_visible() const noexcept {
   if (inject_.size_hint() != 0) return true;
   // Private tasks count: their owner may be stuck, and a woken searcher takes them (P8).
-  for (const auto& w : workers_)
-    if (w->deque.total_size_hint() != 0) return true;
+  const std::uint32_t count = span();
+  for (std::uint32_t i = 0; i < count; ++i)
+    if (workers_[i]->deque.total_size_hint() != 0) return true;
   return false;
 }
 
 void scheduler::park(worker& self) {
   // Free what finished elsewhere before sleeping, not after an unbounded wait.
   registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
+  self.activity_.store(worker::activity::parked, seam::memory_order::relaxed);
   idle_.transition_to_parked(self.index, self.searching_);
   self.searching_ = false;
   // P3: pairs with the fence in inject (a worker's own pushes skip it: offer_work).
@@ -194,6 +218,7 @@ void scheduler::park(worker& self) {
   }
   // Whoever took us off the sleeper list counted us as searching.
   self.searching_ = true;
+  self.activity_.store(worker::activity::searching, seam::memory_order::relaxed);
 }
 
 }  // namespace brigade::detail

@@ -58,11 +58,34 @@ struct idle_word {
   }
 };
 
+/// The LIFO slot of a worker: the task it just woke, which it runs next. The owner puts and takes
+/// with plain loads and stores; the liveness monitor (src/runtime/monitor.cpp) may take the task
+/// from a worker that has not come back to its loop for a while (blocked in a system call, a
+/// thread-form lock, a long computation), so that it is not stranded there. The monitor's side is
+/// an asymmetric protocol, like the deque's private steal (work_stealing_deque.hpp):
+///   monitor: claim = t (the task it saw in the slot); heavy fence; read the slot again; if it
+///            still holds t, claim = t | committed (the monitor runs t elsewhere), else claim = 0.
+///   owner:   after taking (slot = null) or replacing (slot = new) a task t: light fence; read
+///            claim; if it names t, wait for the monitor's decision: committed means t is the
+///            monitor's (the owner drops it and clears the claim); 0 means t is the owner's.
+/// Why exactly one of them runs t: the heavy fence puts a full fence P into the owner. If the
+/// owner's store to the slot comes before P, the monitor's second read sees it and gives t up;
+/// otherwise the owner's following read of the claim (after P) sees it and defers to the
+/// monitor's decision, which is then made on a slot the owner no longer changes. A committed
+/// claim stays until the owner next takes or replaces the slot's task, so it always names the
+/// task in the slot (the monitor claims nothing else on that worker meanwhile).
+/// Used only where the heavy fence works (private_forks); elsewhere schedule() forks instead.
+struct lifo_slot {
+  static constexpr std::uintptr_t committed = 1;
+  seam::atomic<void*> task{nullptr};                // owner writes; the monitor reads
+  seam::atomic<std::uintptr_t> claim{0};            // the monitor writes; the owner reads, clears
+};
+
 /// The part of a worker that inline fast paths use.
 struct worker_hot {
   work_stealing_deque deque;                        // owner pushes/pops, others steal
   bool private_forks = false;                       // immutable after start: heavy fence works
-  void* lifo_slot = nullptr;                        // owner only: the task just woken
+  lifo_slot lifo;                                   // the task just woken (see lifo_slot)
   scheduler* owner = nullptr;                       // immutable after start
   const seam::atomic<std::uint32_t>* idle = nullptr;  // the scheduler's idle word
   std::uint32_t worker_count = 0;                   // immutable after start
@@ -82,6 +105,16 @@ inline void set_current_worker(worker_hot* worker) noexcept { this_thread_worker
 /// Slow paths, in src/runtime/.
 void notify_parked_worker(scheduler& sched) noexcept;
 void inject(scheduler& sched, std::coroutine_handle<> task);
+/// The owner of `worker`, having just taken or replaced `task` in its LIFO slot, found a claim of
+/// the liveness monitor: waits for its decision; returns whether the owner keeps `task` (false:
+/// the monitor runs it elsewhere). Clears a committed claim.
+bool keep_after_lifo_claim(worker_hot& worker, void* task) noexcept;
+/// Called on `worker`'s own thread before it blocks outside the scheduler's control (a thread
+/// wait on a worker, block_in_place): hands its LIFO task and private tasks to the other workers,
+/// wakes one if they sleep, and marks the worker blocked, so that the monitor compensates at once
+/// if every worker is. end_blocking when it is back.
+void begin_blocking(worker_hot& worker) noexcept;
+void end_blocking(worker_hot& worker) noexcept;
 
 /// After the worker added work to its deque. While every worker is busy (none searching, none
 /// parked), nothing: nobody could steal it, so it may stay private (docs/ARCHITECTURE.md,
@@ -169,9 +202,21 @@ inline void* pop_local(worker_hot& worker) noexcept {
 inline void schedule(scheduler& sched, std::coroutine_handle<> task) {
   worker_hot* worker = current_worker();
   if (worker != nullptr && worker->owner == &sched) {
-    void* previous = worker->lifo_slot;
-    worker->lifo_slot = task.address();
-    if (previous != nullptr) fork(*worker, std::coroutine_handle<>::from_address(previous));
+    if (!worker->private_forks) [[unlikely]] {  // no heavy fence: no LIFO slot (see lifo_slot)
+      fork(*worker, task);
+      return;
+    }
+    void* previous = worker->lifo.task.load(seam::memory_order::relaxed);
+    // Release (a plain store on x86-64): the monitor, which may take the task to run it
+    // elsewhere (lifo_slot's protocol), sees what was written before it was woken.
+    worker->lifo.task.store(task.address(), seam::memory_order::release);
+    if (previous != nullptr) {
+      seam::light_fence();
+      if (worker->lifo.claim.load(seam::memory_order::relaxed) != 0 &&
+          !keep_after_lifo_claim(*worker, previous)) [[unlikely]]
+        return;  // the monitor took it
+      fork(*worker, std::coroutine_handle<>::from_address(previous));
+    }
     return;
   }
   inject(sched, task);

@@ -189,6 +189,9 @@ BRIGADE_THREAD_LOCAL_ACCESSOR const void* this_thread_identity() noexcept {
   return &anchor;
 }
 
+/// The kernel's id of the calling thread (gettid), for /proc/self/task/<id>.
+inline long this_thread_kernel_id() noexcept { return ::syscall(SYS_gettid); }
+
 /// Wakes up to `count` threads blocked in futex_wait on `word`.
 inline void futex_wake(atomic<std::uint32_t>* word, int count) noexcept {
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr,

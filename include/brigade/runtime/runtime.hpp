@@ -64,6 +64,10 @@ struct runtime_options {
   /// Receives the error of a task that failed after its handle was dropped without joining.
   /// Default: print it to standard error. Called on the thread where the task finished.
   std::function<void(std::exception_ptr)> on_unobserved_failure{};
+  /// At most this many compensating workers run at once: the liveness monitor starts one when
+  /// every worker is blocked (in a system call, a thread-form lock, block_in_place) while tasks
+  /// are ready; it retires when it runs out of work. 0 means as many as worker_threads.
+  std::size_t max_compensating_workers = 0;
 };
 
 /// Counters of one worker, read without stopping it (so only approximately consistent).
@@ -77,10 +81,13 @@ struct worker_stats {
 };
 
 struct runtime_stats {
-  std::vector<worker_stats> workers;
+  std::vector<worker_stats> workers;      // the runtime's workers (not the compensating ones)
   std::size_t injection_queue_depth = 0;  // tasks submitted from outside, not yet taken
   std::size_t blocking_threads = 0;       // threads in the blocking pool now
   std::size_t live_tasks = 0;             // spawned tasks not finished yet
+  std::size_t compensating_workers = 0;   // compensating workers running now
+  std::uint64_t compensating_workers_started = 0;  // since the runtime started
+  std::uint64_t lifo_steals = 0;          // woken tasks the monitor took from a stuck worker
 };
 
 class runtime {

@@ -88,6 +88,17 @@ class thread_waiter final : public waiter {
     if (!state_.compare_exchange_strong(expected, sleeping, seam::memory_order::acquire) &&
         expected == woken)
       return true;
+    // A worker thread about to sleep here (a thread-form lock inside a task) first hands its
+    // queued work to the others (begin_blocking), so nothing runnable waits behind it.
+    struct blocking_scope {
+      worker_hot* worker = current_worker();
+      blocking_scope() noexcept {
+        if (worker != nullptr) begin_blocking(*worker);
+      }
+      ~blocking_scope() {
+        if (worker != nullptr) end_blocking(*worker);
+      }
+    } on_worker;
     while (state_.load(seam::memory_order::acquire) != woken) {
       if (deadline == no_deadline) {
         seam::futex_wait(&state_, sleeping);
