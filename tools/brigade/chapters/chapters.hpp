@@ -6,9 +6,10 @@
 
 namespace brigade::tool {
 
-const chapter& million_helpers_chapter();  // chapters/million_helpers.cpp
-const chapter& the_worker_pool_chapter();  // chapters/the_worker_pool.cpp
-const chapter& the_race_chapter();         // chapters/the_race.cpp
-const chapter& the_ledger_chapter();       // chapters/the_ledger.cpp
+const chapter& million_helpers_chapter();         // chapters/million_helpers.cpp
+const chapter& the_worker_pool_chapter();         // chapters/the_worker_pool.cpp
+const chapter& the_race_chapter();                // chapters/the_race.cpp
+const chapter& the_ledger_chapter();              // chapters/the_ledger.cpp
+const chapter& the_impatient_customer_chapter();  // chapters/the_impatient_customer.cpp
 
 }  // namespace brigade::tool

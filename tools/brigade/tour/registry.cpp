@@ -14,6 +14,7 @@ std::span<const chapter* const> chapters() {
       &the_worker_pool_chapter(),
       &the_race_chapter(),
       &the_ledger_chapter(),
+      &the_impatient_customer_chapter(),
   };
   return all;
 }
