@@ -39,6 +39,9 @@ class wait_list {
   /// caller checks again under the lock).
   [[nodiscard]] bool empty_hint() const noexcept { return head() == nullptr; }
 
+  /// The first waiter (null when empty); with `next`, for a walk under the owner's lock.
+  [[nodiscard]] const waiter* front() const noexcept { return head(); }
+
   /// Parks `entry` last. It must not be on any list.
   void push_back(waiter& entry) noexcept {
     entry.next = nullptr;

@@ -225,8 +225,9 @@ class rw_mutex {
     detail::wait_list::wake_all(to_wake);
   }
 
-  /// Under list_mutex_, with no writer inside or the one inside leaving: lets every queued reader
-  /// in (clearing writer_bit) and returns them, chained, for waking after the lock is released.
+  /// Under list_mutex_, by the writer that is leaving (writer_bit is its own: no other writer can
+  /// enter meanwhile): lets every queued reader in (clearing writer_bit) and returns them,
+  /// chained, for waking after the lock is released.
   detail::waiter* let_readers_in() noexcept {
     detail::waiter* first = readers_.take_all();
     std::uint32_t admitted = 0;
@@ -318,12 +319,26 @@ class rw_mutex {
   /// Under list_mutex_, after a waiting writer left the queue (timed out, withdrawn by a stop
   /// request): if it was the last, clears the bit and lets in the readers that queued only behind
   /// it; returns them for waking after the lock is released.
+  /// Once the bit is clear a writer may take the lock through the fast path at any moment (no
+  /// reader inside, none waiting counts for writer_may_enter), so the readers go in only through
+  /// a compare-exchange that finds no writer inside; if one got in first, they stay queued, and
+  /// that writer's unlock (readers_waiting_bit is still set) lets them in. (The cancel-safety
+  /// stress test found a reader and a writer inside together when this cleared writer_bit.)
   static detail::waiter* after_writer_left(rw_mutex& owner) noexcept {
     if (!owner.writers_.empty()) return nullptr;
-    const std::uint32_t state =
-        owner.state_.fetch_and(~writers_waiting_bit, detail::seam::memory_order::relaxed) & ~writers_waiting_bit;
-    if ((state & writer_bit) == 0 && !owner.readers_.empty()) return owner.let_readers_in();
-    return nullptr;
+    owner.state_.fetch_and(~writers_waiting_bit, detail::seam::memory_order::relaxed);
+    if (owner.readers_.empty()) return nullptr;
+    std::uint32_t admitted = 0;
+    for (const detail::waiter* w = owner.readers_.front(); w != nullptr; w = w->next) ++admitted;
+    std::uint32_t state = owner.state_.load(detail::seam::memory_order::relaxed);
+    do {
+      if ((state & writer_bit) != 0) return nullptr;  // a writer got in first: its unlock lets them in
+      // Acq_rel: the readers see what the last writer wrote (acquire), and a writer that enters
+      // after them sees their entry (release).
+    } while (!owner.state_.compare_exchange_weak(state, (state & ~readers_waiting_bit) + admitted * reader,
+                                                 detail::seam::memory_order::acq_rel,
+                                                 detail::seam::memory_order::relaxed));
+    return owner.readers_.take_all();
   }
   /// Under list_mutex_, after a stop request withdrew a waiting reader.
   static detail::waiter* after_reader_left(rw_mutex& owner) noexcept {

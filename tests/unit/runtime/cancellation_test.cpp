@@ -331,6 +331,36 @@ TEST(cancellation, aborting_a_task_wakes_its_when_all_children_parked_on_channel
   EXPECT_THROW(handle.join(), brigade::task_cancelled);
 }
 
+brigade::task<void> park_on(brigade::event& never, std::atomic<int>& parked) {
+  ++parked;
+  co_await never.wait();
+}
+
+brigade::task<void> when_all_of_parked(brigade::event& never, std::atomic<int>& parked) {
+  co_await brigade::when_all(park_on(never, parked), park_on(never, parked));
+}
+
+brigade::task<void> group_of_parked(brigade::event& never, std::atomic<int>& parked) {
+  co_await brigade::with_task_group([&never, &parked](brigade::task_group& group) -> brigade::task<void> {
+    group.spawn(when_all_of_parked(never, parked));
+    group.spawn(park_on(never, parked));
+    co_await park_on(never, parked);  // the body parks too
+  });
+}
+
+// A stop of the root reaches tasks parked three scopes below it: the group's, then a when_all's.
+TEST(cancellation, aborting_a_root_wakes_tasks_parked_in_nested_scopes) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::event never;
+  std::atomic<int> parked{0};
+  auto handle = rt.spawn(group_of_parked(never, parked));
+  while (parked.load() < 4) std::this_thread::yield();
+  std::this_thread::sleep_for(10ms);
+  handle.abort();
+  ASSERT_TRUE(finishes(handle)) << "a task parked below the root was not woken";
+  EXPECT_THROW(handle.join(), brigade::task_cancelled);
+}
+
 TEST(cancellation, a_detached_spawn_is_not_stopped_with_the_task_that_spawned_it) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::event release;
