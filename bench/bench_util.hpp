@@ -395,6 +395,35 @@ int run_contended_mutex(std::string_view impl, const options& o) {
   });
 }
 
+// The uncontended lock: one thread takes and releases the lock --n times (default 50,000,000)
+// around an increment, std::lock_guard<Mutex>; ns per lock and unlock. Nothing else touches it:
+// the figure is the fast path's cost.
+constexpr long long uncontended_default_n = 50'000'000;
+
+template <class Mutex>
+int run_uncontended_mutex(std::string_view impl, const options& o) {
+  const long long n = o.n > 0 ? o.n : uncontended_default_n;
+  Mutex m;
+  std::uint64_t counter = 0;  // guarded by m
+  return run_iterations(o, [&](int iter) {
+    counter = 0;
+    const auto t0 = steady::now();
+    for (long long i = 0; i < n; ++i) {
+      std::lock_guard<Mutex> lock(m);
+      ++counter;
+    }
+    const double ms = ms_since(t0);
+    const bool ok = counter == static_cast<std::uint64_t>(n);
+    json_line(impl, o, iter)
+        .num("ms", ms)
+        .num("ns_per_lock", ms * 1e6 / static_cast<double>(n))
+        .num("locks", n)
+        .str("check", ok ? "ok" : "FAIL")
+        .print();
+    return ok;
+  });
+}
+
 // The hand-off workload's bookkeeping, the same for every implementation: two parties (0 and 1)
 // take one lock `total` times in all; the holder calls record(me) once it holds the lock (so the
 // tally is guarded by the lock). A hand-off is an acquisition by the other party than the

@@ -15,6 +15,11 @@
 //         more, then unlocks. ns per hand-off: the time from the first hand-off's start to the
 //         last acquisition over the hand-offs (a round trip A -> B -> A is two). Reference: two threads passing the
 //         ownership of a std::mutex by turns with a std::condition_variable (the peer).
+//   mutex_uncontended  one plain thread, std::lock_guard<brigade::mutex>, --n times (default
+//         50,000,000; bench::run_uncontended_mutex, shared with the std::mutex peer).
+//   mutex_uncontended_task  the same from one task on a one-worker runtime,
+//         `auto held = co_await m.lock_async();`: the task form's fast path (await_ready takes
+//         the lock, await_resume makes the guard).
 // The runtime is created once per process, before the first iteration; one JSON line per
 // iteration.
 #include <brigade/brigade.hpp>
@@ -71,11 +76,42 @@ int run_handoff(const bench::options& o) {
   });
 }
 
+brigade::task<std::uint64_t> lock_in_a_loop(brigade::mutex& m, long long n) {
+  std::uint64_t counter = 0;
+  for (long long i = 0; i < n; ++i) {
+    auto held = co_await m.lock_async();
+    ++counter;
+  }
+  co_return counter;
+}
+
+int run_uncontended_task(const bench::options& o) {
+  const long long n = o.n > 0 ? o.n : bench::uncontended_default_n;
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::mutex m;
+  return bench::run_iterations(o, [&](int iter) {
+    const auto t0 = bench::steady::now();
+    const std::uint64_t counter = rt.block_on(lock_in_a_loop(m, n));
+    const double ms = bench::ms_since(t0);
+    const bool ok = counter == static_cast<std::uint64_t>(n);
+    bench::json_line("brigade", o, iter)
+        .num("ms", ms)
+        .num("ns_per_lock", ms * 1e6 / static_cast<double>(n))
+        .num("locks", n)
+        .str("check", ok ? "ok" : "FAIL")
+        .print();
+    return ok;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bench::options o = bench::parse_options(argc, argv);
   if (o.workload == "mutex_contended") return bench::run_contended_mutex<brigade::mutex>("brigade", o);
   if (o.workload == "mutex_handoff") return run_handoff(o);
-  bench::usage_error(argv[0], "workload must be mutex_contended or mutex_handoff");
+  if (o.workload == "mutex_uncontended") return bench::run_uncontended_mutex<brigade::mutex>("brigade", o);
+  if (o.workload == "mutex_uncontended_task") return run_uncontended_task(o);
+  bench::usage_error(argv[0],
+                     "workload must be mutex_contended, mutex_handoff, mutex_uncontended or mutex_uncontended_task");
 }

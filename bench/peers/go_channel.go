@@ -5,13 +5,19 @@
 //	chan_pingpong  two goroutines over two unbuffered channels; --n round trips (1,000,000).
 //	chan_mpmc      2 producer and 2 consumer goroutines, one channel of capacity 1024,
 //	               --n messages in all (10,000,000).
+//	cancel_latency a goroutine parks in select on a channel nobody sends on and ctx.Done();
+//	               200 µs later main cancels the context; the sample is the time from cancel()
+//	               to the goroutine running again. --n samples (2,000); median and p99 in µs
+//	               (bench/runtime_cancel.cpp is brigade's side).
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"sync"
 	"time"
 )
@@ -51,6 +57,37 @@ func pingpong(n int64) int64 {
 	close(ping)
 	<-pong
 	return counter
+}
+
+func percentile(v []float64, p float64) float64 {
+	sort.Float64s(v)
+	i := int(p * float64(len(v)-1))
+	return v[i]
+}
+
+// cancelLatency returns the median and the 99th percentile, in µs.
+func cancelLatency(n int64) (float64, float64) {
+	never := make(chan int)
+	samples := make([]float64, 0, n)
+	for i := int64(0); i < n; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		parked := make(chan struct{})
+		woke := make(chan time.Time, 1)
+		go func() {
+			close(parked)
+			select {
+			case <-never:
+			case <-ctx.Done():
+				woke <- time.Now()
+			}
+		}()
+		<-parked
+		time.Sleep(200 * time.Microsecond) // parked in the select; its thread idle
+		start := time.Now()
+		cancel()
+		samples = append(samples, float64((<-woke).Sub(start).Nanoseconds())/1e3)
+	}
+	return percentile(samples, 0.5), percentile(samples, 0.99)
 }
 
 func mpmc(n int64) uint64 {
@@ -108,8 +145,17 @@ func main() {
 			ms := float64(time.Since(t0).Nanoseconds()) / 1e6
 			half := uint64(n / 2)
 			emit(iter, ms, fmt.Sprintf(`,"million_msgs_per_s":%.6g,"messages":%d,"capacity":1024`, float64(n)/ms/1e3, n), sum == 2*(half*(half-1)/2))
+		case "cancel_latency":
+			n := *nFlag
+			if n == 0 {
+				n = 2000
+			}
+			t0 := time.Now()
+			median, p99 := cancelLatency(n)
+			ms := float64(time.Since(t0).Nanoseconds()) / 1e6
+			emit(iter, ms, fmt.Sprintf(`,"abort_wake_median_us":%.6g,"abort_wake_p99_us":%.6g,"samples":%d`, median, p99, n), true)
 		default:
-			fmt.Fprintln(os.Stderr, "go_channel: workload must be chan_pingpong or chan_mpmc")
+			fmt.Fprintln(os.Stderr, "go_channel: workload must be chan_pingpong, chan_mpmc or cancel_latency")
 			os.Exit(2)
 		}
 	}

@@ -61,5 +61,6 @@ int main(int argc, char** argv) {
   const bench::options o = bench::parse_options(argc, argv);
   if (o.workload == "mutex_contended") return bench::run_contended_mutex<std::mutex>("std-mutex", o);
   if (o.workload == "mutex_handoff") return run_handoff(o);
-  bench::usage_error(argv[0], "workload must be mutex_contended or mutex_handoff");
+  if (o.workload == "mutex_uncontended") return bench::run_uncontended_mutex<std::mutex>("std-mutex", o);
+  bench::usage_error(argv[0], "workload must be mutex_contended, mutex_handoff or mutex_uncontended");
 }
