@@ -109,6 +109,9 @@ bool scheduler::check_liveness(std::vector<std::uint64_t>& last_progress) noexce
   for (std::uint32_t i = 0; i < count; ++i) {
     worker& w = *workers_[i];
     if (w.extra_ && !w.active_.load(seam::memory_order::acquire)) {
+      // No thread runs this compensating worker (its last act was to say so): the roots it
+      // started and that finished elsewhere are the monitor's to take off its registry table.
+      registry_.drain_remote_removals(static_cast<std::uint16_t>(i));
       last_progress[i] = ~std::uint64_t{0};
       continue;
     }

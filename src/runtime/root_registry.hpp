@@ -3,30 +3,43 @@
 // is not registered until it first runs: until then, its only trace is its entry in a run queue,
 // which shutdown finds there (scheduler.cpp, P7).
 //
-// Layout: one list per worker, touched only by that worker's thread (no lock, no locked
-// instruction), plus one list under a mutex for roots spawned from outside the workers.
-//   - A worker registers a root in its own list when it starts it, and unlinks it there when it
-//     finishes on the same worker: the common case costs a few plain stores.
+// Layout: one table per worker (core and compensating), touched only by that worker's thread (no
+// lock, no locked instruction), plus one table under a mutex for roots spawned from outside the
+// workers. A table is an array of entries in chunks that never move; an entry holds a record's
+// address, or, when free, the index of the next free entry (a free list threaded through the
+// entries). A record keeps its owner and its index (registry_owner_, registry_index_).
+//   - A worker registers a root in its own table when it starts it (takes the first free entry),
+//     and frees that entry when it finishes on the same worker: the common case costs a few plain
+//     loads and stores to the table, which stays in the worker's cache, and none to other records.
 //   - A root that finishes on another worker (it was suspended and resumed elsewhere) cannot be
-//     unlinked there. The finishing worker pushes it on the owner's remote-removal stack (a
-//     lock-free stack: one compare-exchange); the owner unlinks what is on it when it next looks
+//     removed there. The finishing worker pushes it on the owner's remote-removal stack (a
+//     lock-free stack: one compare-exchange); the owner removes what is on it when it next looks
 //     (every few dozen tasks, and before it parks), then sets the record's `unregistered` bit
-//     (spawn_record.hpp, step 4). Until then the finished record stays allocated.
+//     (spawn_record.hpp, step 4). Until then the finished record stays allocated. A compensating
+//     worker's stack is drained by the monitor while no thread runs that worker.
 //   - Roots spawned from outside (block_on, runtime::spawn from main) are registered at once in
-//     the outsiders' list, under its lock, which also refuses them once shutdown began.
+//     the outsiders' table, under its lock, which also refuses them once shutdown began.
+// Why a table and not an intrusive list through the records: a list needs two links per record,
+// and a root_record<void> must stay a 64-byte block (spawn_record.hpp); and linking or unlinking
+// touches the neighbouring records, which are cold, or hot in another core's cache.
 //
 // Invariants:
-//   - A record is in at most one list; registry_owner_ names it. Worker lists are only touched
-//     by their worker's thread, or by shutdown after every worker thread has been joined.
-//   - remote_removals[w] holds only finished records that are still in worker w's list, linked
-//     through their remote_next(); pushed by any worker, emptied by worker w (or shutdown).
+//   - A record is in at most one table; registry_owner_ names it, registry_index_ its entry. A
+//     worker's table is only touched by its thread, or by the monitor while no thread runs that
+//     (compensating) worker, or by shutdown after every worker thread has been joined.
+//   - remote_removals[w] holds only finished records that are still in worker w's table, linked
+//     through their remote_next(); pushed by any worker, emptied by worker w (or as above).
 //   - Once `accepting` is false it stays false.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <vector>
 
 #include "brigade/detail/cache_line.hpp"
 #include "brigade/detail/seam.hpp"
@@ -35,37 +48,84 @@
 
 namespace brigade::detail {
 
-/// An intrusive doubly linked list of records through registry_prev_/registry_next_.
-struct root_list {
-  join_state* head = nullptr;
-
-  void push_front(join_state& record) noexcept {
-    record.registry_prev_ = nullptr;
-    record.registry_next_ = head;
-    if (head != nullptr) head->registry_prev_ = &record;
-    head = &record;
+/// The records one owner has registered. Not thread-safe: one owner at a time (see above).
+class root_table {
+ public:
+  /// Registers `record` under `owner`; throws std::bad_alloc when a new chunk cannot be had.
+  void add(join_state& record, std::uint16_t owner) {
+    std::uint32_t index = free_head_;
+    if (index != no_entry) {
+      free_head_ = static_cast<std::uint32_t>(entry(index) >> 1);
+    } else {
+      if (used_ == chunks_.size() * chunk_size) grow();
+      index = used_++;
+    }
+    entry(index) = reinterpret_cast<std::uintptr_t>(&record);
+    record.registry_owner_ = owner;
+    record.registry_index_ = index;
   }
 
-  void unlink(join_state& record) noexcept {
-    if (record.registry_prev_ != nullptr)
-      record.registry_prev_->registry_next_ = record.registry_next_;
-    else
-      head = record.registry_next_;
-    if (record.registry_next_ != nullptr) record.registry_next_->registry_prev_ = record.registry_prev_;
-    record.registry_prev_ = record.registry_next_ = nullptr;
+  void remove(join_state& record) noexcept {
+    const std::uint32_t index = record.registry_index_;
+    entry(index) = (std::uintptr_t{free_head_} << 1) | free_bit;
+    free_head_ = index;
   }
+
+  /// Removes and returns some registered record, or nullptr when none is left. For shutdown:
+  /// nothing is added meanwhile, so the entries already passed stay free.
+  join_state* take_any() noexcept {
+    for (; scanned_ < used_; ++scanned_) {
+      const std::uintptr_t value = entry(scanned_);
+      if ((value & free_bit) == 0) {
+        auto* record = reinterpret_cast<join_state*>(value);
+        remove(*record);
+        return record;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  static constexpr std::uint32_t chunk_bits = 10;  // 1024 entries, 8 KiB
+  static constexpr std::uint32_t chunk_size = std::uint32_t{1} << chunk_bits;
+  static constexpr std::uint32_t no_entry = 0xFFFFFFFF;
+  static constexpr std::uintptr_t free_bit = 1;  // records are aligned: their addresses have it clear
+  static_assert(alignof(join_state) > free_bit);
+
+  std::uintptr_t& entry(std::uint32_t index) noexcept {
+    return chunks_[index >> chunk_bits][index & (chunk_size - 1)];
+  }
+  [[gnu::noinline]] void grow() {
+    if (chunks_.size() >= (std::size_t{no_entry} >> chunk_bits))
+      throw std::bad_alloc();  // 4 billion live roots in one table
+    chunks_.reserve(chunks_.size() + 1);
+    chunks_.push_back(std::make_unique_for_overwrite<std::uintptr_t[]>(chunk_size));
+  }
+
+  std::vector<std::unique_ptr<std::uintptr_t[]>> chunks_;
+  std::uint32_t free_head_ = no_entry;  // first free entry below used_
+  std::uint32_t used_ = 0;              // entries [0, used_) have been handed out at least once
+  std::uint32_t scanned_ = 0;           // take_any's position
 };
 
 class root_registry {
  public:
-  explicit root_registry(std::size_t workers) : workers_(new worker_part[workers]), count_(workers) {}
+  /// `workers`: the core and compensating workers; `runtime_serial`: the runtime's, for the
+  /// records this registry completes (spawn_record.hpp).
+  root_registry(std::size_t workers, std::uint32_t runtime_serial)
+      : workers_(new worker_part[workers]), count_(workers), runtime_serial_(runtime_serial) {}
 
-  // ---- Worker lists: called on worker `index`'s own thread.
+  // ---- Worker tables: called on worker `index`'s own thread.
 
-  /// A root starts on worker `index`.
+  /// A root starts on worker `index`. Without memory for the table's next chunk nothing can
+  /// go on safely (shutdown would not find the task): ends the process with a message.
   void add_started(join_state& record, std::uint16_t index) noexcept {
-    record.registry_owner_ = index;
-    workers_[index].list.push_front(record);
+    try {
+      workers_[index].table.add(record, index);
+    } catch (...) {
+      std::fputs("brigade: out of memory registering a started task\n", stderr);
+      std::abort();
+    }
   }
 
   /// A root finished on worker `here` (its result is stored): unregisters it and publishes it.
@@ -73,22 +133,22 @@ class root_registry {
   void finish(join_state& record, std::uint16_t here) noexcept {
     const std::uint16_t owner = record.registry_owner_;
     if (owner == here) {
-      workers_[here].list.unlink(record);
-      record.finish(join_state::complete | join_state::unregistered);
+      workers_[here].table.remove(record);
+      record.finish(runtime_serial_, join_state::complete | join_state::unregistered);
     } else if (owner == join_state::outsider_list) {
       {
         std::lock_guard lock(outsiders_.mutex);
-        outsiders_.list.unlink(record);
+        outsiders_.table.remove(record);
       }
-      record.finish(join_state::complete | join_state::unregistered);
+      record.finish(runtime_serial_, join_state::complete | join_state::unregistered);
     } else {
-      record.finish(join_state::complete);
+      record.finish(runtime_serial_, join_state::complete);
       // The record stays allocated until its owner sets `unregistered`, so this is safe.
       push_remote_removal(workers_[owner], record);
     }
   }
 
-  /// Worker `index` unlinks the records that finished on other workers.
+  /// Worker `index` removes the records that finished on other workers.
   void drain_remote_removals(std::uint16_t index) noexcept {
     worker_part& part = workers_[index];
     if (part.remote_removals.load(seam::memory_order::relaxed) == nullptr) return;
@@ -96,21 +156,21 @@ class root_registry {
     join_state* record = part.remote_removals.exchange(nullptr, seam::memory_order::acquire);
     while (record != nullptr) {
       join_state* next = record->remote_next();
-      part.list.unlink(*record);
-      record->mark_unregistered();  // may free the record
+      part.table.remove(*record);
+      record->mark_unregistered(runtime_serial_);  // may free the record
       record = next;
     }
   }
 
   // ---- The outsiders' list: any thread.
 
-  /// Registers a root spawned outside the workers; throws runtime_shut_down once closed.
+  /// Registers a root spawned outside the workers; throws runtime_shut_down once closed (or
+  /// std::bad_alloc).
   void add_outsider(join_state& record) {
     std::lock_guard lock(outsiders_.mutex);
     if (!accepting_.load(seam::memory_order::relaxed))
       throw runtime_shut_down("brigade: spawn on a runtime that is shut down");
-    record.registry_owner_ = join_state::outsider_list;
-    outsiders_.list.push_front(record);
+    outsiders_.table.add(record, join_state::outsider_list);
   }
 
   // ---- Shutdown.
@@ -134,30 +194,21 @@ class root_registry {
   /// After drain_all_remote_removals_after_workers_stopped(): removes and returns some
   /// registered record, or nullptr when none is left.
   join_state* take_any_after_workers_stopped() noexcept {
-    for (std::size_t i = 0; i < count_; ++i) {
-      root_list& list = workers_[i].list;
-      if (join_state* record = list.head) {
-        list.unlink(*record);
-        return record;
-      }
-    }
+    for (std::size_t i = 0; i < count_; ++i)
+      if (join_state* record = workers_[i].table.take_any()) return record;
     std::lock_guard lock(outsiders_.mutex);
-    if (join_state* record = outsiders_.list.head) {
-      outsiders_.list.unlink(*record);
-      return record;
-    }
-    return nullptr;
+    return outsiders_.table.take_any();
   }
 
  private:
   struct alignas(cache_line_size) worker_part {
-    root_list list;  // owner thread only
+    root_table table;  // owner thread only
     // Records that finished elsewhere; any worker pushes, the owner takes all.
     alignas(cache_line_size) seam::atomic<join_state*> remote_removals{nullptr};
   };
   struct outsider_part {
     seam::mutex mutex;
-    root_list list;  // guarded by mutex
+    root_table table;  // guarded by mutex
   };
 
   static void push_remote_removal(worker_part& owner, join_state& record) noexcept {
@@ -171,6 +222,7 @@ class root_registry {
 
   std::unique_ptr<worker_part[]> workers_;
   const std::size_t count_;
+  const std::uint32_t runtime_serial_;
   outsider_part outsiders_;
   seam::atomic<bool> accepting_{true};
 };

@@ -114,7 +114,7 @@ scheduler::scheduler(runtime& owner, runtime_options options)
       options_(std::move(options)),
       idle_(static_cast<std::uint32_t>(options_.worker_threads)),
       blocking_(options_.max_blocking_threads, options_.blocking_keep_alive),
-      registry_(options_.worker_threads + 1) {
+      registry_(options_.worker_threads + options_.max_compensating_workers, serial_.serial()) {
   const auto count = static_cast<std::uint32_t>(options_.worker_threads);
   const auto extras = static_cast<std::uint32_t>(options_.max_compensating_workers);
   const bool private_forks = seam::enable_heavy_fence();  // P8 and the LIFO slot need it
@@ -238,7 +238,7 @@ bool scheduler::shutdown(std::chrono::steady_clock::time_point deadline) {
     std::lock_guard gate(blocking_.publish_gate());
     registry_.drain_all_remote_removals_after_workers_stopped();
     while (join_state* record = registry_.take_any_after_workers_stopped()) {
-      record->cancel();
+      record->cancel(serial());
       roots_cancelled_.fetch_add(1, seam::memory_order::relaxed);
     }
     empty_queues();
@@ -259,7 +259,7 @@ void scheduler::empty_queues() noexcept {
   // of shutdown, and is dropped.
   auto cancel_if_root_start = [this](void* entry) {
     if (join_state* record = as_root_start(entry)) {
-      record->cancel();
+      record->cancel(serial());
       roots_cancelled_.fetch_add(1, seam::memory_order::relaxed);
     }
   };

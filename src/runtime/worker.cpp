@@ -90,7 +90,7 @@ void* scheduler::take_lifo(worker& self) noexcept {
 void* scheduler::next_local_task(worker& self) {
   ++self.tick_;
   if (self.tick_ % inject_check_interval == 0) {
-    if (!self.extra_) registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
+    registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
     if (void* task = take_from_inject(self)) return task;
   }
   if (void* task = take_lifo(self)) {

@@ -78,10 +78,11 @@ struct blocking_stop<true> : stop_callback_base {
 template <class T, class Function>
 struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
   blocking_record(std::uint32_t runtime_serial, Function&& call)
-      : spawn_record<T>(runtime_serial, &operate_record),
+      : spawn_record<T>(&operate_record),
         blocking_job(&dispatch),
         token_source_(this->stop_),
-        function_(std::move(call)) {}
+        function_(std::move(call)),
+        runtime_serial_(runtime_serial) {}
   ~blocking_record() { token_source_.detach(this->stop_); }
 
  private:
@@ -92,10 +93,10 @@ struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
         record->execute();
         break;
       case blocking_job::operation::publish:
-        record->finish();
+        record->finish(record->runtime_serial_);
         break;
       case blocking_job::operation::cancel:
-        record->join_state::cancel();
+        record->join_state::cancel(record->runtime_serial_);
         break;
       case blocking_job::operation::request_stop:
         record->join_state::stop_.request_stop();
@@ -128,19 +129,21 @@ struct blocking_record final : spawn_record<T>, blocking_job, pool_allocated {
   }
 
   // The record's hook (join_state): only its two requests reach it, as no promise points here.
-  static std::coroutine_handle<> operate_record(task_completion* self, promise_base& request) noexcept {
+  static std::coroutine_handle<> operate_record(task_completion* self, promise_base& stand_in) noexcept {
     auto* record = static_cast<blocking_record*>(static_cast<join_state*>(self));
-    if (&request == &destroy_record_request) {
-      spawn_record<T>::destroy(record);
+    const auto& request = static_cast<const record_request&>(stand_in);
+    if (request.what == record_request::kind::destroy) {
+      spawn_record<T>::destroy(record, request.runtime_serial);
     } else {
       record->store_cancelled("brigade: blocking call cancelled by runtime shutdown");
-      record->finish();
+      record->finish(request.runtime_serial);
     }
     return std::noop_coroutine();
   }
 
   blocking_stop<takes_stop_token_v<Function>> token_source_;
   Function function_;
+  const std::uint32_t runtime_serial_;  // the runtime whose pool runs the call
 };
 
 }  // namespace brigade::detail

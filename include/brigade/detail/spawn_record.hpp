@@ -34,14 +34,20 @@
 // exception was never retrieved").
 //
 // Invariants:
-//   - registry_prev_/registry_next_ belong to the registry list named by registry_owner_
-//     (src/runtime/root_registry.hpp): a worker's list is touched only by that worker, the
-//     outsiders' list under its lock.
+//   - registry_index_ is the record's entry in the registry table named by registry_owner_
+//     (src/runtime/root_registry.hpp): a worker's table is touched only by that worker, the
+//     outsiders' table under its lock.
 //   - frame_or_remote_next_ is the root coroutine while it lives (frame()); only the task side
 //     touches it. Once the task has finished, the same word links the record into a worker's
 //     remote-removal stack (remote_next()).
-//   - runtime_serial_ names the runtime by its serial number, not its address: a handle may
-//     outlive its runtime, and a failure reported then must not reach a freed scheduler.
+//   - A record does not know its runtime. Whoever sets the bit that completes the three passes
+//     the runtime's serial number (the task side and the registry are the runtime's; the handle
+//     keeps it), so that a failure nobody observed reaches that runtime's handler, or standard
+//     error once the runtime is gone: a serial, not an address, since a handle may outlive its
+//     runtime.
+//   - A root_record<void> is 64 bytes, one block of the frame pool (a static_assert below): the
+//     spawn+join benchmark writes a million of them per iteration, and a 80-byte record, which
+//     shares cache lines with its neighbours, made it 2-3 times slower (docs/benchmarks.md).
 #pragma once
 
 #include <coroutine>
@@ -75,12 +81,22 @@ void submit_root(scheduler& sched, join_state& record);
 /// (protocol step 1). Runs on the worker where the task finished.
 void finish_root(join_state& record) noexcept;
 
-/// A join_state reaches its two type-dependent operations (below) through the one hook every
-/// record has anyway, task_completion::on_complete (which a spawned task's promise calls when it
-/// finishes), called with one of these markers in place of a finished promise. One function
-/// pointer per record instead of two keeps a record in a 64-byte block.
-inline constinit promise_base destroy_record_request{};  // report an unobserved failure, free
-inline constinit promise_base cancel_record_request{};   // complete with task_cancelled (shutdown)
+/// A join_state reaches its two type-dependent operations through the one hook every record has
+/// anyway, task_completion::on_complete (which a spawned task's promise calls when it finishes),
+/// called with one of these in place of a finished promise. One function pointer per record
+/// instead of two keeps a record in a 64-byte block.
+struct record_request : promise_base {
+  enum class kind : unsigned char {
+    destroy,  // report a failure nobody observed (to the runtime with this serial), then free
+    cancel,   // complete with task_cancelled without running the work (shutdown)
+  };
+  record_request(kind what, std::uint32_t runtime_serial) noexcept
+      : what(what), runtime_serial(runtime_serial) {
+    mark_as_record_request();
+  }
+  kind what;
+  std::uint32_t runtime_serial;
+};
 
 struct join_state : task_completion {
   static constexpr std::uintptr_t complete = 1;
@@ -91,18 +107,17 @@ struct join_state : task_completion {
   /// registry_owner_ of a record in the list of roots started outside the workers.
   static constexpr std::uint16_t outsider_list = 0xFFFF;
 
-  /// `hook` finishes the task (for a root) and performs the two requests above.
-  join_state(std::uint32_t runtime_serial, task_completion::function hook) noexcept
-      : task_completion{hook}, runtime_serial_(runtime_serial) {}
+  /// `hook` finishes the task (for a root) and performs the record_requests.
+  explicit join_state(task_completion::function hook) noexcept : task_completion{hook} {}
   join_state(const join_state&) = delete;
   join_state& operator=(const join_state&) = delete;
 
   /// Step 1 of the protocol. Call after the result is stored; `bits` is complete, or
   /// complete | unregistered when the record is not (or no longer) in the registry.
-  void finish(std::uintptr_t bits = complete | unregistered) noexcept {
+  void finish(std::uint32_t runtime_serial, std::uintptr_t bits = complete | unregistered) noexcept {
     const std::uintptr_t prev = state_.fetch_or(bits, seam::memory_order::acq_rel);
     if (((prev | bits) & all_done) == all_done)
-      destroy_unobserved();
+      destroy_unobserved(runtime_serial);
     else if (auto* joiner = reinterpret_cast<waiter*>(prev & ~flag_bits))
       joiner->wake();
   }
@@ -136,16 +151,18 @@ struct join_state : task_completion {
   }
 
   /// Step 3.
-  void release_handle() noexcept {
+  void release_handle(std::uint32_t runtime_serial) noexcept {
     // Acquire: pairs with the other parties' last fetch_or, so their accesses come before ours.
     if ((state_.load(seam::memory_order::acquire) & (complete | unregistered)) ==
         (complete | unregistered))
-      return destroy_unobserved();
-    set_and_maybe_destroy(handle_released);
+      return destroy_unobserved(runtime_serial);
+    set_and_maybe_destroy(handle_released, runtime_serial);
   }
 
   /// Step 4.
-  void mark_unregistered() noexcept { set_and_maybe_destroy(unregistered); }
+  void mark_unregistered(std::uint32_t runtime_serial) noexcept {
+    set_and_maybe_destroy(unregistered, runtime_serial);
+  }
 
   bool is_complete() const noexcept {
     // Acquire: pairs with finish(), so the result is visible.
@@ -154,7 +171,10 @@ struct join_state : task_completion {
 
   /// Completes the record with task_cancelled without running the work (shutdown). The record
   /// must be off the registry.
-  void cancel() noexcept { on_complete(this, cancel_record_request); }
+  void cancel(std::uint32_t runtime_serial) noexcept {
+    record_request request(record_request::kind::cancel, runtime_serial);
+    on_complete(this, request);
+  }
 
   /// The root coroutine, while the task has not finished.
   std::coroutine_handle<> frame() const noexcept {
@@ -169,9 +189,6 @@ struct join_state : task_completion {
   seam::atomic<std::uintptr_t> state_{0};
   // The cancellation scope of the spawned work: abort() requests it.
   root_stop_state stop_;
-  // Owned by the registry list named by registry_owner_ (a worker's index, or outsider_list).
-  join_state* registry_prev_ = nullptr;
-  join_state* registry_next_ = nullptr;
 
  private:
   // Task side: the root frame. After the task finished: the remote-removal link.
@@ -181,17 +198,20 @@ struct join_state : task_completion {
   // Handle side only: the result was taken, so a failure was seen.
   bool observed_ = false;
   bool failed_ = false;
+  // The registry's: which table holds the record (a worker's index, or outsider_list), and where.
   std::uint16_t registry_owner_ = 0;
-  // The runtime's serial number (not its address: a handle may outlive the runtime).
-  const std::uint32_t runtime_serial_;
+  std::uint32_t registry_index_ = 0;
 
  private:
-  void set_and_maybe_destroy(std::uintptr_t bit) noexcept {
+  void set_and_maybe_destroy(std::uintptr_t bit, std::uint32_t runtime_serial) noexcept {
     const std::uintptr_t prev = state_.fetch_or(bit, seam::memory_order::acq_rel);
-    if (((prev | bit) & all_done) == all_done) destroy_unobserved();
+    if (((prev | bit) & all_done) == all_done) destroy_unobserved(runtime_serial);
   }
   // The derived record reports a failure that was never observed, then frees itself.
-  void destroy_unobserved() noexcept { on_complete(this, destroy_record_request); }
+  void destroy_unobserved(std::uint32_t runtime_serial) noexcept {
+    record_request request(record_request::kind::destroy, runtime_serial);
+    on_complete(this, request);
+  }
 };
 
 /// How a stop request reaches a task or thread waiting in a join (join_handle's co_await and
@@ -245,9 +265,9 @@ struct spawn_record : join_state {
   /// Reports a failure that nobody observed, then frees the record (`Record` is the most
   /// derived type, which owns the allocation).
   template <class Record>
-  static void destroy(Record* record) noexcept {
+  static void destroy(Record* record, std::uint32_t runtime_serial) noexcept {
     if (record->failed_ && !record->observed_)
-      report_unobserved_failure(record->runtime_serial_, record->result_.error());
+      report_unobserved_failure(runtime_serial, record->result_.error());
     delete record;
   }
   void store_cancelled(const char* why) noexcept {
@@ -259,8 +279,7 @@ struct spawn_record : join_state {
 /// record lives on until the handle is released too.
 template <class T>
 struct root_record final : spawn_record<T>, pool_allocated {
-  explicit root_record(std::uint32_t runtime_serial) noexcept
-      : spawn_record<T>(runtime_serial, &complete_root) {}
+  root_record() noexcept : spawn_record<T>(&complete_root) {}
 
   /// The root task finished: move its result here, free its frame, publish. Also the two
   /// requests of join_state. Each case is a tail call, so that this dispatch saves no registers
@@ -268,24 +287,24 @@ struct root_record final : spawn_record<T>, pool_allocated {
   static std::coroutine_handle<> complete_root(task_completion* self,
                                                promise_base& finished) noexcept {
     auto* record = static_cast<root_record*>(static_cast<join_state*>(self));
-    if (&finished == &destroy_record_request) return free_record(record);
-    if (&finished == &cancel_record_request) return cancel_root(record);
+    if (finished.is_record_request()) [[unlikely]]
+      return perform(record, static_cast<const record_request&>(finished));
     return finish_task(record, static_cast<task_promise<T>&>(finished));
   }
 
  private:
-  [[gnu::noinline]] static std::coroutine_handle<> free_record(root_record* record) noexcept {
-    spawn_record<T>::destroy(record);
-    return std::noop_coroutine();
-  }
-
-  [[gnu::noinline]] static std::coroutine_handle<> cancel_root(root_record* record) noexcept {
+  [[gnu::noinline]] static std::coroutine_handle<> perform(root_record* record,
+                                                           const record_request& request) noexcept {
+    if (request.what == record_request::kind::destroy) {
+      spawn_record<T>::destroy(record, request.runtime_serial);
+      return std::noop_coroutine();
+    }
     if (record->frame()) {
       record->frame().destroy();
       record->set_frame(nullptr);
     }
     record->store_cancelled("brigade: task cancelled by runtime shutdown");
-    record->finish();
+    record->finish(request.runtime_serial);
     return std::noop_coroutine();
   }
 
@@ -303,5 +322,7 @@ struct root_record final : spawn_record<T>, pool_allocated {
     return std::noop_coroutine();
   }
 };
+
+static_assert(sizeof(root_record<void>) <= 64, "a spawned task's record is one 64-byte pool block (see Invariants)");
 
 }  // namespace brigade::detail

@@ -51,14 +51,18 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
   using value_type = T;
 
   join_handle() noexcept = default;
-  explicit join_handle(detail::spawn_record<T>* record) noexcept : record_(record) {}
+  /// The handle of `record`, spawned on the runtime with serial number `runtime_serial`.
+  join_handle(detail::spawn_record<T>* record, std::uint32_t runtime_serial) noexcept
+      : record_(record), runtime_serial_(runtime_serial) {}
   join_handle(join_handle&& other) noexcept
       : record_(std::exchange(other.record_, nullptr)),
+        runtime_serial_(other.runtime_serial_),
         joined_(std::exchange(other.joined_, false)) {}
   join_handle& operator=(join_handle&& other) noexcept {
     if (this != &other) {
       release();
       record_ = std::exchange(other.record_, nullptr);
+      runtime_serial_ = other.runtime_serial_;
       joined_ = std::exchange(other.joined_, false);
     }
     return *this;
@@ -134,7 +138,7 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
       waiter_.handle = awaiting;
       detail::worker_hot* worker = detail::current_worker();
       waiter_.sched = worker != nullptr ? worker->owner
-                                        : detail::scheduler_by_serial(handle_.record_->runtime_serial_);
+                                        : detail::scheduler_by_serial(handle_.runtime_serial_);
       // No runtime any more: its shutdown completed every record, so the result is there.
       if (waiter_.sched == nullptr) return false;
       cancellation_.emplace(*handle_.record_);
@@ -191,10 +195,12 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
     return record_->result_.take();
   }
   void release() noexcept {
-    if (record_ != nullptr) std::exchange(record_, nullptr)->release_handle();
+    if (record_ != nullptr) std::exchange(record_, nullptr)->release_handle(runtime_serial_);
   }
 
   detail::spawn_record<T>* record_ = nullptr;
+  // The runtime's serial number, not its address: the handle may outlive the runtime.
+  std::uint32_t runtime_serial_ = 0;
   bool joined_ = false;
 };
 

@@ -103,7 +103,7 @@ class runtime {
   template <class T>
   join_handle<T> spawn(task<T> work) {
     if (!work.valid()) throw usage_error("brigade: spawn of an empty task (moved-from?)");
-    auto* record = new detail::root_record<T>(serial_);
+    auto* record = new detail::root_record<T>();
     auto frame = work.release();
     auto& promise = frame.promise();
     promise.set_completion(record);
@@ -116,7 +116,7 @@ class runtime {
       delete record;
       throw;
     }
-    return join_handle<T>(record);
+    return join_handle<T>(record, serial_);
   }
 
   /// Runs `work` to completion from a plain thread (typically main) and returns its result or
@@ -144,7 +144,7 @@ class runtime {
       delete record;
       throw;
     }
-    return join_handle<result>(record);
+    return join_handle<result>(record, serial_);
   }
 
   /// Stops the runtime (see the top of this header), waiting for running blocking calls however

@@ -94,12 +94,18 @@ struct promise_base : pool_allocated {
   /// Fork-join: run by the forking worker, not stolen.
   bool is_inline() const noexcept { return (scope_and_flags_ & inline_flag) != 0; }
   void mark_inline() noexcept { scope_and_flags_ |= inline_flag; }
+  /// A stand-in passed to a task_completion hook in place of a finished promise, to ask the
+  /// hook's owner for something else (detail/spawn_record.hpp, record_request). No promise of a
+  /// task has this next_: an awaiter's frame is aligned, a completion is tagged with bit 0.
+  bool is_record_request() const noexcept { return next_ == record_request_marker; }
+  void mark_as_record_request() noexcept { next_ = record_request_marker; }
 
   // Two words, with the flags in the low bits of aligned addresses: every frame carries them.
   // Written by whoever starts the task, before it starts, and by the task itself; never by two
   // threads at once (starting a task happens-before it runs, and it finishes before anyone reads
   // what it wrote).
   static constexpr std::uintptr_t next_is_completion = 1;  // in next_
+  static constexpr std::uintptr_t record_request_marker = 2;  // next_ of a record_request
   static constexpr std::uintptr_t failed_flag = 1;         // in scope_and_flags_
   static constexpr std::uintptr_t inline_flag = 2;         // in scope_and_flags_
   static_assert(root_scope_tag == 4, "scope_and_flags_ keeps root_scope_tag in its third bit");
