@@ -18,19 +18,30 @@
 // The loop (one thread per runtime), after each sleep:
 //   1. For every worker that may run (core workers and active extras): read its progress counter
 //      and activity; it is stuck if it is marked blocking, or running with no progress.
-//   2. For each stuck worker: take the task in its LIFO slot (lifo_slot's protocol in
-//      scheduler_hooks.hpp: a claim, a heavy fence, a second look) and put it on the injection
-//      queue, which wakes a parked worker; if its deque holds tasks, wake a parked worker too (it
-//      searches, steals the public ones, rescues the private ones).
+//   2. For each stuck worker: if its LIFO slot holds the task it held at the previous look too,
+//      take that task (lifo_slot's protocol in scheduler_hooks.hpp: a claim, a heavy fence, a
+//      second look) and put it on the injection queue, which wakes a parked worker; if its deque
+//      holds tasks, wake a parked worker too (it searches, steals the public ones, rescues the
+//      private ones). A slot whose task changed since the last look belongs to a worker that is
+//      scheduling (a long task that spawns or wakes others): its newest task will be pushed to
+//      the deque, where searchers find it, by the next one. Taking it would cost that worker a
+//      heavy fence (an interrupt, 0.2-0.5 ms on this VM) per look for nothing.
 //   3. If no worker is free (every one stuck), work waits (the injection queue, a stuck worker's
 //      deque), and every stuck worker is blocked (marked, or sleeping in the kernel according to
 //      /proc/self/task/<tid>/stat), start a compensating worker. Workers that are only computing
 //      are not compensated: more threads than cores would slow a CPU-bound program down, and
 //      their stranded work already went to the idle workers in step 2.
 //
-// Cost while the workers are healthy: the monitor sleeps 1 ms after it acted, then twice as long
-// after every look that found nothing, up to 10 ms; while every worker is parked (an idle
-// runtime) it sleeps 100 ms. A look reads two words per worker. Its only effect on the workers is
+// Cost while the workers are healthy: the monitor sleeps 1 ms after it acted (took a task, woke a
+// worker, started one), then twice as long after every look that did nothing, up to 10 ms.
+//
+// Idle: while every worker is parked nothing can be stranded (work is stranded only behind a
+// worker that runs), so the monitor sleeps without a timeout, and costs nothing on an idle
+// runtime. It says so in monitor_sleeps_until_work_ and looks at the idle word once more; whoever
+// then unparks a worker (notify_parked_worker, after its update of the idle word) sees the flag
+// and wakes it. Both sides are sequentially consistent (a store then a load on each side, on the
+// flag and the idle word): either the monitor sees the worker unparked and does not sleep, or
+// the waker sees the flag and pokes it. A look reads two words per worker. Its only effect on the workers is
 // one load of the LIFO claim word when a worker takes or replaces its LIFO task (on its own cache
 // line, which the monitor writes only when it steals). begin_blocking wakes it at once.
 //
@@ -57,7 +68,6 @@ namespace {
 using namespace std::chrono_literals;
 constexpr std::chrono::milliseconds busy_interval_min = 1ms;
 constexpr std::chrono::milliseconds busy_interval_max = 10ms;
-constexpr std::chrono::milliseconds idle_interval = 100ms;
 }  // namespace
 
 void scheduler::start_monitor() {
@@ -82,23 +92,39 @@ void scheduler::poke_monitor() noexcept {
 }
 
 void scheduler::monitor_loop() noexcept {
-  std::vector<std::uint64_t> last_progress(workers_.size(), ~std::uint64_t{0});
+  std::vector<monitor_view> last_look(workers_.size());
   std::chrono::milliseconds interval = busy_interval_min;
   std::unique_lock lock(monitor_mutex_);
+  const auto woken = [this] { return monitor_stop_ || monitor_poked_; };
   while (!monitor_stop_) {
-    const bool idle_runtime = idle_word::unparked(idle_.word().load(seam::memory_order::relaxed)) == 0;
-    monitor_wake_.wait_for(lock, idle_runtime ? idle_interval : interval,
-                           [this] { return monitor_stop_ || monitor_poked_; });
+    bool idle_runtime = false;
+    if (every_worker_parked()) {
+      monitor_sleeps_until_work_.store(true, seam::memory_order::seq_cst);
+      idle_runtime = every_worker_parked();  // again, after the flag (see "Idle" above)
+      if (idle_runtime) monitor_wake_.wait(lock, woken);
+      monitor_sleeps_until_work_.store(false, seam::memory_order::relaxed);
+    }
+    if (!idle_runtime) monitor_wake_.wait_for(lock, interval, woken);
     if (monitor_stop_) break;
     const bool poked = std::exchange(monitor_poked_, false);
     lock.unlock();
-    const bool acted = check_liveness(last_progress);
+    monitor_looks_.fetch_add(1, seam::memory_order::relaxed);
+    const bool acted = check_liveness(last_look);
     interval = acted || poked ? busy_interval_min : std::min(interval * 2, busy_interval_max);
     lock.lock();
   }
 }
 
-bool scheduler::check_liveness(std::vector<std::uint64_t>& last_progress) noexcept {
+bool scheduler::every_worker_parked() const noexcept {
+  if (idle_word::unparked(idle_.word().load(seam::memory_order::seq_cst)) != 0) return false;
+  // Compensating workers never park: one that is active runs.
+  const std::uint32_t count = span();
+  for (std::uint32_t i = core_workers_; i < count; ++i)
+    if (workers_[i]->active_.load(seam::memory_order::acquire)) return false;
+  return true;
+}
+
+bool scheduler::check_liveness(std::vector<monitor_view>& last_look) noexcept {
   bool acted = false;
   bool someone_free = false;
   bool work_waiting = inject_.size_hint() != 0;
@@ -108,19 +134,23 @@ bool scheduler::check_liveness(std::vector<std::uint64_t>& last_progress) noexce
   const std::uint32_t count = span();
   for (std::uint32_t i = 0; i < count; ++i) {
     worker& w = *workers_[i];
+    monitor_view& last = last_look[i];
     if (w.extra_ && !w.active_.load(seam::memory_order::acquire)) {
       // No thread runs this compensating worker (its last act was to say so): the roots it
       // started and that finished elsewhere are the monitor's to take off its registry table.
       registry_.drain_remote_removals(static_cast<std::uint16_t>(i));
-      last_progress[i] = ~std::uint64_t{0};
+      last = monitor_view{};
       continue;
     }
     // Step 1.
     const std::uint64_t progress = w.counters.tasks_run.load(seam::memory_order::relaxed);
     const bool blocking = w.blocking_.load(seam::memory_order::acquire);
     const bool running = w.activity_.load(seam::memory_order::relaxed) == worker::activity::running;
-    const bool stuck = blocking || (running && progress == last_progress[i]);
-    last_progress[i] = progress;
+    const bool stuck = blocking || (running && progress == last.progress);
+    void* const lifo_task = w.lifo.task.load(seam::memory_order::relaxed);
+    const bool lifo_task_waited = lifo_task != nullptr && lifo_task == last.lifo_task;
+    last.progress = progress;
+    last.lifo_task = lifo_task;
     if (!stuck) {
       someone_free = true;
       continue;
@@ -128,7 +158,8 @@ bool scheduler::check_liveness(std::vector<std::uint64_t>& last_progress) noexce
     if (stuck_count < stuck_sample.size()) stuck_sample[stuck_count] = &w;
     ++stuck_count;
     // Step 2.
-    if (w.private_forks && w.lifo.task.load(seam::memory_order::relaxed) != nullptr && steal_lifo(w)) {
+    if (w.private_forks && lifo_task_waited && steal_lifo(w)) {
+      last.lifo_task = nullptr;
       acted = true;
       work_waiting = true;
     }
@@ -139,8 +170,7 @@ bool scheduler::check_liveness(std::vector<std::uint64_t>& last_progress) noexce
   }
   if (stranded_in_deques) {
     seam::full_fence();  // as inject: read the idle word after looking at the deques
-    notify_parked_worker();
-    acted = true;
+    if (notify_parked_worker()) acted = true;
   }
   // Step 3.
   if (!someone_free && work_waiting && stuck_count <= stuck_sample.size()) {

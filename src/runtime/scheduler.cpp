@@ -193,12 +193,19 @@ void scheduler::inject(void* task) {
     notify_parked_worker();
 }
 
-void scheduler::notify_parked_worker() noexcept {
+bool scheduler::notify_parked_worker() noexcept {
   try {
-    if (auto index = idle_.worker_to_notify()) workers_[*index]->parker_.unpark();
+    if (auto index = idle_.worker_to_notify()) {
+      workers_[*index]->parker_.unpark();
+      // After worker_to_notify's update of the idle word (monitor.cpp, "Idle").
+      if (monitor_sleeps_until_work_.load(seam::memory_order::seq_cst)) [[unlikely]]
+        poke_monitor();
+      return true;
+    }
   } catch (...) {
     // Only a failure to lock the idle mutex can get here; the searching workers still run.
   }
+  return false;
 }
 
 bool scheduler::shutdown(std::chrono::steady_clock::time_point deadline) {
@@ -297,6 +304,7 @@ runtime_stats scheduler::stats() const {
     result.workers.push_back(s);
   }
   result.lifo_steals = lifo_steals_.load(seam::memory_order::relaxed);
+  result.monitor_looks = monitor_looks_.load(seam::memory_order::relaxed);
   result.compensating_workers_started = compensations_.load(seam::memory_order::relaxed);
   result.injection_queue_depth = inject_.size_hint();
   result.blocking_threads = blocking_.thread_count();

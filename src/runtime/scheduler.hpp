@@ -98,7 +98,7 @@ class scheduler {
   void finish_root(join_state& record, worker_hot& here) noexcept;
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }
   void inject(void* task);
-  void notify_parked_worker() noexcept;
+  bool notify_parked_worker() noexcept;  // true if it woke one
 
   /// P7. Waits for running blocking calls until `deadline`; returns whether they all ended.
   bool shutdown(std::chrono::steady_clock::time_point deadline);
@@ -127,7 +127,12 @@ class scheduler {
   void start_monitor();
   void stop_monitor() noexcept;
   void monitor_loop() noexcept;
-  bool check_liveness(std::vector<std::uint64_t>& last_progress) noexcept;
+  struct monitor_view {  // what the monitor saw of one worker at its previous look
+    std::uint64_t progress = ~std::uint64_t{0};  // tasks_run
+    void* lifo_task = nullptr;                   // the LIFO slot's task
+  };
+  bool check_liveness(std::vector<monitor_view>& last_look) noexcept;
+  bool every_worker_parked() const noexcept;
   bool steal_lifo(worker& stuck) noexcept;
   bool blocked_in_kernel(const worker& w) const noexcept;
   void start_compensating_worker() noexcept;
@@ -159,7 +164,11 @@ class scheduler {
   seam::condition_variable monitor_wake_;
   bool monitor_stop_ = false;    // guarded by monitor_mutex_
   bool monitor_poked_ = false;   // guarded by monitor_mutex_
+  // Set while the monitor sleeps without a timeout because every worker is parked; whoever
+  // wakes a worker then wakes the monitor too (monitor.cpp, "Idle").
+  seam::atomic<bool> monitor_sleeps_until_work_{false};
   seam::atomic<std::uint64_t> lifo_steals_{0};
+  seam::atomic<std::uint64_t> monitor_looks_{0};
   seam::atomic<std::uint64_t> compensations_{0};
 
   // Serialises shutdown() callers; the first does the work.

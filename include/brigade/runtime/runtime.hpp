@@ -88,6 +88,8 @@ struct runtime_stats {
   std::size_t compensating_workers = 0;   // compensating workers running now
   std::uint64_t compensating_workers_started = 0;  // since the runtime started
   std::uint64_t lifo_steals = 0;          // woken tasks the monitor took from a stuck worker
+  std::uint64_t monitor_looks = 0;        // the liveness monitor's looks at the workers (none
+                                          // while every worker is parked)
 };
 
 class runtime {

@@ -212,4 +212,34 @@ TEST(liveness, compensating_workers_retire_when_the_block_ends) {
   EXPECT_EQ(rt.stats().compensating_workers, 0u);
 }
 
+// An idle runtime costs the monitor nothing: once every worker is parked it stops looking until
+// a worker is woken, and then it looks again (the blocked-worker repro above must still be
+// rescued after a long idle spell).
+TEST(liveness, the_monitor_stops_looking_while_every_worker_is_parked) {
+  brigade::runtime rt({.worker_threads = 2});
+  rt.block_on([]() -> brigade::task<void> { co_return; }());
+  // Looks stop within a few of the monitor's 10 ms intervals of the workers parking.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  std::uint64_t before = rt.stats().monitor_looks;
+  while (true) {
+    std::this_thread::sleep_for(100ms);
+    const std::uint64_t now = rt.stats().monitor_looks;
+    if (now == before) break;
+    before = now;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the monitor kept looking at an idle runtime";
+  }
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(rt.stats().monitor_looks, before) << "the monitor looked while every worker was parked";
+
+  brigade::mutex m;
+  brigade::event go;
+  std::atomic<bool> holds{false};
+  auto holder = rt.spawn(hold_until_set(m, go, holds));
+  ASSERT_TRUE(eventually(holds));
+  std::this_thread::sleep_for(50ms);  // idle again: the monitor sleeps until work comes
+  auto setter = rt.spawn(set_then_lock_on_the_thread(m, go));
+  expect_both_finish(holder, setter, "after an idle spell the monitor did not rescue the woken task");
+  EXPECT_GT(rt.stats().monitor_looks, before);
+}
+
 }  // namespace
