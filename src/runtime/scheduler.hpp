@@ -112,7 +112,17 @@ class scheduler {
 
   // worker.cpp: the loop of one worker and what it calls.
   void run_worker(worker& self);
-  void* take_lifo(worker& self) noexcept;
+  /// The task in the worker's LIFO slot, taken out, or nullptr (the owner's side of lifo_slot's
+  /// protocol, scheduler_hooks.hpp). Inline: it is on the path of every wake-up that runs next.
+  BRIGADE_ALWAYS_INLINE void* take_lifo(worker& self) noexcept {
+    void* task = self.lifo.task.load(seam::memory_order::relaxed);
+    if (task == nullptr) return nullptr;
+    self.lifo.task.store(nullptr, seam::memory_order::relaxed);
+    seam::light_fence();
+    if (self.lifo.claim.load(seam::memory_order::relaxed) != 0 && !keep_after_lifo_claim(self, task)) [[unlikely]]
+      return nullptr;  // the monitor took it
+    return task;
+  }
   void* next_local_task(worker& self);
   void* search_for_work(worker& self);
   void* take_from_inject(worker& self);

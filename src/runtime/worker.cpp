@@ -77,15 +77,7 @@ void scheduler::run_worker(worker& self) {
   set_current_worker(nullptr);
 }
 
-void* scheduler::take_lifo(worker& self) noexcept {
-  void* task = self.lifo.task.load(seam::memory_order::relaxed);
-  if (task == nullptr) return nullptr;
-  self.lifo.task.store(nullptr, seam::memory_order::relaxed);
-  seam::light_fence();  // the owner's side of lifo_slot's protocol
-  if (self.lifo.claim.load(seam::memory_order::relaxed) != 0 && !keep_after_lifo_claim(self, task)) [[unlikely]]
-    return nullptr;  // the monitor took it
-  return task;
-}
+
 
 void* scheduler::next_local_task(worker& self) {
   ++self.tick_;

@@ -122,12 +122,11 @@ class [[nodiscard("co_await it")]] grant_awaiter {
   // Holds a waiter that the primitive's list points to while suspended.
   grant_awaiter(const grant_awaiter&) = delete;
   grant_awaiter& operator=(const grant_awaiter&) = delete;
-  ~grant_awaiter() {
+  BRIGADE_ALWAYS_INLINE ~grant_awaiter() {
     // The handle is set while the task may be suspended and cleared when it resumes: non-null
-    // here means the frame is destroyed while suspended (runtime shutdown). A waiter a stop
-    // request withdrew (marked under the primitive's lock) was granted nothing.
-    if (waiter_.handle && !grantor_.withdraw(waiter_) && waiter_.outcome != cancelled_outcome)
-      grantor_.give_back();
+    // here means the frame is destroyed while suspended (runtime shutdown).
+    if (waiter_.handle) [[unlikely]]
+      leave_while_suspended();
   }
 
   bool await_ready() noexcept { return grantor_.try_grant(); }
@@ -135,22 +134,41 @@ class [[nodiscard("co_await it")]] grant_awaiter {
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     waiter_.arm(awaiting, Grantor::off_runtime_message());
     park_result result = park_result::cancelled;
-    if (registration_.arm(Cancellable ? scope_word_of(awaiting) : 0, grantor_.cancel_target()))
-      result = grantor_.enqueue(waiter_, registration_);
+    try {
+      if (registration_.arm(Cancellable ? scope_word_of(awaiting) : 0, grantor_.cancel_target()))
+        result = grantor_.enqueue(waiter_, registration_);
+    } catch (...) {
+      waiter_.handle = nullptr;  // nothing parked, nothing granted: the destructor has nothing to undo
+      throw;
+    }
     if (result == park_result::parked) return true;
-    waiter_.handle = nullptr;  // granted at once, or stopped: resume without suspending
-    if (result == park_result::cancelled) waiter_.outcome = cancelled_outcome;
+    if (result == park_result::not_needed) {
+      waiter_.handle = nullptr;  // granted at once: resume without suspending
+      registration_.disarm();
+    } else {
+      waiter_.outcome = cancelled_outcome;  // stopped: the handle stays set, await_resume throws
+    }
     return false;
   }
+  /// The handle is still set only after a wait (or a stop seen before parking): the common,
+  /// uncontended path (await_ready took the grant) reads one word.
   auto await_resume() {
-    waiter_.handle = nullptr;
-    registration_.disarm();
-    if (waiter_.outcome == cancelled_outcome) [[unlikely]]
-      throw_wait_cancelled("a lock or acquire");
+    if (waiter_.handle) [[unlikely]]
+      end_wait();
     return grantor_.granted();
   }
 
  private:
+  // A waiter a stop request withdrew (marked under the primitive's lock) was granted nothing.
+  [[gnu::noinline]] void leave_while_suspended() noexcept {
+    if (!grantor_.withdraw(waiter_) && waiter_.outcome != cancelled_outcome) grantor_.give_back();
+  }
+  [[gnu::noinline]] void end_wait() {
+    waiter_.handle = nullptr;
+    registration_.disarm();
+    if (waiter_.outcome == cancelled_outcome) throw_wait_cancelled("a lock or acquire");
+  }
+
   Grantor grantor_;
   coroutine_waiter waiter_;
   park_registration registration_;
