@@ -154,10 +154,8 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   send_awaiter(const send_awaiter&) = delete;
   send_awaiter& operator=(const send_awaiter&) = delete;
   BRIGADE_ALWAYS_INLINE ~send_awaiter() {
-    if (parked_ && parked_state_.handle) {  // destroyed while parked (runtime shutdown)
-      std::lock_guard guard(core_.lock());
-      core_.unpark_sender_locked(parked_state_);
-    }
+    if (suspended_) [[unlikely]]
+      leave_locked_path();
   }
 
   /// The lock-free path of a bounded channel: the value goes into the ring now. Everything else
@@ -168,6 +166,8 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker =
         worker_or_throw("brigade: sender::send() awaited outside a runtime (use send_blocking)");
+    suspended_ = true;
+    ::new (static_cast<void*>(&registration_)) park_registration();
     const std::uintptr_t scope = scope_word_of(awaiting);
     // A send that will very likely complete at once does not arm its cancellation (it never
     // parks); one that may park arms before it takes the lock, as the park slot requires.
@@ -196,7 +196,21 @@ class [[nodiscard("co_await the send")]] send_awaiter {
     wait_list::wake_all(to_wake);
     return false;
   }
+  /// Nothing to do after the lock-free path (await_ready): one byte read.
   BRIGADE_ALWAYS_INLINE void await_resume() {
+    if (suspended_) [[unlikely]]
+      end_locked_path();
+  }
+
+ private:
+  [[gnu::noinline]] void leave_locked_path() noexcept {
+    if (parked_ && parked_state_.handle) {  // destroyed while parked (runtime shutdown)
+      std::lock_guard guard(core_.lock());
+      core_.unpark_sender_locked(parked_state_);
+    }
+    registration_.~park_registration();
+  }
+  void end_locked_path() {
     registration_.disarm();
     if (parked_) {
       parked_state_.handle = nullptr;
@@ -212,7 +226,6 @@ class [[nodiscard("co_await the send")]] send_awaiter {
     if (failure_ != nullptr) throw channel_closed(failure_);
   }
 
- private:
   /// Under the lock, a send that did not arm (it guessed it would complete) must park after all:
   /// releases the lock, arms, takes the lock again and tries again into `result`. Returns false
   /// (the lock released, cancelled_ set) when the scope was found stopped.
@@ -231,11 +244,16 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   channel_core<T>& core_;
   T value_;
   const char* failure_ = nullptr;
+  bool suspended_ = false;  // await_suspend ran: await_resume and the destructor have more to do
   bool parked_ = false;
   bool cancelled_ = false;
-  park_registration registration_;
+  // Constructed in await_suspend (the lock-free path needs neither): the registration first,
+  // then the parked operation if it parks.
   union {
-    parked_operation parked_state_;  // constructed in await_suspend when it parks
+    park_registration registration_;
+  };
+  union {
+    parked_operation parked_state_;
   };
 };
 
@@ -247,10 +265,8 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   receive_awaiter(const receive_awaiter&) = delete;
   receive_awaiter& operator=(const receive_awaiter&) = delete;
   BRIGADE_ALWAYS_INLINE ~receive_awaiter() {
-    if (parked_ && parked_state_.handle) {  // destroyed while parked (runtime shutdown)
-      std::lock_guard guard(core_.lock());
-      core_.unpark_receiver_locked(parked_state_);
-    }
+    if (suspended_) [[unlikely]]
+      leave_locked_path();
   }
 
   /// The lock-free path of a bounded channel: a value is in the ring. Everything else is one
@@ -260,6 +276,8 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker =
         worker_or_throw("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
+    suspended_ = true;
+    ::new (static_cast<void*>(&registration_)) park_registration();
     // A receive that got here usually parks (the lock-free path of a bounded channel failed, or
     // a rendezvous or unbounded channel holds nothing): arm before taking the lock, as the park
     // slot requires.
@@ -285,6 +303,20 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   }
   /// The value, or empty when the channel is closed and drained.
   BRIGADE_ALWAYS_INLINE std::optional<T> await_resume() {
+    if (suspended_) [[unlikely]]
+      end_locked_path();
+    return std::move(value_);
+  }
+
+ private:
+  [[gnu::noinline]] void leave_locked_path() noexcept {
+    if (parked_ && parked_state_.handle) {  // destroyed while parked (runtime shutdown)
+      std::lock_guard guard(core_.lock());
+      core_.unpark_receiver_locked(parked_state_);
+    }
+    registration_.~park_registration();
+  }
+  void end_locked_path() {
     registration_.disarm();
     if (parked_) {
       parked_state_.handle = nullptr;
@@ -292,17 +324,20 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
     }
     if (cancelled_) [[unlikely]]
       throw_wait_cancelled("receiver::recv");
-    return std::move(value_);
   }
 
- private:
   channel_core<T>& core_;
   std::optional<T> value_;
+  bool suspended_ = false;  // await_suspend ran: await_resume and the destructor have more to do
   bool parked_ = false;
   bool cancelled_ = false;
-  park_registration registration_;
+  // Constructed in await_suspend (the lock-free path needs neither): the registration first,
+  // then the parked operation if it parks.
   union {
-    parked_operation parked_state_;  // constructed in await_suspend when it parks
+    park_registration registration_;
+  };
+  union {
+    parked_operation parked_state_;
   };
 };
 

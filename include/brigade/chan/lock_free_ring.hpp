@@ -73,7 +73,7 @@ class lock_free_ring {
 
   /// Appends `value` (moved from only when done). full_or_empty: the ring is full. flagged: the
   /// push flag is set and `honor_flag` is true (nothing was done).
-  result try_push(T& value, bool honor_flag) noexcept {
+  BRIGADE_ALWAYS_INLINE result try_push(T& value, bool honor_flag) noexcept {
     std::uint64_t word = tail_.word.load(seam::memory_order::relaxed);
     std::uint32_t backoff = first_backoff;
     while (true) {
@@ -102,7 +102,7 @@ class lock_free_ring {
 
   /// Takes the oldest value into `out`. full_or_empty: the ring is empty. flagged: the pop flag is
   /// set and `honor_flag` is true.
-  result try_pop(std::optional<T>& out, bool honor_flag) noexcept {
+  BRIGADE_ALWAYS_INLINE result try_pop(std::optional<T>& out, bool honor_flag) noexcept {
     std::uint64_t word = head_.word.load(seam::memory_order::relaxed);
     std::uint32_t backoff = first_backoff;
     while (true) {

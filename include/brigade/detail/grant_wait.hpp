@@ -133,6 +133,7 @@ class [[nodiscard("co_await it")]] grant_awaiter {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     waiter_.arm(awaiting, Grantor::off_runtime_message());
+    ::new (static_cast<void*>(&registration_)) park_registration();
     park_result result = park_result::cancelled;
     try {
       if (registration_.arm(Cancellable ? scope_word_of(awaiting) : 0, grantor_.cancel_target()))
@@ -162,6 +163,7 @@ class [[nodiscard("co_await it")]] grant_awaiter {
   // A waiter a stop request withdrew (marked under the primitive's lock) was granted nothing.
   [[gnu::noinline]] void leave_while_suspended() noexcept {
     if (!grantor_.withdraw(waiter_) && waiter_.outcome != cancelled_outcome) grantor_.give_back();
+    registration_.~park_registration();
   }
   [[gnu::noinline]] void end_wait() {
     waiter_.handle = nullptr;
@@ -171,7 +173,11 @@ class [[nodiscard("co_await it")]] grant_awaiter {
 
   Grantor grantor_;
   coroutine_waiter waiter_;
-  park_registration registration_;
+  // Constructed in await_suspend (the uncontended path needs none). Armed only while the handle
+  // is set: once the handle is cleared it is disarmed, and ending it needs no destructor call.
+  union {
+    park_registration registration_;
+  };
 };
 
 /// What a task holds once granted a lock or a share: move-only, handed back through

@@ -90,8 +90,7 @@ struct record_request : promise_base {
     destroy,  // report a failure nobody observed (to the runtime with this serial), then free
     cancel,   // complete with task_cancelled without running the work (shutdown)
   };
-  record_request(kind what, std::uint32_t runtime_serial) noexcept
-      : what(what), runtime_serial(runtime_serial) {
+  record_request(kind requested, std::uint32_t serial) noexcept : what(requested), runtime_serial(serial) {
     mark_as_record_request();
   }
   kind what;
