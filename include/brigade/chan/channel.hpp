@@ -145,6 +145,15 @@ struct parked_operation final : channel_waiter {
   }
 };
 
+/// Where a channel awaiter is, for await_resume and the destructor: after the lock-free path
+/// (await_ready) nothing is left to do, and after await_resume nothing either, so that both test
+/// one byte on their common paths.
+enum class channel_await_state : unsigned char {
+  settled,  // nothing constructed beyond the awaiter, nothing to undo
+  locked,   // await_suspend ran: the registration is constructed (and maybe armed)
+  parked,   // ... and parked_state_ is constructed (the task parked, or was stopped before it)
+};
+
 /// co_await tx.send(value).
 template <class T>
 class [[nodiscard("co_await the send")]] send_awaiter {
@@ -154,8 +163,8 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   send_awaiter(const send_awaiter&) = delete;
   send_awaiter& operator=(const send_awaiter&) = delete;
   BRIGADE_ALWAYS_INLINE ~send_awaiter() {
-    if (suspended_) [[unlikely]]
-      leave_locked_path();
+    if (state_ != channel_await_state::settled) [[unlikely]]
+      leave_unsettled();
   }
 
   /// The lock-free path of a bounded channel: the value goes into the ring now. Everything else
@@ -166,8 +175,8 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker =
         worker_or_throw("brigade: sender::send() awaited outside a runtime (use send_blocking)");
-    suspended_ = true;
     ::new (static_cast<void*>(&registration_)) park_registration();
+    state_ = channel_await_state::locked;
     const std::uintptr_t scope = scope_word_of(awaiting);
     // A send that will very likely complete at once does not arm its cancellation (it never
     // parks); one that may park arms before it takes the lock, as the park slot requires.
@@ -184,7 +193,7 @@ class [[nodiscard("co_await the send")]] send_awaiter {
     }
     if (result == channel_attempt::would_block) {
       ::new (static_cast<void*>(&parked_state_)) parked_operation(awaiting, worker.owner, &value_);
-      parked_ = true;
+      state_ = channel_await_state::parked;
       // Unlocks: from then on a receiver may resume this task, so nothing of it is touched.
       if (core_.park_sender_and_unlock(parked_state_, to_wake, registration_)) return true;
       parked_state_.handle = nullptr;  // stopped before it parked
@@ -196,36 +205,38 @@ class [[nodiscard("co_await the send")]] send_awaiter {
     wait_list::wake_all(to_wake);
     return false;
   }
-  /// Nothing to do after the lock-free path (await_ready): one byte read.
   BRIGADE_ALWAYS_INLINE void await_resume() {
-    if (suspended_) [[unlikely]]
-      end_locked_path();
+    if (state_ == channel_await_state::settled) return;  // the lock-free path
+    registration_.disarm();
+    if (state_ == channel_await_state::parked) {
+      parked_state_.handle = nullptr;
+      const std::uint32_t outcome = parked_state_.outcome;
+      if (outcome == cancelled_outcome) cancelled_ = true;
+      if (outcome == channel_waiter::closed) [[unlikely]]
+        note_closed();
+    }
+    state_ = channel_await_state::settled;  // disarmed, no longer parked: nothing to undo
+    if (cancelled_ || failure_ != nullptr) [[unlikely]]
+      fail();
   }
 
  private:
-  [[gnu::noinline]] void leave_locked_path() noexcept {
-    if (parked_ && parked_state_.handle) {  // destroyed while parked (runtime shutdown)
+  /// Destroyed before await_resume: while parked (runtime shutdown), or after await_suspend threw.
+  [[gnu::noinline]] void leave_unsettled() noexcept {
+    if (state_ == channel_await_state::parked && parked_state_.handle) {
       std::lock_guard guard(core_.lock());
       core_.unpark_sender_locked(parked_state_);
     }
     registration_.~park_registration();
   }
-  void end_locked_path() {
-    registration_.disarm();
-    if (parked_) {
-      parked_state_.handle = nullptr;
-      const std::uint32_t outcome = parked_state_.outcome;
-      if (outcome == cancelled_outcome) cancelled_ = true;
-      if (outcome == channel_waiter::closed) {
-        std::lock_guard guard(core_.lock());
-        failure_ = core_.send_failure_message_locked();
-      }
-    }
-    if (cancelled_) [[unlikely]]
-      throw_wait_cancelled("sender::send");
-    if (failure_ != nullptr) throw channel_closed(failure_);
+  [[gnu::noinline]] void note_closed() {
+    std::lock_guard guard(core_.lock());
+    failure_ = core_.send_failure_message_locked();
   }
-
+  [[noreturn, gnu::noinline]] void fail() {
+    if (cancelled_) throw_wait_cancelled("sender::send");
+    throw channel_closed(failure_);
+  }
   /// Under the lock, a send that did not arm (it guessed it would complete) must park after all:
   /// releases the lock, arms, takes the lock again and tries again into `result`. Returns false
   /// (the lock released, cancelled_ set) when the scope was found stopped.
@@ -244,16 +255,14 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   channel_core<T>& core_;
   T value_;
   const char* failure_ = nullptr;
-  bool suspended_ = false;  // await_suspend ran: await_resume and the destructor have more to do
-  bool parked_ = false;
+  channel_await_state state_ = channel_await_state::settled;
   bool cancelled_ = false;
-  // Constructed in await_suspend (the lock-free path needs neither): the registration first,
-  // then the parked operation if it parks.
+  // Constructed in await_suspend (the lock-free path needs neither).
   union {
     park_registration registration_;
   };
   union {
-    parked_operation parked_state_;
+    parked_operation parked_state_;  // when it parks
   };
 };
 
@@ -265,8 +274,8 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   receive_awaiter(const receive_awaiter&) = delete;
   receive_awaiter& operator=(const receive_awaiter&) = delete;
   BRIGADE_ALWAYS_INLINE ~receive_awaiter() {
-    if (suspended_) [[unlikely]]
-      leave_locked_path();
+    if (state_ != channel_await_state::settled) [[unlikely]]
+      leave_unsettled();
   }
 
   /// The lock-free path of a bounded channel: a value is in the ring. Everything else is one
@@ -276,8 +285,8 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker =
         worker_or_throw("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
-    suspended_ = true;
     ::new (static_cast<void*>(&registration_)) park_registration();
+    state_ = channel_await_state::locked;
     // A receive that got here usually parks (the lock-free path of a bounded channel failed, or
     // a rendezvous or unbounded channel holds nothing): arm before taking the lock, as the park
     // slot requires.
@@ -290,7 +299,7 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
     lock.lock();
     if (core_.try_receive_locked(value_, to_wake) == channel_attempt::would_block) {
       ::new (static_cast<void*>(&parked_state_)) parked_operation(awaiting, worker.owner, &value_);
-      parked_ = true;
+      state_ = channel_await_state::parked;
       // Unlocks: from then on a sender may resume this task, so nothing of it is touched.
       if (core_.park_receiver_and_unlock(parked_state_, to_wake, registration_)) return true;
       parked_state_.handle = nullptr;  // stopped before it parked
@@ -303,41 +312,39 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   }
   /// The value, or empty when the channel is closed and drained.
   BRIGADE_ALWAYS_INLINE std::optional<T> await_resume() {
-    if (suspended_) [[unlikely]]
-      end_locked_path();
+    if (state_ != channel_await_state::settled) {
+      registration_.disarm();
+      if (state_ == channel_await_state::parked) {
+        parked_state_.handle = nullptr;
+        if (parked_state_.outcome == cancelled_outcome) cancelled_ = true;
+      }
+      state_ = channel_await_state::settled;  // disarmed, no longer parked: nothing to undo
+      if (cancelled_) [[unlikely]]
+        throw_wait_cancelled("receiver::recv");
+    }
     return std::move(value_);
   }
 
  private:
-  [[gnu::noinline]] void leave_locked_path() noexcept {
-    if (parked_ && parked_state_.handle) {  // destroyed while parked (runtime shutdown)
+  /// Destroyed before await_resume: while parked (runtime shutdown), or after await_suspend threw.
+  [[gnu::noinline]] void leave_unsettled() noexcept {
+    if (state_ == channel_await_state::parked && parked_state_.handle) {
       std::lock_guard guard(core_.lock());
       core_.unpark_receiver_locked(parked_state_);
     }
     registration_.~park_registration();
   }
-  void end_locked_path() {
-    registration_.disarm();
-    if (parked_) {
-      parked_state_.handle = nullptr;
-      if (parked_state_.outcome == cancelled_outcome) cancelled_ = true;
-    }
-    if (cancelled_) [[unlikely]]
-      throw_wait_cancelled("receiver::recv");
-  }
 
   channel_core<T>& core_;
   std::optional<T> value_;
-  bool suspended_ = false;  // await_suspend ran: await_resume and the destructor have more to do
-  bool parked_ = false;
+  channel_await_state state_ = channel_await_state::settled;
   bool cancelled_ = false;
-  // Constructed in await_suspend (the lock-free path needs neither): the registration first,
-  // then the parked operation if it parks.
+  // Constructed in await_suspend (the lock-free path needs neither).
   union {
     park_registration registration_;
   };
   union {
-    parked_operation parked_state_;
+    parked_operation parked_state_;  // when it parks
   };
 };
 
