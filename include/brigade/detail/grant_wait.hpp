@@ -154,8 +154,12 @@ class [[nodiscard("co_await it")]] grant_awaiter {
   /// The handle is still set only after a wait (or a stop seen before parking): the common,
   /// uncontended path (await_ready took the grant) reads one word.
   auto await_resume() {
-    if (waiter_.handle) [[unlikely]]
-      end_wait();
+    if (waiter_.handle) [[unlikely]] {  // after a wait
+      waiter_.handle = nullptr;
+      registration_.disarm();
+      if (waiter_.outcome == cancelled_outcome) [[unlikely]]
+        throw_wait_cancelled("a lock or acquire");
+    }
     return grantor_.granted();
   }
 
@@ -164,11 +168,6 @@ class [[nodiscard("co_await it")]] grant_awaiter {
   [[gnu::noinline]] void leave_while_suspended() noexcept {
     if (!grantor_.withdraw(waiter_) && waiter_.outcome != cancelled_outcome) grantor_.give_back();
     registration_.~park_registration();
-  }
-  [[gnu::noinline]] void end_wait() {
-    waiter_.handle = nullptr;
-    registration_.disarm();
-    if (waiter_.outcome == cancelled_outcome) throw_wait_cancelled("a lock or acquire");
   }
 
   Grantor grantor_;
