@@ -53,6 +53,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <type_traits>
 
 #include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/frame_pool.hpp"
@@ -90,12 +91,16 @@ struct record_request : promise_base {
     destroy,  // report a failure nobody observed (to the runtime with this serial), then free
     cancel,   // complete with task_cancelled without running the work (shutdown)
   };
-  record_request(kind requested, std::uint32_t serial) noexcept : what(requested), runtime_serial(serial) {
+  constexpr record_request(kind requested, std::uint32_t serial) noexcept
+      : what(requested), runtime_serial(serial) {
     mark_as_record_request();
   }
   kind what;
   std::uint32_t runtime_serial;
 };
+/// The common destroy request: free a record whose failure, if any, was observed (no report, so
+/// no serial needed). Recognised by its address, before any load.
+inline constinit record_request free_record_request{record_request::kind::destroy, 0};
 
 struct join_state : task_completion {
   static constexpr std::uintptr_t complete = 1;
@@ -206,10 +211,16 @@ struct join_state : task_completion {
     const std::uintptr_t prev = state_.fetch_or(bit, seam::memory_order::acq_rel);
     if (((prev | bit) & all_done) == all_done) destroy_unobserved(runtime_serial);
   }
-  // The derived record reports a failure that was never observed, then frees itself.
+  // The derived record reports a failure that was never observed, then frees itself. The
+  // flags were written before their writers' fetch_or, which this party's fetch_or (or acquire
+  // load) follows.
   void destroy_unobserved(std::uint32_t runtime_serial) noexcept {
-    record_request request(record_request::kind::destroy, runtime_serial);
-    on_complete(this, request);
+    if (failed_ && !observed_) [[unlikely]] {
+      record_request request(record_request::kind::destroy, runtime_serial);
+      on_complete(this, request);
+      return;
+    }
+    on_complete(this, free_record_request);
   }
 };
 
@@ -252,6 +263,8 @@ struct join_cancellation {
   seam::atomic<bool> gave_up_{false};
   cancel_target target_{&withdraw, this};
 };
+// join_handle's awaiter constructs one in a union and never destroys it.
+static_assert(std::is_trivially_destructible_v<join_cancellation>);
 
 /// The join state plus the result of work producing T. join_handle<T> points here; the most
 /// derived record (root_record, blocking_record) provides how to destroy and cancel it.
@@ -286,12 +299,17 @@ struct root_record final : spawn_record<T>, pool_allocated {
   static std::coroutine_handle<> complete_root(task_completion* self,
                                                promise_base& finished) noexcept {
     auto* record = static_cast<root_record*>(static_cast<join_state*>(self));
+    if (&finished == &free_record_request) return free_record(record);
     if (finished.is_record_request()) [[unlikely]]
       return perform(record, static_cast<const record_request&>(finished));
     return finish_task(record, static_cast<task_promise<T>&>(finished));
   }
 
  private:
+  [[gnu::noinline]] static std::coroutine_handle<> free_record(root_record* record) noexcept {
+    delete record;
+    return std::noop_coroutine();
+  }
   [[gnu::noinline]] static std::coroutine_handle<> perform(root_record* record,
                                                            const record_request& request) noexcept {
     if (request.what == record_request::kind::destroy) {

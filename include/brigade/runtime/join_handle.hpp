@@ -122,11 +122,11 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
     // Holds the waiter that the task's record points to while suspended: not copyable/movable.
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
-    ~awaiter() {
+    BRIGADE_ALWAYS_INLINE ~awaiter() {
       // Set while the task is suspended here, cleared when it resumes: non-null means the frame
-      // is destroyed while it waits (runtime shutdown). Withdraw, so that the task side never
-      // wakes a waiter that is gone (a finished task that already woke it leaves nothing to do).
-      if (waiter_.handle) (void)handle_.record_->withdraw_joiner(waiter_);
+      // is destroyed while it waits (runtime shutdown).
+      if (waiter_.handle) [[unlikely]]
+        leave_while_waiting();
     }
 
     bool await_ready() {
@@ -135,28 +135,31 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
     }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiting) {
-      waiter_.handle = awaiting;
       detail::worker_hot* worker = detail::current_worker();
-      waiter_.sched = worker != nullptr ? worker->owner
-                                        : detail::scheduler_by_serial(handle_.runtime_serial_);
+      detail::scheduler* sched = worker != nullptr ? worker->owner
+                                                   : detail::scheduler_by_serial(handle_.runtime_serial_);
       // No runtime any more: its shutdown completed every record, so the result is there.
-      if (waiter_.sched == nullptr) return false;
-      cancellation_.emplace(*handle_.record_);
-      if (!registration_.arm(detail::scope_word_of(awaiting), cancellation_->target(), false, &waiter_) ||
+      if (sched == nullptr) return false;
+      waiter_.sched = sched;
+      waiter_.handle = awaiting;
+      ::new (static_cast<void*>(&cancellation_)) detail::join_cancellation(*handle_.record_);
+      ::new (static_cast<void*>(&registration_)) detail::park_registration();
+      if (!registration_.arm(detail::scope_word_of(awaiting), cancellation_.target(), false, &waiter_) ||
           registration_.stop_requested_locked()) {
-        cancellation_->give_up();
+        cancellation_.give_up();
         waiter_.outcome = detail::cancelled_outcome;
-        return false;
+        return false;  // the handle stays set: await_resume throws
       }
       return !handle_.record_->register_joiner(waiter_);
     }
+    /// The handle is set only after await_suspend registered: a task that was complete at
+    /// await_ready reads one word more than the result.
     T await_resume() {
-      waiter_.handle = nullptr;
-      registration_.disarm();
-      if (waiter_.outcome == detail::cancelled_outcome) [[unlikely]] {
-        handle_.joined_ = false;
-        if (consume_) handle_.release();
-        detail::throw_wait_cancelled("co_await of a join_handle");
+      if (waiter_.handle) [[unlikely]] {
+        waiter_.handle = nullptr;
+        registration_.disarm();
+        if (waiter_.outcome == detail::cancelled_outcome) [[unlikely]]
+          cancelled();
       }
       if (!consume_) return handle_.take();
       // Released even when take() rethrows the task's error.
@@ -168,27 +171,47 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
     }
 
    private:
+    [[gnu::noinline]] void leave_while_waiting() noexcept {
+      // Withdraw, so that the task side never wakes a waiter that is gone (a finished task that
+      // already woke it leaves nothing to do).
+      (void)handle_.record_->withdraw_joiner(waiter_);
+      registration_.~park_registration();
+    }
+    [[noreturn, gnu::noinline]] void cancelled() {
+      handle_.joined_ = false;
+      if (consume_) handle_.release();
+      detail::throw_wait_cancelled("co_await of a join_handle");
+    }
+
     join_handle& handle_;
     bool consume_;
     detail::coroutine_waiter waiter_;
-    std::optional<detail::join_cancellation> cancellation_;  // made only when the task suspends
-    detail::park_registration registration_;
+    // Constructed in await_suspend (a join of a finished task needs neither); both are done
+    // with once the handle is cleared (the registration disarmed, the cancellation trivially
+    // destructible).
+    union {
+      detail::join_cancellation cancellation_;
+    };
+    union {
+      detail::park_registration registration_;
+    };
   };
   awaiter operator co_await() & noexcept { return awaiter{*this, false}; }
   awaiter operator co_await() && noexcept { return awaiter{*this, true}; }
 
  private:
-  void check_usable(const char* operation) const {
-    if (record_ == nullptr)
-      throw usage_error(std::string("brigade: ") + operation +
-                        " on an empty join_handle (moved-from or detached)");
+  BRIGADE_ALWAYS_INLINE void check_usable(const char* operation) const {
+    if (record_ == nullptr) [[unlikely]]
+      misuse(operation, " on an empty join_handle (moved-from or detached)");
   }
-  void check_joinable(const char* operation) {
+  BRIGADE_ALWAYS_INLINE void check_joinable(const char* operation) {
     check_usable(operation);
-    if (joined_)
-      throw usage_error(std::string("brigade: ") + operation +
-                        " on a join_handle that was already joined");
+    if (joined_) [[unlikely]]
+      misuse(operation, " on a join_handle that was already joined");
     joined_ = true;
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] static void misuse(const char* operation, const char* what) {
+    throw usage_error(std::string("brigade: ") + operation + what);
   }
   T take() {
     record_->observed_ = true;

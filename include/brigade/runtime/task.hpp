@@ -98,7 +98,7 @@ struct promise_base : pool_allocated {
   /// hook's owner for something else (detail/spawn_record.hpp, record_request). No promise of a
   /// task has this next_: an awaiter's frame is aligned, a completion is tagged with bit 0.
   bool is_record_request() const noexcept { return next_ == record_request_marker; }
-  void mark_as_record_request() noexcept { next_ = record_request_marker; }
+  constexpr void mark_as_record_request() noexcept { next_ = record_request_marker; }
 
   // Two words, with the flags in the low bits of aligned addresses: every frame carries them.
   // Written by whoever starts the task, before it starts, and by the task itself; never by two
