@@ -353,6 +353,8 @@ def start_round(exe: Path, w: Workload, impl: str, rnd: int, args) -> subprocess
            "--round", str(rnd), "--iters", str(w.iters), "--max-ms", str(w.max_ms),
            "--idle-ms", str(args.idle_ms)]
     cmd += w.args + w.impl_args.get(impl, [])
+    if args.cpus:
+        cmd = ["taskset", "-c", args.cpus] + cmd
     env = dict(os.environ, GOMAXPROCS=str(args.threads))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -628,6 +630,9 @@ def main() -> int:
     ap.add_argument("--write-docs", nargs="?", const=str(DOCS), default=None, metavar="PATH",
                     help="write the table into PATH (default docs/benchmarks.md) between its markers")
     ap.add_argument("--quick", action="store_true", help="3 rounds, 1 s idle window: a smoke run")
+    ap.add_argument("--cpus", default=None, metavar="LIST",
+                    help="run every program under `taskset -c LIST` (e.g. 1: a one-thread workload "
+                    "always on the same vCPU, so that rounds differ less)")
     ap.add_argument("--baseline", default=None, metavar="REV_OR_DIR",
                     help="also run brigade as built from this git revision (or configured build "
                     "directory), interleaved, as the implementation 'baseline'")
