@@ -5,9 +5,9 @@
 //
 // Layout: one table per worker (core and compensating), touched only by that worker's thread (no
 // lock, no locked instruction), plus one table under a mutex for roots spawned from outside the
-// workers. A table is an array of entries in chunks that never move; an entry holds a record's
-// address, or, when free, the index of the next free entry (a free list threaded through the
-// entries). A record keeps its owner and its index (registry_owner_, registry_index_).
+// workers. A table is an array of entries; an entry holds a record's address, or, when free, the
+// index of the next free entry (a free list threaded through the entries). A record keeps its
+// owner and its index (registry_owner_, registry_index_).
 //   - A worker registers a root in its own table when it starts it (takes the first free entry),
 //     and frees that entry when it finishes on the same worker: the common case costs a few plain
 //     loads and stores to the table, which stays in the worker's cache, and none to other records.
@@ -32,6 +32,7 @@
 //   - Once `accepting` is false it stays false.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -51,31 +52,37 @@ namespace brigade::detail {
 /// The records one owner has registered. Not thread-safe: one owner at a time (see above).
 class root_table {
  public:
-  /// Registers `record` under `owner`; throws std::bad_alloc when a new chunk cannot be had.
-  void add(join_state& record, std::uint16_t owner) {
-    std::uint32_t index = free_head_;
-    if (index != no_entry) {
-      free_head_ = static_cast<std::uint32_t>(entry(index) >> 1);
-    } else {
-      if (used_ == chunks_.size() * chunk_size) grow();
-      index = used_++;
-    }
-    entry(index) = reinterpret_cast<std::uintptr_t>(&record);
+  /// Registers `record` under `owner`. Without memory for the table to grow nothing can go on
+  /// safely (shutdown would not find the task): ends the process with a message. The common
+  /// path (a free entry) makes no call, so that a caller saves no registers for it.
+  void add(join_state& record, std::uint16_t owner) noexcept {
+    const std::uint32_t index = free_head_;
+    if (index == no_entry) [[unlikely]]
+      return add_at_end(record, owner);
+    free_head_ = static_cast<std::uint32_t>(entries_[index] >> 1);
+    entries_[index] = reinterpret_cast<std::uintptr_t>(&record);
     record.registry_owner_ = owner;
     record.registry_index_ = index;
   }
 
+  /// Makes sure that the next add() cannot fail: throws std::bad_alloc instead.
+  void make_room() {
+    if (free_head_ != no_entry || entries_.size() < entries_.capacity()) return;
+    if (entries_.size() >= no_entry) throw std::bad_alloc();
+    entries_.reserve(std::max<std::size_t>(16, 2 * entries_.size()));
+  }
+
   void remove(join_state& record) noexcept {
     const std::uint32_t index = record.registry_index_;
-    entry(index) = (std::uintptr_t{free_head_} << 1) | free_bit;
+    entries_[index] = (std::uintptr_t{free_head_} << 1) | free_bit;
     free_head_ = index;
   }
 
   /// Removes and returns some registered record, or nullptr when none is left. For shutdown:
   /// nothing is added meanwhile, so the entries already passed stay free.
   join_state* take_any() noexcept {
-    for (; scanned_ < used_; ++scanned_) {
-      const std::uintptr_t value = entry(scanned_);
+    for (; scanned_ < entries_.size(); ++scanned_) {
+      const std::uintptr_t value = entries_[scanned_];
       if ((value & free_bit) == 0) {
         auto* record = reinterpret_cast<join_state*>(value);
         remove(*record);
@@ -86,26 +93,27 @@ class root_table {
   }
 
  private:
-  static constexpr std::uint32_t chunk_bits = 10;  // 1024 entries, 8 KiB
-  static constexpr std::uint32_t chunk_size = std::uint32_t{1} << chunk_bits;
   static constexpr std::uint32_t no_entry = 0xFFFFFFFF;
   static constexpr std::uintptr_t free_bit = 1;  // records are aligned: their addresses have it clear
   static_assert(alignof(join_state) > free_bit);
 
-  std::uintptr_t& entry(std::uint32_t index) noexcept {
-    return chunks_[index >> chunk_bits][index & (chunk_size - 1)];
-  }
-  [[gnu::noinline]] void grow() {
-    if (chunks_.size() >= (std::size_t{no_entry} >> chunk_bits))
-      throw std::bad_alloc();  // 4 billion live roots in one table
-    chunks_.reserve(chunks_.size() + 1);
-    chunks_.push_back(std::make_unique_for_overwrite<std::uintptr_t[]>(chunk_size));
+  [[gnu::noinline]] void add_at_end(join_state& record, std::uint16_t owner) noexcept {
+    try {
+      if (entries_.size() >= no_entry) throw std::bad_alloc();  // 4 billion live roots in one table
+      entries_.push_back(reinterpret_cast<std::uintptr_t>(&record));
+    } catch (...) {
+      std::fputs("brigade: out of memory registering a started task\n", stderr);
+      std::abort();
+    }
+    record.registry_owner_ = owner;
+    record.registry_index_ = static_cast<std::uint32_t>(entries_.size() - 1);
   }
 
-  std::vector<std::unique_ptr<std::uintptr_t[]>> chunks_;
-  std::uint32_t free_head_ = no_entry;  // first free entry below used_
-  std::uint32_t used_ = 0;              // entries [0, used_) have been handed out at least once
-  std::uint32_t scanned_ = 0;           // take_any's position
+  // A record's address, or a free entry: (the next free entry's index << 1) | free_bit. Only the
+  // owner touches it, so growing (which moves it) needs no care.
+  std::vector<std::uintptr_t> entries_;
+  std::uint32_t free_head_ = no_entry;  // the most recently freed entry: still in cache
+  std::size_t scanned_ = 0;             // take_any's position
 };
 
 class root_registry {
@@ -117,16 +125,8 @@ class root_registry {
 
   // ---- Worker tables: called on worker `index`'s own thread.
 
-  /// A root starts on worker `index`. Without memory for the table's next chunk nothing can
-  /// go on safely (shutdown would not find the task): ends the process with a message.
-  void add_started(join_state& record, std::uint16_t index) noexcept {
-    try {
-      workers_[index].table.add(record, index);
-    } catch (...) {
-      std::fputs("brigade: out of memory registering a started task\n", stderr);
-      std::abort();
-    }
-  }
+  /// A root starts on worker `index` (root_table::add).
+  void add_started(join_state& record, std::uint16_t index) noexcept { workers_[index].table.add(record, index); }
 
   /// A root finished on worker `here` (its result is stored): unregisters it and publishes it.
   /// A root resumes only on its own runtime's workers, so `here` is always one of ours.
@@ -170,6 +170,7 @@ class root_registry {
     std::lock_guard lock(outsiders_.mutex);
     if (!accepting_.load(seam::memory_order::relaxed))
       throw runtime_shut_down("brigade: spawn on a runtime that is shut down");
+    outsiders_.table.make_room();
     outsiders_.table.add(record, join_state::outsider_list);
   }
 

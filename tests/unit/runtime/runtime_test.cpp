@@ -185,6 +185,46 @@ TEST(runtime, shutdown_destroys_suspended_tasks_and_joiners_see_cancellation) {
   rt.reset();
 }
 
+brigade::task<int> finishes_at_once() { co_return 2; }
+
+brigade::task<int> waits_for(brigade::event& go) {
+  co_await go.wait();
+  co_return 3;
+}
+
+// The registry of started roots (a table per worker whose free entries are reused): roots that
+// finish free entries that later roots take, roots woken by the other worker finish there (the
+// owner removes them later), and shutdown must still find exactly the ones left suspended.
+brigade::task<void> spawn_generations(brigade::event& never, brigade::event& go, std::atomic<int>& destroyed,
+                                      std::atomic<int>& started, std::vector<brigade::join_handle<int>>& waiting,
+                                      std::vector<brigade::join_handle<int>>& woken) {
+  for (int generation = 0; generation < 3; ++generation) {
+    std::vector<brigade::join_handle<int>> quick;
+    for (int i = 0; i < 500; ++i) {
+      quick.push_back(brigade::spawn(finishes_at_once()));
+      if (i % 5 == 0) waiting.push_back(brigade::spawn(waits_forever(never, destroyed, started)));
+      if (i % 5 == 1) woken.push_back(brigade::spawn(waits_for(go)));
+    }
+    for (auto& handle : quick) EXPECT_EQ(co_await std::move(handle), 2);
+  }
+}
+
+TEST(runtime, shutdown_finds_every_suspended_root_after_registry_entries_are_reused) {
+  brigade::event never, go;
+  std::atomic<int> destroyed{0}, started{0};
+  std::vector<brigade::join_handle<int>> waiting, woken;
+  auto rt = std::make_unique<brigade::runtime>(brigade::runtime_options{.worker_threads = 2});
+  rt->block_on(spawn_generations(never, go, destroyed, started, waiting, woken));
+  while (started.load() < static_cast<int>(waiting.size())) std::this_thread::sleep_for(1ms);
+  go.set();  // from main: the woken roots finish on whichever worker takes them
+  for (auto& handle : woken) EXPECT_EQ(handle.join(), 3);
+  rt->shutdown();
+  EXPECT_EQ(destroyed.load(), static_cast<int>(waiting.size()));
+  for (auto& handle : waiting) EXPECT_THROW(handle.join(), brigade::task_cancelled);
+  EXPECT_EQ(rt->stats().live_tasks, 0u);
+  rt.reset();
+}
+
 // Occupies a worker (blocking its thread) until `gate` is set; `started` says when it runs.
 // Holds its worker thread (deliberately: a blocking wait would be refused on a worker) until the
 // event is set.
