@@ -424,6 +424,68 @@ int run_uncontended_mutex(std::string_view impl, const options& o) {
   });
 }
 
+// The waiter-under-a-hog workload (Go's TestMutexFairness, measured), the same for every mutex
+// type: a hog thread, pinned to one CPU, holds the mutex for --n µs at a time (default 200,
+// busy: a long computation) and takes it again at once; a second thread, pinned to the other CPU,
+// sleeps 100 µs, locks, unlocks, and records how long lock() took, until it has 500 samples or
+// 3 s have passed. Reported: the waiter's median, p99 and worst wait in µs, its acquisitions,
+// and the hog's (the lock's throughput). A mutex that lets a running thread take the lock
+// again at once starves the waiter; one that bounds every wait keeps the worst near the hold.
+constexpr long long hog_default_hold_us = 200;
+
+template <class Mutex>
+int run_mutex_under_hog(std::string_view impl, const options& o) {
+  const auto hold = std::chrono::microseconds(o.n > 0 ? o.n : hog_default_hold_us);
+  constexpr std::size_t samples_wanted = 500;
+  constexpr auto window = std::chrono::seconds(3);
+  return run_iterations(o, [&](int iter) {
+    Mutex m;
+    std::atomic<bool> stop{false}, hogging{false};
+    long long hog_acquisitions = 0;
+    std::thread hog([&] {
+      pin_to_cpu(0);
+      while (!stop.load(std::memory_order_relaxed)) {
+        std::lock_guard<Mutex> lock(m);
+        hogging.store(true, std::memory_order_relaxed);
+        ++hog_acquisitions;
+        const auto until = steady::now() + hold;
+        while (steady::now() < until) {
+        }
+      }
+    });
+    while (!hogging.load(std::memory_order_relaxed)) std::this_thread::yield();
+    std::vector<double> waits_us;
+    waits_us.reserve(samples_wanted);
+    const auto t0 = steady::now();
+    std::thread waiter([&] {
+      pin_to_cpu(1);
+      while (waits_us.size() < samples_wanted && steady::now() - t0 < window) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+        const auto asked = steady::now();
+        m.lock();
+        waits_us.push_back(std::chrono::duration<double, std::micro>(steady::now() - asked).count());
+        m.unlock();
+      }
+    });
+    waiter.join();
+    const double ms = ms_since(t0);
+    stop = true;
+    hog.join();
+    const bool ok = !waits_us.empty();
+    json_line(impl, o, iter)
+        .num("ms", ms)
+        .num("wait_median_us", ok ? percentile(waits_us, 0.5) : 0)
+        .num("wait_p99_us", ok ? percentile(waits_us, 0.99) : 0)
+        .num("wait_max_us", ok ? percentile(waits_us, 1.0) : 0)
+        .num("waiter_acquisitions", static_cast<long long>(waits_us.size()))
+        .num("hog_acquisitions", hog_acquisitions)
+        .num("hold_us", static_cast<long long>(hold.count()))
+        .str("check", ok ? "ok" : "FAIL")
+        .print();
+    return ok;
+  });
+}
+
 // The hand-off workload's bookkeeping, the same for every implementation: two parties (0 and 1)
 // take one lock `total` times in all; the holder calls record(me) once it holds the lock (so the
 // tally is guarded by the lock). A hand-off is an acquisition by the other party than the

@@ -64,6 +64,7 @@ PROGRAMS = {
         "mutex_handoff": ("brigade_mutex", "mutex_handoff"),
         "mutex_uncontended": ("brigade_mutex", "mutex_uncontended"),
         "mutex_uncontended_task": ("brigade_mutex", "mutex_uncontended_task"),
+        "mutex_hog": ("brigade_mutex", "mutex_hog"),
         "chan_pingpong": ("brigade_channel", "chan_pingpong"),
         "chan_pingpong_thread": ("brigade_channel", "chan_pingpong_thread"),
         "chan_mpmc": ("brigade_channel", "chan_mpmc"),
@@ -105,7 +106,8 @@ PROGRAMS = {
     # the task hand-off (two threads passing a std::mutex by turns with a condition_variable).
     "std-mutex": {"mutex_contended": ("std_mutex", "mutex_contended"),
                   "mutex_handoff": ("std_mutex", "mutex_handoff"),
-                  "mutex_uncontended": ("std_mutex", "mutex_uncontended")},
+                  "mutex_uncontended": ("std_mutex", "mutex_uncontended"),
+                  "mutex_hog": ("std_mutex", "mutex_hog")},
     # The ceiling for the bounded channel: a lock-free queue without blocking semantics.
     "moodycamel": {"chan_mpmc": ("moodycamel_queue", "chan_mpmc")},
     "libcuckoo": {"hash_map": ("cuckoo_hash_map", "hash_map")},
@@ -208,6 +210,13 @@ WORKLOADS = [
              ["brigade"], [Metric("ns_per_lock", "ns per lock and unlock")],
              iters=4, args=["--threads", "1"],
              impl_notes={"brigade": "co_await lock_async(), 1 worker"}),
+    # Issue 15: how long a thread waits for a mutex that another thread keeps re-taking.
+    Workload("mutex_hog", "mutex_hog", "a thread waiting behind a hog (200 µs holds, re-locked at once)",
+             ["brigade", "std-mutex"],
+             [Metric("wait_median_us", "waiter's median wait µs"), Metric("wait_p99_us", "waiter's p99 wait µs"),
+              Metric("wait_max_us", "waiter's worst wait µs")],
+             iters=2, args=["--threads", "2"],
+             impl_notes={"brigade": "lock_guard on both threads", "std-mutex": "lock_guard on both threads"}),
     Workload("mutex_handoff_1", "mutex_handoff", "mutex hand-off between 2 tasks, 1 worker",
              ["brigade", "std-mutex"], [Metric("ns_per_handoff", "ns per hand-off")],
              iters=4, args=["--threads", "1"], impl_args={"std-mutex": ["--threads", "2"]},

@@ -20,6 +20,9 @@
 //   mutex_uncontended_task  the same from one task on a one-worker runtime,
 //         `auto held = co_await m.lock_async();`: the task form's fast path (await_ready takes
 //         the lock, await_resume makes the guard).
+//   mutex_hog  a plain thread waiting for a brigade::mutex that another thread holds --n µs at a
+//         time (default 200) and takes again at once: the waiter's median, p99 and worst wait
+//         (bench::run_mutex_under_hog, shared with the std::mutex peer).
 // The runtime is created once per process, before the first iteration; one JSON line per
 // iteration.
 #include <brigade/brigade.hpp>
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
   if (o.workload == "mutex_handoff") return run_handoff(o);
   if (o.workload == "mutex_uncontended") return bench::run_uncontended_mutex<brigade::mutex>("brigade", o);
   if (o.workload == "mutex_uncontended_task") return run_uncontended_task(o);
+  if (o.workload == "mutex_hog") return bench::run_mutex_under_hog<brigade::mutex>("brigade", o);
   bench::usage_error(argv[0],
                      "workload must be mutex_contended, mutex_handoff, mutex_uncontended or mutex_uncontended_task");
 }

@@ -13,6 +13,8 @@
 //         on the other vCPU (two threads sharing one vCPU, as on a loaded machine, hand off by a
 //         context switch instead, ~2 µs here).
 //         ns per hand-off over the same span as brigade's (first acquisition to last).
+//   mutex_hog  the same harness as brigade's (bench::run_mutex_under_hog): a thread waiting for
+//         a std::mutex that another keeps re-taking; the waiter's median, p99 and worst wait.
 // One JSON line per iteration.
 #include <atomic>
 #include <condition_variable>
@@ -62,5 +64,6 @@ int main(int argc, char** argv) {
   if (o.workload == "mutex_contended") return bench::run_contended_mutex<std::mutex>("std-mutex", o);
   if (o.workload == "mutex_handoff") return run_handoff(o);
   if (o.workload == "mutex_uncontended") return bench::run_uncontended_mutex<std::mutex>("std-mutex", o);
+  if (o.workload == "mutex_hog") return bench::run_mutex_under_hog<std::mutex>("std-mutex", o);
   bench::usage_error(argv[0], "workload must be mutex_contended, mutex_handoff or mutex_uncontended");
 }

@@ -141,6 +141,25 @@ class channel_core_base {
     chain = &operation;
   }
 
+  /// Under the lock, for select's snapshot: a bounded channel's ring sends every fast operation
+  /// to the lock (both flags up) until thaw_locked(), so that nothing changes the channel while
+  /// the select, holding this lock, looks at its other channels. False for other channels, which
+  /// every operation locks anyway.
+  [[nodiscard]] bool is_bounded() const noexcept { return ring_positions_ != nullptr; }
+
+  bool freeze_locked() noexcept {
+    if (ring_positions_ == nullptr) return false;
+    frozen_ = true;
+    ring_positions_->set_push_flag();
+    ring_positions_->set_pop_flag();
+    return true;
+  }
+  /// Under the lock: ends freeze_locked(); the flags follow the queues again.
+  void thaw_locked() noexcept {
+    frozen_ = false;
+    refresh_flags_locked();
+  }
+
   /// Under the lock: the first parked operation of `queue` that may be completed, claimed; stale
   /// select cases before it are dropped from the queue. An empty queue costs no call.
   BRIGADE_ALWAYS_INLINE static channel_waiter* pop_claimed(wait_list& queue) noexcept {
@@ -171,7 +190,19 @@ class channel_core_base {
     return fail_all(parked_senders_, nullptr);
   }
 
+  /// Under the lock, bounded channels: a side's flag comes down once nobody of that side is
+  /// parked, unless the channel is closed (or, for senders, has no receivers left) or a select
+  /// has frozen it.
+  void refresh_flags_locked() noexcept {
+    if (frozen_) return;
+    if (parked_receivers_.empty() && !closed_ && ring_positions_->pop_flagged()) ring_positions_->clear_pop_flag();
+    if (parked_senders_.empty() && !send_fails_locked() && ring_positions_->push_flagged())
+      ring_positions_->clear_push_flag();
+  }
+
   spin_lock lock_;
+  lock_free_ring_positions* ring_positions_ = nullptr;  // a bounded channel's ring, else null
+  bool frozen_ = false;          // under lock_: freeze_locked() holds the flags up
   bool closed_ = false;          // under lock_
   bool receivers_gone_ = false;  // under lock_
   wait_list parked_senders_;     // under lock_
@@ -376,7 +407,10 @@ class channel_core final : public channel_core_base {
     senders_.store(1, seam::memory_order::relaxed);
     receivers_.store(1, seam::memory_order::relaxed);
     references_.store(2, seam::memory_order::relaxed);
-    if (capacity_ != 0 && capacity_ != unbounded) ring_ = std::make_unique<lock_free_ring<T>>(capacity_);
+    if (capacity_ != 0 && capacity_ != unbounded) {
+      ring_ = std::make_unique<lock_free_ring<T>>(capacity_);
+      ring_positions_ = ring_.get();
+    }
   }
   ~channel_core() {
     retire_cancel_targets();
@@ -463,13 +497,6 @@ class channel_core final : public channel_core_base {
   static waiter* after_withdrawal(channel_core& core) noexcept {
     if (core.ring_) core.refresh_flags_locked();
     return nullptr;
-  }
-
-  /// Under the lock, bounded channels: a side's flag comes down once nobody of that side is
-  /// parked, unless the channel is closed (or, for senders, has no receivers left).
-  void refresh_flags_locked() noexcept {
-    if (parked_receivers_.empty() && !closed_ && ring_->pop_flagged()) ring_->clear_pop_flag();
-    if (parked_senders_.empty() && !send_fails_locked() && ring_->push_flagged()) ring_->clear_push_flag();
   }
 
   // The ring buffer of unbounded and rendezvous channels, under the lock: count_ values from

@@ -47,8 +47,63 @@
 
 namespace brigade::detail {
 
+/// The part of a lock_free_ring that does not depend on T: the two position words with their
+/// flags. A channel's T-independent code (its flag bookkeeping, select's snapshot) works on this.
+class lock_free_ring_positions {
+ public:
+  // The flags (see the top of this file). set_* and clear_* are sequentially consistent; so are
+  // the *_flagged() loads. Each flag has a copy on a cache line of its own that only flag changes
+  // write: *_flagged() reads the copy, so that a pusher asking "are receivers parked?" after every
+  // push does not pull in head's line, which the poppers keep writing (and the same for poppers).
+  void set_push_flag() noexcept {
+    tail_.word.fetch_or(flag, seam::memory_order::seq_cst);
+    flags_.push.store(true, seam::memory_order::seq_cst);
+  }
+  void clear_push_flag() noexcept {
+    flags_.push.store(false, seam::memory_order::seq_cst);
+    tail_.word.fetch_and(~flag, seam::memory_order::seq_cst);
+  }
+  void set_pop_flag() noexcept {
+    head_.word.fetch_or(flag, seam::memory_order::seq_cst);
+    flags_.pop.store(true, seam::memory_order::seq_cst);
+  }
+  void clear_pop_flag() noexcept {
+    flags_.pop.store(false, seam::memory_order::seq_cst);
+    head_.word.fetch_and(~flag, seam::memory_order::seq_cst);
+  }
+  [[nodiscard]] bool push_flagged() const noexcept { return flags_.push.load(seam::memory_order::seq_cst); }
+  [[nodiscard]] bool pop_flagged() const noexcept { return flags_.pop.load(seam::memory_order::seq_cst); }
+
+  /// Values in the ring, counting those being pushed or popped right now (sequentially
+  /// consistent loads of both positions; exact while no fast operation runs).
+  [[nodiscard]] std::size_t size() const noexcept {
+    const std::uint64_t head = head_.word.load(seam::memory_order::seq_cst) >> 1;
+    const std::uint64_t tail = tail_.word.load(seam::memory_order::seq_cst) >> 1;
+    return tail > head ? static_cast<std::size_t>(tail - head) : 0;
+  }
+
+ protected:
+  lock_free_ring_positions() = default;
+  ~lock_free_ring_positions() = default;
+
+  static constexpr std::uint64_t flag = 1;
+  static constexpr std::uint64_t step = 2;  // one position
+
+  struct alignas(64) position_word {
+    seam::atomic<std::uint64_t> word{0};
+  };
+  struct alignas(64) flag_copies {
+    seam::atomic<bool> push{false};
+    seam::atomic<bool> pop{false};
+  };
+
+  position_word head_;
+  position_word tail_;
+  flag_copies flags_;
+};
+
 template <class T>
-class lock_free_ring {
+class lock_free_ring final : public lock_free_ring_positions {
   static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
                 "lock_free_ring<T> needs a T that moves and destroys without throwing");
 
@@ -131,40 +186,7 @@ class lock_free_ring {
     }
   }
 
-  // The flags (see the top of this file). set_* and clear_* are sequentially consistent; so are
-  // the *_flagged() loads. Each flag has a copy on a cache line of its own that only flag changes
-  // write: *_flagged() reads the copy, so that a pusher asking "are receivers parked?" after every
-  // push does not pull in head's line, which the poppers keep writing (and the same for poppers).
-  void set_push_flag() noexcept {
-    tail_.word.fetch_or(flag, seam::memory_order::seq_cst);
-    flags_.push.store(true, seam::memory_order::seq_cst);
-  }
-  void clear_push_flag() noexcept {
-    flags_.push.store(false, seam::memory_order::seq_cst);
-    tail_.word.fetch_and(~flag, seam::memory_order::seq_cst);
-  }
-  void set_pop_flag() noexcept {
-    head_.word.fetch_or(flag, seam::memory_order::seq_cst);
-    flags_.pop.store(true, seam::memory_order::seq_cst);
-  }
-  void clear_pop_flag() noexcept {
-    flags_.pop.store(false, seam::memory_order::seq_cst);
-    head_.word.fetch_and(~flag, seam::memory_order::seq_cst);
-  }
-  [[nodiscard]] bool push_flagged() const noexcept { return flags_.push.load(seam::memory_order::seq_cst); }
-  [[nodiscard]] bool pop_flagged() const noexcept { return flags_.pop.load(seam::memory_order::seq_cst); }
-
-  /// Values in the ring, counting those being pushed or popped right now (sequentially
-  /// consistent loads of both positions; exact while no fast operation runs).
-  [[nodiscard]] std::size_t size() const noexcept {
-    const std::uint64_t head = head_.word.load(seam::memory_order::seq_cst) >> 1;
-    const std::uint64_t tail = tail_.word.load(seam::memory_order::seq_cst) >> 1;
-    return tail > head ? static_cast<std::size_t>(tail - head) : 0;
-  }
-
  private:
-  static constexpr std::uint64_t flag = 1;
-  static constexpr std::uint64_t step = 2;  // one position
   static constexpr std::uint32_t first_backoff = 64;
   static constexpr std::uint32_t max_backoff = 512;
 
@@ -172,14 +194,6 @@ class lock_free_ring {
     seam::atomic<std::uint64_t> stamp{0};
     alignas(T) unsigned char storage[sizeof(T)];
   };
-  struct alignas(64) position_word {
-    seam::atomic<std::uint64_t> word{0};
-  };
-  struct alignas(64) flag_copies {
-    seam::atomic<bool> push{false};
-    seam::atomic<bool> pop{false};
-  };
-
   /// After a lost compare-exchange (or while waiting for a party in the middle of its operation),
   /// looks again after 64, 128, 256, 512 pauses, then yields the processor each time (the party
   /// waited for may be preempted). The long first wait is deliberate: the winner of a race on
@@ -205,9 +219,6 @@ class lock_free_ring {
   const std::size_t capacity_;
   const std::uint64_t index_mask_;  // capacity - 1 for a power of two above 1, else 0
   std::unique_ptr<slot[]> slots_;
-  position_word head_;
-  position_word tail_;
-  flag_copies flags_;
 };
 
 }  // namespace brigade::detail

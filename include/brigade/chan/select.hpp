@@ -21,9 +21,15 @@
 // select whose cases are all on empty handles would wait forever, and throws usage_error instead
 // (try_select takes its default branch); a select of no cases does not compile.
 // How (Go's algorithm): lock every channel involved, in address order; poll the cases in a random
-// order; if none is ready, park one waiter per case, all tied to one party and one winner word
-// (whoever completes a case first claims the word, so exactly one case completes), unlock, sleep;
-// when woken, take the other waiters off their queues.
+// order; if none is ready, park one waiter per case, in that same random order (two cases on one
+// channel are then completed by a later partner with equal chance), all tied to one party and one
+// winner word (whoever completes a case first claims the word, so exactly one case completes),
+// unlock, sleep; when woken, take the other waiters off their queues.
+// Linearizable: the poll sees every channel at one instant, although a bounded channel's sends and
+// receives may run without its lock (on its lock-free ring): while it polls, the select freezes
+// every bounded channel but one, sending their lock-free operations to the lock it holds (see
+// select_engine::try_all_locked). So try_select takes its default only if, at one moment, no
+// case could run.
 // Cancellation: a task's select is a cancellation point. A stop request of its scope while it is
 // parked claims the select for no case (under every channel's lock, so no case can complete
 // after that) and the co_await throws task_cancelled: a cancelled select completed no case (a
@@ -183,39 +189,61 @@ class select_engine {
   }
   void unlock_all() noexcept { unlock_all(cores_, distinct_); }
 
-  /// Under every lock: completes the first ready case in a random order; returns its index (its
-  /// outcome in `outcome`) or `none`.
+  /// Under every lock: completes the first ready case in a random order (kept in order_ for
+  /// park_all_locked); returns its index (its outcome in `outcome`) or `none`.
+  ///
+  /// The poll is one snapshot. The locks stop every locked operation, but a bounded channel's
+  /// sends and receives also run without its lock, on its ring; so every bounded channel but one
+  /// is frozen (its ring's flags send its fast operations to the lock, which this select holds)
+  /// while the cases are polled. Every channel but the unfrozen one then keeps one state from
+  /// before the first poll to after the last, so the select's view is the state of all of them
+  /// at the moment it polled the unfrozen one (Go's TestNonblockSelectRace: a select never takes
+  /// its default while one of its channels held a value at every moment).
   std::size_t try_all_locked(waiter*& to_wake, std::uint32_t& outcome) noexcept {
-    std::array<std::size_t, count> order;
-    for (std::size_t i = 0; i < count; ++i) order[i] = i;
-    for (std::size_t i = count; i > 1; --i) std::swap(order[i - 1], order[select_random() % i]);
-    for (std::size_t index : order) {
+    for (std::size_t i = 0; i < count; ++i) order_[i] = static_cast<std::uint32_t>(i);
+    for (std::size_t i = count; i > 1; --i) std::swap(order_[i - 1], order_[select_random() % i]);
+    bool left_one_unfrozen = false;
+    std::array<bool, count> frozen{};  // by position in cores_
+    for (std::size_t i = 0; i < distinct_; ++i) {
+      if (!left_one_unfrozen && cores_[i]->is_bounded()) {
+        left_one_unfrozen = true;
+        continue;
+      }
+      frozen[i] = cores_[i]->freeze_locked();
+    }
+    std::size_t chosen = none;
+    for (std::uint32_t index : order_) {
       channel_attempt attempt = channel_attempt::would_block;
       with_case(index, [&](auto& c) {
         if (c.core() != nullptr) attempt = c.try_locked(to_wake);
       });
       if (attempt != channel_attempt::would_block) {
         outcome = attempt == channel_attempt::closed ? channel_waiter::closed : channel_waiter::delivered;
-        return index;
+        chosen = index;
+        break;
       }
     }
-    return none;
+    for (std::size_t i = 0; i < distinct_; ++i)
+      if (frozen[i]) cores_[i]->thaw_locked();
+    return chosen;
   }
 
-  /// Under every lock: parks one waiter per case, all waking `party`. A bounded channel may
-  /// complete a case at once (it changed since it was polled): the waiters to wake are added to
-  /// `to_wake`, and that case has claimed the selection.
+  /// Under every lock, after try_all_locked found no case ready: parks one waiter per case, all
+  /// waking `party`, in the random order of the poll (Go's: two cases on one channel are queued
+  /// in a random order, so a partner that arrives later completes either with equal chance). A
+  /// bounded channel may complete a case at once (it changed since it was polled): the waiters
+  /// to wake are added to `to_wake`, and that case has claimed the selection.
   void park_all_locked(waiter& party, waiter*& to_wake) noexcept {
     parked_ = true;
-    std::size_t index = 0;
-    for_each_case([&](auto& c) {
+    for (std::uint32_t index : order_) {
       channel_waiter& operation = operations_[index];
       operation.party = &party;
       operation.selection = &selection_;
-      operation.case_index = static_cast<std::uint32_t>(index);
-      if (c.core() != nullptr) c.park_locked(operation, to_wake);
-      ++index;
-    });
+      operation.case_index = index;
+      with_case(index, [&](auto& c) {
+        if (c.core() != nullptr) c.park_locked(operation, to_wake);
+      });
+    }
   }
 
   /// Parks as park_all_locked does, releases every lock and wakes the chain `to_wake` and what
@@ -294,6 +322,7 @@ class select_engine {
     if (claimed) party->wake();
   }
 
+  std::array<std::uint32_t, count> order_{};  // the poll's random order of the cases
   std::array<channel_waiter, count> operations_;
   seam::atomic<std::uint32_t> selection_{channel_waiter::unselected};
   bool parked_ = false;  // under every channel's lock: the cases are queued

@@ -21,10 +21,16 @@
 // lock). find returns a copy, so a value is never read while another party changes it; visit and
 // update run a function on the value in place, under the shard's read or write lock: keep them
 // short, and do not use the same map from inside them: an operation on the shard whose lock
-// the function holds throws usage_error (it would wait for itself); other shards are fine. get_or_compute runs its function under the
-// shard's write lock (as ConcurrentHashMap does): other keys of that shard wait meanwhile, so a slow
-// computation should store a once_cell or a future rather than run in place. If the function
-// throws, nothing is inserted and the exception reaches the caller.
+// the function holds throws usage_error (it would wait for itself); other shards are fine.
+// get_or_compute runs its function outside every lock: while it runs, the key is marked as being
+// computed in its shard. Reads (find, contains, visit, size, for_each) never wait for a
+// computation, as Java's get never does: they see the key absent until the value is inserted.
+// Other get_or_compute calls for the same key wait for its result, and writes to the same key
+// (insert, insert_or_assign, erase, update) wait until it is inserted; other keys, of the same
+// shard too, do not wait. From inside the function the map may be used freely, except for the key
+// being computed (usage_error: it would wait for itself). If the function throws, nothing is
+// inserted, the exception reaches its caller, and one of the parties waiting for that key (if
+// any) computes it in turn.
 // Iteration (for_each) visits the shards one after another, each under its read lock: an element
 // present during the whole iteration is visited exactly once; one inserted or erased meanwhile
 // may or may not be; nothing is visited twice; writers to the shard being visited wait.
@@ -38,6 +44,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -48,7 +55,9 @@
 #include <vector>
 
 #include "brigade/detail/seam.hpp"
+#include "brigade/detail/wait_list.hpp"
 #include "brigade/runtime/errors.hpp"
+#include "brigade/runtime/waiter.hpp"
 #include "brigade/sync/rw_mutex.hpp"
 
 namespace brigade {
@@ -97,7 +106,8 @@ class concurrent_hash_map {
   bool insert(K key, V value) {
     const std::uint64_t h = mixed_hash(key);
     shard& s = checked_shard_for(h);
-    std::lock_guard lock(s.lock);
+    std::unique_lock lock(s.lock);
+    wait_while_computed(s, key, h, lock);
     if (s.entries.find(key, h, equal_) != nullptr) return false;
     s.entries.insert_new(std::move(key), std::move(value), h);
     return true;
@@ -106,7 +116,8 @@ class concurrent_hash_map {
   bool insert_or_assign(K key, V value) {
     const std::uint64_t h = mixed_hash(key);
     shard& s = checked_shard_for(h);
-    std::lock_guard lock(s.lock);
+    std::unique_lock lock(s.lock);
+    wait_while_computed(s, key, h, lock);
     if (entry* found = s.entries.find(key, h, equal_)) {
       found->value = std::move(value);
       return false;
@@ -118,7 +129,8 @@ class concurrent_hash_map {
   bool erase(const K& key) {
     const std::uint64_t h = mixed_hash(key);
     shard& s = checked_shard_for(h);
-    std::lock_guard lock(s.lock);
+    std::unique_lock lock(s.lock);
+    wait_while_computed(s, key, h, lock);
     return s.entries.erase(key, h, equal_);
   }
   /// Runs `writer(V&)` on the value for `key` under the shard's write lock; false if absent.
@@ -126,7 +138,8 @@ class concurrent_hash_map {
   bool update(const K& key, Writer&& writer) {
     const std::uint64_t h = mixed_hash(key);
     shard& s = checked_shard_for(h);
-    std::lock_guard lock(s.lock);
+    std::unique_lock lock(s.lock);
+    wait_while_computed(s, key, h, lock);
     entry* found = s.entries.find(key, h, equal_);
     if (found == nullptr) return false;
     inside_callback marker(s);
@@ -135,7 +148,7 @@ class concurrent_hash_map {
   }
 
   /// The value for `key`; if absent, `compute()` makes it, at most once per key however many
-  /// parties ask at once (the others wait for it). Returns a copy.
+  /// parties ask at once (the others wait for it), outside the shard's lock. Returns a copy.
   template <class Compute>
   V get_or_compute(const K& key, Compute&& compute) {
     const std::uint64_t h = mixed_hash(key);
@@ -144,14 +157,31 @@ class concurrent_hash_map {
       std::shared_lock lock(s.lock);
       if (const entry* found = s.entries.find(key, h, equal_)) return found->value;
     }
-    std::lock_guard lock(s.lock);
-    if (const entry* found = s.entries.find(key, h, equal_)) return found->value;  // computed meanwhile
-    V value = [&] {
-      inside_callback marker(s);
-      return std::forward<Compute>(compute)();
-    }();
-    s.entries.insert_new(K(key), V(value), h);
-    return value;
+    computation mine(key, h, detail::seam::this_thread_identity());
+    {
+      std::unique_lock lock(s.lock);
+      while (true) {
+        if (const entry* found = s.entries.find(key, h, equal_)) return found->value;  // computed meanwhile
+        computation* running = s.find_computation(key, h, equal_);
+        if (running == nullptr) break;
+        if (running->computing_thread == mine.computing_thread)
+          throw usage_error(
+              "brigade: concurrent_hash_map::get_or_compute of a key from inside the function that computes "
+              "that same key (it would wait for itself)");
+        wait_for(*running, lock);
+      }
+      mine.next = s.computing;
+      s.computing = &mine;
+    }
+    std::optional<V> value;
+    try {
+      value.emplace(std::forward<Compute>(compute)());
+    } catch (...) {
+      finish_computation(s, mine, nullptr, h);
+      throw;
+    }
+    finish_computation(s, mine, &*value, h);
+    return std::move(*value);
   }
 
   /// The number of entries (exact when no write runs meanwhile).
@@ -262,10 +292,79 @@ class concurrent_hash_map {
     std::size_t size_ = 0;
   };
 
+  /// A get_or_compute running its function for `key`: listed in its shard (under the shard's
+  /// lock) from the moment it finds the key absent until its value is inserted (or its function
+  /// threw). It lives on the computing thread's stack; the parties in `waiting` (under the
+  /// shard's lock) wait for it to leave the list, and touch it no more after they are woken.
+  struct computation {
+    computation(const K& computed, std::uint64_t h, const void* thread) noexcept
+        : key(&computed), hash(h), computing_thread(thread) {}
+    const K* key;
+    std::uint64_t hash;
+    const void* computing_thread;
+    computation* next = nullptr;
+    detail::wait_list waiting;
+  };
+
   struct alignas(64) shard {
     mutable rw_mutex lock;
     table entries;
+    computation* computing = nullptr;  // under `lock`: the computations running, usually none
+
+    computation* find_computation(const K& key, std::uint64_t h, const Equal& equal) const noexcept {
+      for (computation* c = computing; c != nullptr; c = c->next)
+        if (c->hash == h && equal(*c->key, key)) return c;
+      return nullptr;
+    }
   };
+
+  /// Under the shard's write lock (`lock`): waits until no get_or_compute runs for `key`. The
+  /// common case (no computation in the shard) is one load.
+  void wait_while_computed(shard& s, const K& key, std::uint64_t h, std::unique_lock<rw_mutex>& lock) const {
+    while (s.computing != nullptr) [[unlikely]] {
+      computation* running = s.find_computation(key, h, equal_);
+      if (running == nullptr) return;
+      if (running->computing_thread == detail::seam::this_thread_identity())
+        throw usage_error(
+            "brigade: concurrent_hash_map written, for the key being computed, from inside its get_or_compute "
+            "function (it would wait for itself)");
+      wait_for(*running, lock);
+    }
+  }
+
+  /// Under the shard's write lock: releases it, waits until `running` has finished, takes it again.
+  /// A worker thread waiting here hands its queued tasks to the others first (thread_waiter).
+  static void wait_for(computation& running, std::unique_lock<rw_mutex>& lock) {
+    detail::thread_waiter me;
+    running.waiting.push_back(me);
+    lock.unlock();
+    me.wait();
+    lock.lock();
+  }
+
+  /// Ends `mine`: inserts `value` (null when the function threw) and wakes whoever waits for it.
+  /// If the insertion fails (out of memory), the waiters are still woken (one of them computes
+  /// the key in turn) and the exception reaches this caller.
+  void finish_computation(shard& s, computation& mine, const V* value, std::uint64_t h) {
+    detail::waiter* to_wake;
+    std::exception_ptr failed;
+    {
+      std::lock_guard lock(s.lock);
+      computation** link = &s.computing;
+      while (*link != &mine) link = &(*link)->next;
+      *link = mine.next;
+      to_wake = mine.waiting.take_all();
+      if (value != nullptr) {
+        try {
+          s.entries.insert_new(K(*mine.key), V(*value), h);
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      }
+    }
+    detail::wait_list::wake_all(to_wake);
+    if (failed) std::rethrow_exception(failed);
+  }
 
   /// The shard whose lock this thread holds while it runs a caller's function (visit, update,
   /// get_or_compute), or null: an operation on that shard from inside the function would wait

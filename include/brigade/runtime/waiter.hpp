@@ -115,8 +115,9 @@ class thread_waiter final : public waiter {
   /// was not, a waker has already taken it (and granted it something): this waits for that wake,
   /// which is imminent, and reports success. Returns whether the waiter was woken (granted).
   template <class Withdraw>
-  bool wait_until_or_withdraw(std::uint64_t deadline, Withdraw withdraw) noexcept {
-    if (wait_until(deadline)) return true;
+  bool wait_until_or_withdraw(std::uint64_t deadline, Withdraw withdraw,
+                              std::uint64_t spin_nanoseconds = default_spin_nanoseconds) noexcept {
+    if (wait_until(deadline, spin_nanoseconds)) return true;
     if (withdraw()) return false;
     wait();
     return true;

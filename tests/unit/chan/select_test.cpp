@@ -6,7 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <cstdint>
+#include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "brigade/runtime/runtime.hpp"
@@ -76,6 +79,78 @@ TEST(select, ready_cases_are_chosen_at_random) {
     EXPECT_GT(count, 800);  // each ~1000: uniform choice (a biased one would starve a channel)
     EXPECT_LT(count, 1200);
   }
+}
+
+// ../shared/repros/parked_select_always_pairs_first_case.cpp (Go's TestPseudoRandomSend): a
+// select parked with two send cases on one unbuffered channel was always completed through case 0,
+// because its cases were queued in case order. The receiver here takes only from a parked
+// sender (try_recv on a rendezvous channel), so every round exercises the parked select.
+TEST(select, parked_cases_on_one_channel_are_queued_in_a_random_order) {
+  constexpr int rounds = 200;
+  brigade::channel<int> c(0);
+  std::thread selecting([&] {
+    for (int i = 0; i < rounds; ++i) (void)brigade::select_blocking(brigade::send_case(c, 1), brigade::send_case(c, 0));
+  });
+  int ones = 0, zeros = 0;
+  for (int i = 0; i < rounds; ++i) {
+    int value = -1;
+    while (c.try_recv(value) != brigade::channel_status::ok) std::this_thread::yield();
+    (value == 1 ? ones : zeros) += 1;
+  }
+  selecting.join();
+  // Binomial(200, 1/2): outside 60..140 with probability ~1e-8.
+  EXPECT_GT(ones, 60);
+  EXPECT_GT(zeros, 60);
+}
+
+// ../shared/repros/select_snapshot_broken_by_lock_free_path.cpp (Go's TestNonblockSelectRace):
+// c1 holds a value; another thread sends on c2 and only then drains c1 (with try_recv, the
+// lock-free ring path of a bounded channel), so at every moment one of them holds a value and a
+// try_select over both must never take its default. It did, tens of times in 20,000 rounds,
+// because the lock-free operations ran between the select's polls of c1 and c2.
+template <std::size_t Idle>
+int try_select_defaults(int rounds) {
+  std::array<brigade::channel<int>, Idle> idle;
+  for (auto& ch : idle) ch = brigade::channel<int>(1);
+  std::array<std::optional<int>, Idle + 2> out;
+  std::optional<brigade::channel<int>> c1, c2;
+  std::atomic<int> go{-1}, done{0};
+  int defaults = 0;
+  std::thread selecting([&] {
+    for (int r = 0; r < rounds; ++r) {
+      for (int spins = 0; go.load(std::memory_order_acquire) != r; ++spins)
+        if (spins > 1000) std::this_thread::yield();  // the other thread may be preempted
+      const auto chosen = [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return brigade::try_select(brigade::recv_case(*c1, out[0]), brigade::recv_case(*c2, out[1]),
+                                   brigade::recv_case(idle[I], out[I + 2])...);
+      }(std::make_index_sequence<Idle>{});
+      if (!chosen) ++defaults;
+      done.fetch_add(1, std::memory_order_acq_rel);
+    }
+  });
+  std::uint32_t sweep = 12345;
+  for (int r = 0; r < rounds; ++r) {
+    c1.emplace(1);
+    c2.emplace(1);
+    c1->send_blocking(1);
+    sweep = sweep * 1664525u + 1013904223u;
+    const unsigned delay = 1u << ((sweep >> 16) % 12);  // sweeps the relative timing
+    done.store(0, std::memory_order_relaxed);
+    go.store(r, std::memory_order_release);
+    for (unsigned i = 0; i < delay; ++i) asm volatile("" ::: "memory");
+    c2->send_blocking(1);
+    int drained = 0;
+    (void)c1->try_recv(drained);
+    for (int spins = 0; done.load(std::memory_order_acquire) != 1; ++spins)
+      if (spins > 1000) std::this_thread::yield();
+  }
+  selecting.join();
+  return defaults;
+}
+
+TEST(select, try_select_sees_one_snapshot_of_bounded_channels_used_without_their_lock) {
+  EXPECT_EQ(try_select_defaults<0>(4000), 0);
+  EXPECT_EQ(try_select_defaults<8>(4000), 0);
 }
 
 TEST(select, a_closed_channel_is_ready_and_receives_nothing) {

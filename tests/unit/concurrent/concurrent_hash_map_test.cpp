@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +16,8 @@
 #include "brigade/runtime/spawn.hpp"
 
 namespace {
+
+using namespace std::chrono_literals;
 
 TEST(concurrent_hash_map, behaves_like_a_map_on_one_thread) {
   brigade::concurrent_hash_map<int, std::string> map(4);
@@ -78,6 +83,92 @@ TEST(concurrent_hash_map, a_throwing_computation_inserts_nothing) {
   EXPECT_EQ(map.get_or_compute("k", [] { return 3; }), 3);
 }
 
+/// Starts get_or_compute(key) on a thread whose function blocks until `release` is set.
+struct blocked_computation {
+  std::atomic<bool> started{false}, release{false};
+  std::thread thread;
+  blocked_computation(brigade::concurrent_hash_map<int, int>& map, int key, int value)
+      : thread([this, &map, key, value] {
+          (void)map.get_or_compute(key, [&] {
+            started = true;
+            while (!release.load()) std::this_thread::yield();
+            return value;
+          });
+        }) {
+    while (!started.load()) std::this_thread::yield();
+  }
+  void finish() {
+    release = true;
+    thread.join();
+  }
+};
+
+// Java's get never waits for a computeIfAbsent. Here, with one shard, a find of another key (and
+// of the key itself, which is absent until computed) returned only after the computation ended.
+TEST(concurrent_hash_map, reads_and_other_keys_never_wait_for_a_computation) {
+  brigade::concurrent_hash_map<int, int> map(1);  // one shard: every key shares it
+  map.insert(1, 10);
+  blocked_computation computing(map, 2, 20);
+  // Each of these would wait forever if it waited for the computation (which ends only below).
+  EXPECT_EQ(map.find(1), 10);
+  EXPECT_EQ(map.find(2), std::nullopt);
+  EXPECT_FALSE(map.contains(2));
+  EXPECT_EQ(map.size(), 1u);
+  EXPECT_TRUE(map.insert(3, 30));
+  EXPECT_TRUE(map.update(1, [](int& v) { ++v; }));
+  EXPECT_EQ(map.get_or_compute(4, [] { return 40; }), 40);
+  computing.finish();
+  EXPECT_EQ(map.find(2), 20);
+  EXPECT_EQ(map.find(1), 11);
+}
+
+// Writes to the key being computed, and other get_or_compute calls for it, wait for its value.
+TEST(concurrent_hash_map, writes_to_the_key_being_computed_wait_for_its_value) {
+  brigade::concurrent_hash_map<int, int> map(1);
+  blocked_computation computing(map, 2, 20);
+  std::atomic<int> finished{0};
+  std::optional<int> second_result;
+  bool inserted = true;
+  std::thread second([&] {
+    second_result = map.get_or_compute(2, [] { return -1; });  // must not run
+    finished.fetch_add(1);
+  });
+  std::thread writer([&] {
+    inserted = map.insert(2, -2);  // after the computation: the key is there
+    finished.fetch_add(1);
+  });
+  std::this_thread::sleep_for(20ms);  // a chance to overtake the computation, if they could
+  EXPECT_EQ(finished.load(), 0);
+  computing.finish();
+  second.join();
+  writer.join();
+  EXPECT_EQ(second_result, 20);
+  EXPECT_FALSE(inserted);
+  EXPECT_EQ(map.find(2), 20);
+}
+
+// A computation that throws hands the key to a party that was waiting for it.
+TEST(concurrent_hash_map, a_waiting_party_computes_after_a_computation_throws) {
+  brigade::concurrent_hash_map<int, int> map(1);
+  std::atomic<bool> started{false}, release{false};
+  std::thread failing([&] {
+    EXPECT_THROW((void)map.get_or_compute(2, [&]() -> int {
+      started = true;
+      while (!release.load()) std::this_thread::yield();
+      throw std::runtime_error("no");
+    }), std::runtime_error);
+  });
+  while (!started.load()) std::this_thread::yield();
+  std::optional<int> result;
+  std::thread waiting([&] { result = map.get_or_compute(2, [] { return 22; }); });
+  std::this_thread::sleep_for(5ms);
+  release = true;
+  failing.join();
+  waiting.join();
+  EXPECT_EQ(result, 22);
+  EXPECT_EQ(map.find(2), 22);
+}
+
 TEST(concurrent_hash_map, tasks_and_threads_update_counters_without_losing_any) {
   brigade::runtime rt({.worker_threads = 2});
   brigade::concurrent_hash_map<int, long> map(8);
@@ -117,9 +208,14 @@ TEST(concurrent_hash_map, using_the_same_shard_from_inside_a_callback_is_an_erro
   EXPECT_THROW(map.update(1, [&](int&) { map.insert(2, 2); }), brigade::usage_error);
   EXPECT_THROW(map.visit(1, [&](const int&) { (void)map.find(1); }), brigade::usage_error);
   EXPECT_THROW(map.visit(1, [&](const int&) { map.erase(1); }), brigade::usage_error);
-  EXPECT_THROW(map.get_or_compute(5, [&] { return *map.find(1); }), brigade::usage_error);
   EXPECT_TRUE(map.insert(2, 2));  // the failed nested calls left the shard usable
-  EXPECT_FALSE(map.contains(5));
+  // get_or_compute's function runs outside the lock: the shard is usable from it, except for the
+  // key being computed.
+  EXPECT_EQ(map.get_or_compute(5, [&] { return *map.find(1) + map.get_or_compute(6, [] { return 60; }); }), 61);
+  EXPECT_THROW(map.get_or_compute(7, [&] { return map.get_or_compute(7, [] { return 0; }); }), brigade::usage_error);
+  EXPECT_THROW(map.get_or_compute(8, [&] { return map.insert(8, 1) ? 1 : 0; }), brigade::usage_error);
+  EXPECT_FALSE(map.contains(7));
+  EXPECT_FALSE(map.contains(8));
   brigade::concurrent_hash_map<int, int> other(1);
   other.insert(1, 1);
   EXPECT_TRUE(map.visit(1, [&](const int&) { EXPECT_EQ(other.find(1), 1); }));  // another map is fine

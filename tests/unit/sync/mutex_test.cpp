@@ -1,7 +1,10 @@
 #include "brigade/sync/mutex.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -214,6 +217,95 @@ TEST(mutex, a_task_is_not_starved_by_a_thread_that_relocks_at_once) {
   EXPECT_EQ(taken, 20);
   stop = true;
   hammer.join();
+}
+
+// ../shared/repros/mutex_waiter_starved_by_long_holder.cpp (Go's TestMutexFairness with long
+// critical sections): a hog keeps the lock ~200 µs at a time, sleeping, and re-locks at once. A
+// waiting thread asked for a hand-off only while it spun (50 µs) and withdrew the request when
+// it slept, so with sections longer than the spin it got the lock only by luck (0-3 of 10
+// acquisitions within 1 s). Now a waiter that has starved 1 ms keeps its request, asleep too.
+namespace {
+
+/// Pins the calling thread to the `index`-th CPU it may run on, when there is one.
+void pin_to_usable_cpu(std::size_t index) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  std::size_t seen = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (seen++ == index) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+      return;
+    }
+  }
+}
+
+/// A thread that holds `m` for `hold` (asleep) and takes it again at once, until destroyed.
+class lock_hog {
+ public:
+  lock_hog(brigade::mutex& m, std::chrono::microseconds hold) : thread_([this, &m, hold] {
+      pin_to_usable_cpu(0);
+      while (!stop_.load()) {
+        std::lock_guard lock(m);
+        holding_.store(true);
+        std::this_thread::sleep_for(hold);
+      }
+    }) {
+    while (!holding_.load()) std::this_thread::yield();
+  }
+  ~lock_hog() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> holding_{false};
+  std::thread thread_;
+};
+
+// Generous against a loaded machine and the sanitizers: the bound itself is ~1.3 ms here.
+constexpr auto fair_wait_bound = 250ms;
+
+}  // namespace
+
+TEST(mutex, a_thread_waits_a_bounded_time_behind_a_holder_that_outlasts_the_spin) {
+  brigade::mutex m;
+  lock_hog hog(m, 200us);
+  std::chrono::steady_clock::duration worst{};
+  std::thread polite([&] {
+    pin_to_usable_cpu(1);
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(100us);
+      const auto asked = std::chrono::steady_clock::now();
+      m.lock();
+      worst = std::max(worst, std::chrono::steady_clock::now() - asked);
+      m.unlock();
+    }
+  });
+  polite.join();
+  EXPECT_LT(worst, fair_wait_bound) << "worst wait "
+                                    << std::chrono::duration_cast<std::chrono::microseconds>(worst).count() << " µs";
+}
+
+TEST(mutex, a_task_waits_a_bounded_time_behind_a_holder_that_outlasts_the_spin) {
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::mutex m;
+  lock_hog hog(m, 200us);
+  const auto worst = rt.block_on([](brigade::mutex& mx) -> brigade::task<std::chrono::steady_clock::duration> {
+    std::chrono::steady_clock::duration longest{};
+    for (int i = 0; i < 10; ++i) {
+      const auto asked = std::chrono::steady_clock::now();
+      auto held = co_await mx.lock_async();
+      longest = std::max(longest, std::chrono::steady_clock::now() - asked);
+    }
+    co_return longest;
+  }(m));
+  EXPECT_LT(worst, fair_wait_bound);
 }
 
 TEST(mutex, co_await_outside_a_runtime_is_a_usage_error) {
