@@ -18,4 +18,7 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/brigade-config-vers
   COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/brigade-config.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/brigade-config-version.cmake
+  ${CMAKE_CURRENT_SOURCE_DIR}/cmake/brigade-compiler-check.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/brigade)
+# For find_package(brigade) with brigade_DIR pointing at this build tree (the config includes it).
+configure_file(cmake/brigade-compiler-check.cmake ${CMAKE_CURRENT_BINARY_DIR}/brigade-compiler-check.cmake COPYONLY)

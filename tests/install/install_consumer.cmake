@@ -1,6 +1,6 @@
 # Script behind the install_consumer test (see CMakeLists.txt here). Run with cmake -P.
 # Inputs: BUILD_DIR WORK_DIR CONSUMER_SOURCE_DIR CONFIG GENERATOR MAKE_PROGRAM CXX_COMPILER
-#         CXX_FLAGS LINK_FLAGS
+#         CXX_FLAGS LINK_FLAGS ALLOW_GCC_BELOW_13 (the build's opt-in, passed on to the consumer)
 cmake_minimum_required(VERSION 3.25)
 
 function(run_step name)
@@ -28,6 +28,7 @@ run_step("configure consumer" ${CMAKE_COMMAND}
   -S ${CONSUMER_SOURCE_DIR} -B ${consumer_build}
   -G ${GENERATOR} -DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}
   -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
+  -DBRIGADE_ALLOW_GCC_BELOW_13=${ALLOW_GCC_BELOW_13}
   -DCMAKE_BUILD_TYPE=${CONFIG}
   "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
   "-DCMAKE_EXE_LINKER_FLAGS=${LINK_FLAGS}"

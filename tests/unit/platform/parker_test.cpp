@@ -9,23 +9,43 @@
 
 namespace {
 
-TEST(parker, an_unpark_before_the_park_is_not_lost) {
-  brigade::detail::parker parker;
-  parker.unpark();
-  parker.park();  // returns at once: consumes the token
-  SUCCEED();
+// An unpark before the park leaves a token: park() returns at once, and sees what the unparker
+// wrote before it (release/acquire). A hang (the lost-token bug) fails by the test's timeout.
+TEST(parker, an_unpark_before_the_park_is_not_lost_and_publishes_writes) {
+  for (int round = 0; round < 200; ++round) {
+    brigade::detail::parker parker;
+    int payload = 0;
+    std::thread unparker([&] {
+      payload = round + 1;
+      parker.unpark();
+    });
+    unparker.join();  // the unpark happened before the park below
+    parker.park(round % 2 == 0 ? 0 : 2000);
+    EXPECT_EQ(payload, round + 1);
+  }
 }
 
-TEST(parker, unpark_wakes_a_parked_thread) {
+// One token, not a count: two unparks before a park let one park() through; the thread that
+// parks again is woken only by the next unpark, and each wake is counted once.
+TEST(parker, unpark_wakes_a_parked_thread_once_per_token) {
   brigade::detail::parker parker;
-  std::atomic<bool> flag{false};
+  std::atomic<int> unparks{0};
+  std::atomic<int> seen{0};
   std::thread sleeper([&] {
-    while (!flag.load()) parker.park(0);
+    // Each round: wait (re-checking, park may return spuriously) until the next unpark counted.
+    for (int expected = 1; expected <= 100; ++expected) {
+      while (unparks.load() < expected) parker.park(expected % 2 == 0 ? 0 : 2000);
+      seen.fetch_add(1);
+    }
   });
-  flag.store(true);
-  parker.unpark();
+  for (int i = 1; i <= 100; ++i) {
+    while (seen.load() < i - 1) std::this_thread::yield();  // the sleeper is at round i
+    unparks.fetch_add(1);
+    parker.unpark();
+  }
   sleeper.join();
-  SUCCEED();
+  EXPECT_EQ(seen.load(), 100);
+  EXPECT_EQ(unparks.load(), 100);
 }
 
 TEST(thread_waiter, wake_releases_a_waiting_thread_and_publishes_writes) {
