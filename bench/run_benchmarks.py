@@ -585,7 +585,18 @@ def pending_brigade_rows(all_results) -> list[str]:
     return rows
 
 
-def machine_info(args) -> str:
+def build_compiler(build_dir: Path) -> str:
+    """The C++ compiler the build directory was configured with (its CMakeCache), else g++."""
+    try:
+        for line in (build_dir / "CMakeCache.txt").read_text().splitlines():
+            if line.startswith("CMAKE_CXX_COMPILER:"):
+                return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return "g++"
+
+
+def machine_info(args, build_dir: Path) -> str:
     def run(cmd):
         try:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip()
@@ -598,7 +609,7 @@ def machine_info(args) -> str:
             model = line.split(":", 1)[1].strip()
     cores = os.cpu_count()
     kernel = platform.release()
-    gxx = run(["g++", "--version"]).splitlines()[:1]
+    gxx = run([build_compiler(build_dir), "--version"]).splitlines()[:1]
     go = run(["go", "version"])
     pkgs = run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "libtbb-dev",
                 "libboost-fiber-dev", "golang-go"])
@@ -678,7 +689,7 @@ def main() -> int:
             all_results[w.name] = run_workload(w, build_dir, args, raw)
     elapsed = time.monotonic() - started
     table, failed = render_table(all_results, args)
-    info = machine_info(args)
+    info = machine_info(args, build_dir)
     pending = pending_brigade_rows(all_results)
     parts = [f"_{info} Load average (1, 5, 15 min) before: {load_before}, after: {load_average()}. "
              f"Run took {elapsed:.0f} s. Command: `python3 bench/run_benchmarks.py"
