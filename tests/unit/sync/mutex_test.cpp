@@ -220,10 +220,11 @@ TEST(mutex, a_task_is_not_starved_by_a_thread_that_relocks_at_once) {
 }
 
 // ../shared/repros/mutex_waiter_starved_by_long_holder.cpp (Go's TestMutexFairness with long
-// critical sections): a hog keeps the lock ~200 µs at a time, sleeping, and re-locks at once. A
+// critical sections): a hog keeps the lock ~200 µs at a time, computing, and re-locks at once. A
 // waiting thread asked for a hand-off only while it spun (50 µs) and withdrew the request when
 // it slept, so with sections longer than the spin it got the lock only by luck (0-3 of 10
-// acquisitions within 1 s). Now a waiter that has starved 1 ms keeps its request, asleep too.
+// acquisitions within 1 s; with a computing hog, a median of 25 in 3 s, the worst wait 0.6-1 s).
+// Now a waiter that has starved 1 ms keeps its request, asleep too.
 namespace {
 
 /// Pins the calling thread to the `index`-th CPU it may run on, when there is one.
@@ -244,7 +245,8 @@ void pin_to_usable_cpu(std::size_t index) {
   }
 }
 
-/// A thread that holds `m` for `hold` (asleep) and takes it again at once, until destroyed.
+/// A thread that holds `m` for `hold` (busy, as a long computation) and takes it again at once,
+/// until destroyed.
 class lock_hog {
  public:
   lock_hog(brigade::mutex& m, std::chrono::microseconds hold) : thread_([this, &m, hold] {
@@ -252,7 +254,9 @@ class lock_hog {
       while (!stop_.load()) {
         std::lock_guard lock(m);
         holding_.store(true);
-        std::this_thread::sleep_for(hold);
+        const auto until = std::chrono::steady_clock::now() + hold;
+        while (std::chrono::steady_clock::now() < until) {
+        }
       }
     }) {
     while (!holding_.load()) std::this_thread::yield();
