@@ -2,7 +2,7 @@
 // context cancellation of a goroutine parked in a select on a channel and ctx.Done()
 // (bench/peers/go_channel.go, the same workload).
 //
-//   cancel_latency  a task parks in `co_await rx.recv()` on a channel nobody sends on; 200 µs
+//   cancel_latency  a task parks in `co_await rx.recv_async()` on a channel nobody sends on; 200 µs
 //                   later another task takes a timestamp, calls abort() and awaits the handle;
 //                   the parked task's catch of task_cancelled takes the second timestamp. The
 //                   sample is the difference: the stop request, the withdrawal from the channel,
@@ -28,7 +28,7 @@ namespace {
 brigade::task<void> park_in_recv(brigade::receiver<int> rx, std::atomic<bool>& parked, std::atomic<std::int64_t>& woke_at) {
   try {
     parked.store(true, std::memory_order_release);
-    (void)co_await rx.recv();
+    (void)co_await rx.recv_async();
   } catch (const brigade::task_cancelled&) {
     woke_at.store(bench::now_ns(), std::memory_order_release);
     throw;

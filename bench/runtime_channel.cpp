@@ -11,25 +11,25 @@
 namespace {
 
 brigade::task<void> echo(brigade::receiver<long long> in, brigade::sender<long long> out) {
-  while (auto value = co_await in.recv()) co_await out.send(*value + 1);
+  while (auto value = co_await in.recv_async()) co_await out.send_async(*value + 1);
 }
 
 brigade::task<long long> serve(brigade::sender<long long> out, brigade::receiver<long long> in, long long n) {
   long long counter = 0;
   for (long long i = 0; i < n; ++i) {
-    co_await out.send(counter + 1);
-    counter = *co_await in.recv();
+    co_await out.send_async(counter + 1);
+    counter = *co_await in.recv_async();
   }
   co_return counter;
 }
 
 brigade::task<void> produce(brigade::sender<std::uint64_t> tx, long long count) {
-  for (long long i = 0; i < count; ++i) co_await tx.send(static_cast<std::uint64_t>(i));
+  for (long long i = 0; i < count; ++i) co_await tx.send_async(static_cast<std::uint64_t>(i));
 }
 
 brigade::task<std::uint64_t> consume(brigade::receiver<std::uint64_t> rx) {
   std::uint64_t sum = 0;
-  while (auto value = co_await rx.recv()) sum += *value;
+  while (auto value = co_await rx.recv_async()) sum += *value;
   co_return sum;
 }
 
@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
       auto echoing = rt.spawn(echo(std::move(ping_rx), std::move(pong_tx)));
       long long counter = 0;
       for (long long i = 0; i < n; ++i) {
-        ping_tx.send_blocking(counter + 1);
-        counter = *pong_rx.recv_blocking();
+        ping_tx.send(counter + 1);
+        counter = *pong_rx.recv();
       }
       ping_tx.close();
       echoing.join();

@@ -28,7 +28,7 @@ std::atomic<long long> finished{0};
 
 brigade::task<void> sleeper(brigade::event& ev) {
   started.fetch_add(1, std::memory_order_relaxed);  // a count only; nothing is published
-  co_await ev.wait();
+  co_await ev.wait_async();
   finished.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -1,7 +1,7 @@
 // Every awaitable brigade returns, and every guard, is [[nodiscard]]: a call whose result is
 // dropped (`m.lock_async();` without co_await does nothing) is a warning, an error under -Werror.
 // Case N (BRIGADE_COMPILE_FAIL=N) drops the result of one call; case 0 (the control) drops none.
-// cases: 22
+// cases: 23
 // flags: -Werror
 // expect: nodiscard
 #include <brigade/brigade.hpp>
@@ -33,43 +33,43 @@ brigade::task<void> drops(brigade::mutex& m, brigade::rw_mutex& rw, brigade::sem
   rw.lock_shared_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 4
-  s.acquire();
+  s.acquire_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 5
-  e.wait();
+  e.wait_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 6
-  l.wait();
+  l.wait_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 7
-  wg.wait();
+  wg.wait_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 8
-  b.arrive_and_wait();
+  b.arrive_and_wait_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 9
-  cv.wait(guard);
+  cv.wait_async(guard);
 #endif
 #if BRIGADE_COMPILE_FAIL == 10
-  o.call([]() -> brigade::task<void> { co_return; });
+  o.call_async([]() -> brigade::task<void> { co_return; });
 #endif
 #if BRIGADE_COMPILE_FAIL == 11
-  cell.get_or_init([]() -> brigade::task<int> { co_return 1; });
+  cell.get_or_init_async([]() -> brigade::task<int> { co_return 1; });
 #endif
 #if BRIGADE_COMPILE_FAIL == 12
-  ch.send(1);
+  ch.send_async(1);
 #endif
 #if BRIGADE_COMPILE_FAIL == 13
-  ch.recv();
+  ch.recv_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 14
-  one.recv();
+  one.recv_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 15
-  many.recv();
+  many.recv_async();
 #endif
 #if BRIGADE_COMPILE_FAIL == 16
-  brigade::select(brigade::recv_case(ch, slot));
+  brigade::select_async(brigade::recv_case(ch, slot));
 #endif
 #if BRIGADE_COMPILE_FAIL == 17
   brigade::yield_now();
@@ -88,6 +88,9 @@ brigade::task<void> drops(brigade::mutex& m, brigade::rw_mutex& rw, brigade::sem
 #endif
 #if BRIGADE_COMPILE_FAIL == 22
   m.try_lock_guard();
+#endif
+#if BRIGADE_COMPILE_FAIL == 23
+  l.arrive_and_wait_async();
 #endif
   (void)handle;
 }

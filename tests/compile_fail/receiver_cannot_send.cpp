@@ -3,9 +3,9 @@
 #include <brigade/chan/channel.hpp>
 
 void drain(brigade::receiver<int> jobs) {
-  while (auto job = jobs.recv_blocking()) (void)*job;
+  while (auto job = jobs.recv()) (void)*job;
 #if BRIGADE_COMPILE_FAIL
-  jobs.send_blocking(1);
+  jobs.send(1);
 #endif
 }
 

@@ -7,6 +7,6 @@ int main() {
   std::optional<int> value;
   (void)brigade::try_select(brigade::recv_case(ch, value));
 #if BRIGADE_COMPILE_FAIL
-  (void)brigade::select_blocking();
+  (void)brigade::select();
 #endif
 }

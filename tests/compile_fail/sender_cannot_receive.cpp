@@ -3,14 +3,14 @@
 #include <brigade/chan/channel.hpp>
 
 void produce(brigade::sender<int> results) {
-  results.send_blocking(1);
+  results.send(1);
 #if BRIGADE_COMPILE_FAIL
-  (void)results.recv_blocking();
+  (void)results.recv();
 #endif
 }
 
 int main() {
   auto [tx, rx] = brigade::make_channel<int>(1);
   produce(tx);
-  (void)rx.recv_blocking();
+  (void)rx.recv();
 }

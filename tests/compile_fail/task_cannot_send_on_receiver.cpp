@@ -4,9 +4,9 @@
 #include <brigade/runtime/task.hpp>
 
 brigade::task<void> echo(brigade::receiver<int> in) {
-  while (auto value = co_await in.recv()) {
+  while (auto value = co_await in.recv_async()) {
 #if BRIGADE_COMPILE_FAIL
-    co_await in.send(*value);
+    co_await in.send_async(*value);
 #endif
   }
 }

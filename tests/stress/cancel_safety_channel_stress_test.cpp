@@ -39,7 +39,7 @@ brigade::task<void> send_numbered(brigade::sender<std::uint64_t> to, std::vector
   std::minstd_rand random(seed);
   for (std::uint32_t sequence = 0; sequence < status.size(); ++sequence) {
     try {
-      co_await to.send(numbered(party, sequence));
+      co_await to.send_async(numbered(party, sequence));
     } catch (const brigade::task_cancelled&) {
       status[sequence] = cancelled;
       round.cancelled_waits.fetch_add(1);
@@ -57,7 +57,7 @@ void send_numbered_blocking(const brigade::sender<std::uint64_t>& to, std::vecto
   std::minstd_rand random(seed);
   for (std::uint32_t sequence = 0; sequence < status.size(); ++sequence) {
     try {
-      to.send_blocking(numbered(party, sequence), slot.token());
+      to.send(numbered(party, sequence), slot.token());
       status[sequence] = completed;
       round.operations.fetch_add(1, std::memory_order_relaxed);
     } catch (const brigade::task_cancelled&) {
@@ -77,7 +77,7 @@ brigade::task<void> receive_all(brigade::receiver<std::uint64_t> from, std::vect
   while (true) {
     std::optional<std::uint64_t> value;
     try {
-      value = co_await from.recv();
+      value = co_await from.recv_async();
     } catch (const brigade::task_cancelled&) {
       round.cancelled_waits.fetch_add(1);
       throw;
@@ -95,7 +95,7 @@ void receive_all_blocking(const brigade::receiver<std::uint64_t>& from, std::vec
   std::minstd_rand random(seed);
   while (true) {
     try {
-      std::optional<std::uint64_t> value = from.recv_blocking(slot.token());
+      std::optional<std::uint64_t> value = from.recv(slot.token());
       if (!value) return;
       got.push_back(*value);
     } catch (const brigade::task_cancelled&) {
@@ -267,7 +267,7 @@ brigade::task<void> select_loop(brigade::receiver<std::uint64_t> from, brigade::
     std::optional<std::uint64_t> received;
     std::size_t chosen = 0;
     try {
-      chosen = co_await brigade::select(brigade::recv_case(from, received), brigade::send_case(to, value));
+      chosen = co_await brigade::select_async(brigade::recv_case(from, received), brigade::send_case(to, value));
     } catch (const brigade::task_cancelled&) {
       sends.push_back(cancelled);
       round.cancelled_waits.fetch_add(1);
@@ -295,12 +295,12 @@ void select_loop_blocking(const brigade::receiver<std::uint64_t>& from, const br
     std::optional<std::uint64_t> received;
     std::size_t chosen = 0;
     try {
-      chosen = brigade::select_blocking(slot.token(), brigade::recv_case(from, received),
+      chosen = brigade::select(slot.token(), brigade::recv_case(from, received),
                                         brigade::send_case(to, value));
     } catch (const brigade::task_cancelled&) {
       sends.push_back(cancelled);
       round.cancelled_thread_waits.fetch_add(1);
-      if (received) round.problems.add("a cancelled select_blocking holds a received value " + describe(*received));
+      if (received) round.problems.add("a cancelled select holds a received value " + describe(*received));
       if (slot.retired()) return;
       continue;
     }

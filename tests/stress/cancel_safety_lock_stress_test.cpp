@@ -29,7 +29,7 @@ using namespace std::chrono_literals;
 
 brigade::task<void> lock_then_unlock(brigade::mutex& m) { auto held = co_await m.lock_async(); }
 brigade::task<void> acquire_then_release(brigade::semaphore& s) {
-  co_await s.acquire();
+  co_await s.acquire_async();
   s.release();
 }
 brigade::task<void> read_then_unlock(brigade::rw_mutex& l) { auto held = co_await l.lock_shared_async(); }
@@ -139,7 +139,7 @@ struct semaphore_round : round_base {
         }
       } else {
         try {
-          co_await s.acquire();
+          co_await s.acquire_async();
         } catch (const brigade::task_cancelled&) {
           cancelled_waits.fetch_add(1);
           throw;
@@ -158,7 +158,7 @@ struct semaphore_round : round_base {
     for (int i = 0; i < count; ++i) {
       const auto roll = static_cast<std::uint32_t>(random());
       try {
-        s.acquire_blocking(slot.token());
+        s.acquire(slot.token());
       } catch (const brigade::task_cancelled&) {
         cancelled_thread_waits.fetch_add(1);
         if (slot.retired()) return;

@@ -38,7 +38,7 @@ brigade::task<void> arrive_until_stopped(barrier_round& r, std::uint32_t seed) {
   std::minstd_rand random(seed);
   while (!r.stopping.load()) {
     try {
-      co_await r.gate.arrive_and_wait();
+      co_await r.gate.arrive_and_wait_async();
     } catch (const brigade::task_cancelled&) {
       r.cancelled_waits.fetch_add(1);
       throw;
@@ -50,7 +50,7 @@ brigade::task<void> arrive_until_stopped(barrier_round& r, std::uint32_t seed) {
 }
 
 brigade::task<void> arrive_once(barrier_round& r) {
-  co_await r.gate.arrive_and_wait();
+  co_await r.gate.arrive_and_wait_async();
   r.passed.fetch_add(1);
 }
 
@@ -58,7 +58,7 @@ void arrive_until_stopped_blocking(barrier_round& r, stop_slot& slot, std::uint3
   std::minstd_rand random(seed);
   while (!r.stopping.load()) {
     try {
-      r.gate.arrive_and_wait_blocking(slot.token());
+      r.gate.arrive_and_wait(slot.token());
     } catch (const brigade::task_cancelled&) {
       r.cancelled_thread_waits.fetch_add(1);
       if (slot.retired()) return;
@@ -216,7 +216,7 @@ brigade::task<void> consume_items(cv_round& r, std::uint32_t seed) {
       auto guard = co_await r.m.lock_async();
       { occupancy::section inside(r.held); }
       try {
-        co_await r.not_empty.wait(guard, ready);
+        co_await r.not_empty.wait_async(guard, ready);
       } catch (const brigade::task_cancelled&) {
         r.check_held_after_cancel(guard);
         throw;
@@ -235,7 +235,7 @@ brigade::task<void> consume_after_notify(cv_round& r, bool never_aborted) {
   while (!r.done) {
     if (never_aborted) ++r.immune_waiting;
     try {
-      co_await r.not_empty.wait(guard);
+      co_await r.not_empty.wait_async(guard);
     } catch (const brigade::task_cancelled&) {
       r.check_held_after_cancel(guard);
       throw;

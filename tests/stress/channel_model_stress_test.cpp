@@ -63,9 +63,9 @@ brigade::task<void> task_producer(brigade::sender<message> tx, history& h, std::
         message m{id, static_cast<std::uint32_t>(i)};
         const auto status = tx.try_send(std::move(m));
         if (status == brigade::channel_status::closed) break;
-        if (status == brigade::channel_status::would_block) co_await tx.send(message{id, static_cast<std::uint32_t>(i)});
+        if (status == brigade::channel_status::would_block) co_await tx.send_async(message{id, static_cast<std::uint32_t>(i)});
       } else {
-        co_await tx.send(message{id, static_cast<std::uint32_t>(i)});
+        co_await tx.send_async(message{id, static_cast<std::uint32_t>(i)});
       }
       sent.push_back(static_cast<std::uint32_t>(i));
       if (closed_before) h.late_send_not_refused.fetch_add(1);
@@ -86,7 +86,7 @@ void thread_producer(brigade::sender<message> tx, history& h, std::uint32_t id, 
     const auto r = static_cast<std::uint32_t>(random());
     const bool closed_before = closed_early.load();
     try {
-      tx.send_blocking(message{id, static_cast<std::uint32_t>(i)});
+      tx.send(message{id, static_cast<std::uint32_t>(i)});
       sent.push_back(static_cast<std::uint32_t>(i));
       if (closed_before) h.late_send_not_refused.fetch_add(1);
     } catch (const brigade::channel_closed&) {
@@ -107,9 +107,9 @@ brigade::task<void> task_consumer(brigade::receiver<message> rx, brigade::receiv
     std::optional<message> value;
     if (r % 3 == 0) {
       std::optional<int> nothing;
-      (void)co_await brigade::select(brigade::recv_case(rx, value), brigade::recv_case(idle, nothing));
+      (void)co_await brigade::select_async(brigade::recv_case(rx, value), brigade::recv_case(idle, nothing));
     } else {
-      value = co_await rx.recv();
+      value = co_await rx.recv_async();
     }
     if (!value) break;
     got.push_back(*value);
@@ -128,7 +128,7 @@ void thread_consumer(brigade::receiver<message> rx, brigade::receiver<int> idle,
     std::optional<message> value;
     if (r % 3 == 0) {
       std::optional<int> nothing;
-      (void)brigade::select_blocking(brigade::recv_case(rx, value), brigade::recv_case(idle, nothing));
+      (void)brigade::select(brigade::recv_case(rx, value), brigade::recv_case(idle, nothing));
     } else if (r % 3 == 1) {
       message m{};
       const auto status = rx.try_recv(m);
@@ -138,7 +138,7 @@ void thread_consumer(brigade::receiver<message> rx, brigade::receiver<int> idle,
       }
       if (status == brigade::channel_status::ok) value = m;
     } else {
-      value = rx.recv_blocking();
+      value = rx.recv();
     }
     if (!value) break;
     got.push_back(*value);

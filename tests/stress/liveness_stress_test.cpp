@@ -49,12 +49,12 @@ brigade::task<void> relay(brigade::receiver<token> in, brigade::sender<token> ou
   std::minstd_rand random(seed);
   std::int64_t last_seen[tokens];
   for (auto& seen : last_seen) seen = -1;
-  while (auto received = co_await in.recv()) {
+  while (auto received = co_await in.recv_async()) {
     state.hops.fetch_add(1, std::memory_order_relaxed);
     std::int64_t& seen = last_seen[received->id];
     if (seen >= 0 && received->hops != seen + relays) state.bad_hops.fetch_add(1, std::memory_order_relaxed);
     seen = received->hops;
-    co_await out.send(token{received->id, received->hops + 1});  // the next relay goes to this worker's LIFO slot
+    co_await out.send_async(token{received->id, received->hops + 1});  // the next relay goes to this worker's LIFO slot
     const auto roll = random() % 64;
     if (roll == 0) {
       // A long computation: the woken relay must run elsewhere meanwhile.
@@ -95,7 +95,7 @@ TEST(liveness_stress, every_hop_runs_once_while_workers_stall) {
         std::this_thread::sleep_for(std::chrono::microseconds(random() % 3000));
       }
     });
-    for (int t = 0; t < tokens; ++t) senders[static_cast<std::size_t>(t * 2)].send_blocking(token{t, 0});
+    for (int t = 0; t < tokens; ++t) senders[static_cast<std::size_t>(t * 2)].send(token{t, 0});
     const auto deadline = std::chrono::steady_clock::now() + budget / 2;
     std::uint64_t last = 0;
     auto last_change = std::chrono::steady_clock::now();

@@ -245,7 +245,7 @@ brigade::task<void> semaphore_task(semaphore_model& model, std::uint32_t seed, i
     if (r % 5 == 0) {
       if (!model.permits.try_acquire()) continue;
     } else {
-      co_await model.permits.acquire();
+      co_await model.permits.acquire_async();
     }
     model.hold(r >> 4);
     if (r % 3 == 0) co_await brigade::yield_now();
@@ -260,7 +260,7 @@ void semaphore_thread(semaphore_model& model, std::uint32_t seed, int operations
     if (r % 3 == 0) {
       if (!model.permits.try_acquire_for(std::chrono::microseconds(r % 50))) continue;
     } else {
-      model.permits.acquire_blocking();
+      model.permits.acquire();
     }
     model.hold(r >> 4);
     model.permits.release();

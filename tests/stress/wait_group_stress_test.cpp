@@ -38,7 +38,7 @@ brigade::task<void> party(brigade::wait_group& group, std::atomic<int>& slot, st
 
 template <class Gate>
 brigade::task<int> task_waiter(Gate& gate, std::vector<std::atomic<int>>& slots) {
-  co_await gate.wait();
+  co_await gate.wait_async();
   int seen = 0;
   for (auto& s : slots) seen += s.load(std::memory_order_relaxed);
   co_return seen;
@@ -60,7 +60,7 @@ TEST(wait_group_stress, waits_return_only_after_every_party_and_always_return) {
     for (int i = 0; i < 2; ++i) task_waiters.push_back(rt.spawn(task_waiter(group, slots)));
     std::atomic<int> thread_seen{-1};
     std::thread thread_waiter([&] {
-      group.wait_blocking();
+      group.wait();
       int seen = 0;
       for (auto& s : slots) seen += s.load(std::memory_order_relaxed);
       thread_seen = seen;

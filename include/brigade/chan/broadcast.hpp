@@ -4,7 +4,7 @@
 //   brigade::broadcast<quote> feed(64);          // keeps the last 64 messages
 //   auto rx = feed.subscribe();                  // sees every message sent from now on
 //   feed.send(q);                                // never blocks; returns the subscriber count
-//   while (auto q = co_await rx.recv()) show(*q);   // in a task (recv_blocking() on a thread)
+//   while (auto q = co_await rx.recv_async()) show(*q);  // in a task (recv() on a thread)
 //   feed.close();                                // or: the broadcast object is destroyed
 //
 // A subscriber that falls behind: the channel keeps the last `capacity` messages and never makes
@@ -15,9 +15,9 @@
 // After close(), subscribers receive what they have not seen yet (within the window), then an
 // empty optional. Sending on a closed broadcast throws channel_closed; closing twice, usage_error.
 // Values are copied to each subscriber (T must be copy-constructible).
-// Cancellation: recv() is a cancellation point; a stop request of the task's scope while it is
+// Cancellation: recv_async() is a cancellation point; a stop request of the task's scope while it is
 // parked ends it with task_cancelled and consumes nothing (the subscriber's cursor does not move:
-// the next recv() returns the message the cancelled one would have). recv_blocking(std::stop_token)
+// the next recv() returns the message the cancelled one would have). recv(std::stop_token)
 // does the same for a thread.
 // Thread safety: every member from any thread or task. A subscriber handle is used by one party at
 // a time (it is a cursor); make another with subscribe() or clone().
@@ -161,7 +161,7 @@ class [[nodiscard("co_await the receive")]] broadcast_receive_awaiter {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     party_.arm(awaiting,
-               "brigade: broadcast_receiver::recv() awaited outside a runtime (use recv_blocking)");
+               "brigade: broadcast_receiver::recv_async() awaited outside a runtime (use recv() on a thread)");
     auto& state = *receiver_.state_;
     auto result = broadcast_state<T>::attempt::cancelled;
     if (registration_.arm(scope_word_of(awaiting), state.cancel_target()))
@@ -209,16 +209,16 @@ class broadcast_receiver {
   }
   ~broadcast_receiver() { release(); }
 
-  /// co_await rx.recv(): the next message, or an empty optional once the broadcast is closed and
+  /// co_await rx.recv_async(): the next message, or an empty optional once the broadcast is closed and
   /// this subscriber has seen everything.
-  [[nodiscard("co_await the receive")]] detail::broadcast_receive_awaiter<T> recv() {
+  [[nodiscard("co_await the receive")]] detail::broadcast_receive_awaiter<T> recv_async() {
     checked();
     return detail::broadcast_receive_awaiter<T>(*this);
   }
   /// On a thread: as recv(), blocking. With a token, a stop request while it waits throws
   /// task_cancelled (nothing consumed).
-  std::optional<T> recv_blocking(std::stop_token token = {}) {
-    detail::refuse_blocking_on_worker("broadcast_receiver::recv_blocking()");
+  std::optional<T> recv(std::stop_token token = {}) {
+    detail::refuse_blocking_on_worker("broadcast_receiver::recv()");
     auto& state = checked();
     std::optional<T> value;
     while (true) {
@@ -230,7 +230,7 @@ class broadcast_receiver {
       if (result == detail::broadcast_state<T>::attempt::would_block) party.wait();
       registration.disarm();
       if (result == detail::broadcast_state<T>::attempt::cancelled || party.outcome == detail::cancelled_outcome)
-        detail::throw_wait_cancelled("broadcast_receiver::recv_blocking");
+        detail::throw_wait_cancelled("broadcast_receiver::recv");
       if (result != detail::broadcast_state<T>::attempt::would_block) return value;
     }
   }

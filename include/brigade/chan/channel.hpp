@@ -3,9 +3,9 @@
 //
 //   brigade::channel<job> jobs(100);                 // capacity 0: rendezvous; N; brigade::unbounded
 //   auto [tx, rx] = brigade::make_channel<job>(100); // or the two ends directly
-//   co_await tx.send(j);                             // in a task: suspends while the buffer is full
-//   tx.send_blocking(j);                             // on a thread: blocks
-//   while (auto j = co_await rx.recv()) use(*j);     // a task ranges until closed and drained
+//   co_await tx.send_async(j);                       // in a task: suspends while the buffer is full
+//   tx.send(j);                                      // on a thread: blocks
+//   while (auto j = co_await rx.recv_async()) use(*j);  // a task ranges until closed and drained
 //   for (job& j : rx) use(j);                        // a thread does the same with range-for
 //   tx.close();                                      // or: the last sender handle goes away
 //
@@ -19,7 +19,7 @@
 //   - When the last sender handle (sender<T> or channel<T>) is destroyed, the channel closes: a
 //     receiver never waits forever on a channel nobody can send on. When the last receiver handle
 //     is destroyed, parked and later sends throw channel_closed: nobody could take the value.
-//   - The blocking forms (send_blocking, recv_blocking, range-for) are for plain threads: on a
+//   - The plain forms (send, recv, range-for) block: they are for plain threads; on a
 //     runtime's worker thread they throw usage_error (they would stall the worker).
 //   - An empty handle (default-constructed or moved-from) is Go's nil channel, except that using
 //     it throws usage_error instead of blocking forever; in a select it is a case never ready.
@@ -32,16 +32,17 @@
 // bounded channel (0 < capacity < unbounded) a send or receive that does not have to wait is one
 // compare-exchange on a lock-free ring; the others take one short spin-locked critical section.
 // A parked party costs no CPU.
-// Cancellation (cancel-safety, as Tokio documents it): send() and recv() are cancellation points.
+// Cancellation (cancel-safety, as Tokio documents it): send_async() and recv_async() are
+// cancellation points.
 // A stop request of the task's scope while it is parked takes it off the channel's queue and the
 // co_await throws task_cancelled:
-//   - a cancelled recv() loses no value: either a value was already handed to it (then the wait
+//   - a cancelled recv_async() loses no value: either a value was already handed to it (then the wait
 //     completed, and the value is returned; the stop is seen at the next cancellation point), or
 //     it took none and every value stays in the channel for other receivers;
-//   - a cancelled send() never delivers later: the value was not taken, and is destroyed with the
+//   - a cancelled send_async() never delivers later: the value was not taken, and is destroyed with the
 //     awaiter; a send whose value was taken completes normally.
 // An operation that completes without parking is not interrupted. The blocking forms given a
-// std::stop_token (send_blocking(value, token), recv_blocking(token)) behave the same on a thread.
+// std::stop_token (send(value, token), recv(token)) behave the same on a thread.
 // Lifetime: a task destroyed while it waits on a channel (runtime shutdown) leaves the queue; a
 // value it was sending is then not delivered.
 #pragma once
@@ -154,7 +155,7 @@ enum class channel_await_state : unsigned char {
   parked,   // ... and parked_state_ is constructed (the task parked, or was stopped before it)
 };
 
-/// co_await tx.send(value).
+/// co_await tx.send_async(value).
 template <class T>
 class [[nodiscard("co_await the send")]] send_awaiter {
  public:
@@ -174,7 +175,7 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker =
-        worker_or_throw("brigade: sender::send() awaited outside a runtime (use send_blocking)");
+        worker_or_throw("brigade: sender::send_async() awaited outside a runtime (use send() on a thread)");
     ::new (static_cast<void*>(&registration_)) park_registration();
     state_ = channel_await_state::locked;
     const std::uintptr_t scope = scope_word_of(awaiting);
@@ -266,7 +267,7 @@ class [[nodiscard("co_await the send")]] send_awaiter {
   };
 };
 
-/// co_await rx.recv().
+/// co_await rx.recv_async().
 template <class T>
 class [[nodiscard("co_await the receive")]] receive_awaiter {
  public:
@@ -284,7 +285,7 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     worker_hot& worker =
-        worker_or_throw("brigade: receiver::recv() awaited outside a runtime (use recv_blocking)");
+        worker_or_throw("brigade: receiver::recv_async() awaited outside a runtime (use recv() on a thread)");
     ::new (static_cast<void*>(&registration_)) park_registration();
     state_ = channel_await_state::locked;
     // A receive that got here usually parks (the lock-free path of a bounded channel failed, or
@@ -350,13 +351,13 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
 
 template <class T>
 void send_blocking_on(channel_core<T>& core, T& value, std::stop_token token) {
-  refuse_blocking_on_worker("sender::send_blocking()");
+  refuse_blocking_on_worker("sender::send()");
   if (core.fast_send(value)) return;
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
   thread_stop_registration registration(std::move(token));
-  if (!registration.arm(core.send_cancel_target(), operation)) throw_wait_cancelled("sender::send_blocking");
+  if (!registration.arm(core.send_cancel_target(), operation)) throw_wait_cancelled("sender::send");
   bool stopped = false;
   {
     std::unique_lock guard(core.lock());
@@ -374,7 +375,7 @@ void send_blocking_on(channel_core<T>& core, T& value, std::stop_token token) {
   wait_list::wake_all(to_wake);
   if (operation.party != nullptr) party.wait();  // parked
   registration.disarm();
-  if (stopped || operation.outcome == cancelled_outcome) throw_wait_cancelled("sender::send_blocking");
+  if (stopped || operation.outcome == cancelled_outcome) throw_wait_cancelled("sender::send");
   if (operation.outcome == channel_waiter::closed) {
     std::lock_guard guard(core.lock());
     throw channel_closed(core.send_failure_message_locked());
@@ -383,14 +384,14 @@ void send_blocking_on(channel_core<T>& core, T& value, std::stop_token token) {
 
 template <class T>
 std::optional<T> receive_blocking_on(channel_core<T>& core, std::stop_token token) {
-  refuse_blocking_on_worker("receiver::recv_blocking() (and range-for over a receiver)");
+  refuse_blocking_on_worker("receiver::recv() (and range-for over a receiver)");
   std::optional<T> value;
   if (core.fast_receive(value)) return value;
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
   thread_stop_registration registration(std::move(token));
-  if (!registration.arm(core.receive_cancel_target(), operation)) throw_wait_cancelled("receiver::recv_blocking");
+  if (!registration.arm(core.receive_cancel_target(), operation)) throw_wait_cancelled("receiver::recv");
   bool stopped = false;
   {
     std::lock_guard guard(core.lock());
@@ -406,7 +407,7 @@ std::optional<T> receive_blocking_on(channel_core<T>& core, std::stop_token toke
   wait_list::wake_all(to_wake);
   if (operation.party != nullptr) party.wait();
   registration.disarm();
-  if (stopped || operation.outcome == cancelled_outcome) throw_wait_cancelled("receiver::recv_blocking");
+  if (stopped || operation.outcome == cancelled_outcome) throw_wait_cancelled("receiver::recv");
   return value;
 }
 
@@ -438,15 +439,15 @@ class sender {
   /// An empty handle (Go's nil channel; operations throw usage_error).
   sender() noexcept = default;
 
-  /// co_await tx.send(value): suspends the task until the value is buffered or taken.
+  /// co_await tx.send_async(value): suspends the task until the value is buffered or taken.
   /// Throws channel_closed if the channel is closed or every receiver is gone.
-  [[nodiscard("co_await the send")]] detail::send_awaiter<T> send(T value) const {
+  [[nodiscard("co_await the send")]] detail::send_awaiter<T> send_async(T value) const {
     return detail::send_awaiter<T>(end_.core("send()"), std::move(value));
   }
   /// On a thread: blocks until the value is buffered or taken. Throws as send(); with a token, a
   /// stop request while it waits throws task_cancelled (the value was not sent).
-  void send_blocking(T value, std::stop_token token = {}) const {
-    detail::send_blocking_on(end_.core("send_blocking()"), value, std::move(token));
+  void send(T value, std::stop_token token = {}) const {
+    detail::send_blocking_on(end_.core("send()"), value, std::move(token));
   }
   /// Sends without waiting. Moves from `value` only when it returns channel_status::ok.
   channel_status try_send(T&& value) const { return try_send_from(value); }
@@ -510,15 +511,15 @@ class receiver {
   /// An empty handle (Go's nil channel; operations throw usage_error).
   receiver() noexcept = default;
 
-  /// co_await rx.recv(): the next value, or an empty optional once the channel is closed and
+  /// co_await rx.recv_async(): the next value, or an empty optional once the channel is closed and
   /// drained. Suspends the task while the channel is empty.
-  [[nodiscard("co_await the receive")]] detail::receive_awaiter<T> recv() const {
+  [[nodiscard("co_await the receive")]] detail::receive_awaiter<T> recv_async() const {
     return detail::receive_awaiter<T>(end_.core("recv()"));
   }
   /// On a thread: as recv(), blocking; with a token, a stop request while it waits throws
   /// task_cancelled (no value taken).
-  std::optional<T> recv_blocking(std::stop_token token = {}) const {
-    return detail::receive_blocking_on(end_.core("recv_blocking()"), std::move(token));
+  std::optional<T> recv(std::stop_token token = {}) const {
+    return detail::receive_blocking_on(end_.core("recv()"), std::move(token));
   }
   /// Receives without waiting: ok (into `out`), would_block (empty), or closed (and drained).
   channel_status try_recv(T& out) const {
@@ -555,7 +556,7 @@ class receiver {
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.current_; }
 
    private:
-    void advance() { current_ = source_->recv_blocking(); }
+    void advance() { current_ = source_->recv(); }
     const receiver* source_ = nullptr;
     std::optional<T> current_;
   };
@@ -599,12 +600,12 @@ class channel {
   [[nodiscard]] sender<T> as_sender() const noexcept { return sender_; }
   [[nodiscard]] receiver<T> as_receiver() const noexcept { return receiver_; }
 
-  [[nodiscard("co_await the send")]] auto send(T value) const { return sender_.send(std::move(value)); }
-  void send_blocking(T value, std::stop_token token = {}) const { sender_.send_blocking(std::move(value), std::move(token)); }
+  [[nodiscard("co_await the send")]] auto send_async(T value) const { return sender_.send_async(std::move(value)); }
+  void send(T value, std::stop_token token = {}) const { sender_.send(std::move(value), std::move(token)); }
   channel_status try_send(T&& value) const { return sender_.try_send(std::move(value)); }
   channel_status try_send(const T& value) const { return sender_.try_send(value); }
-  [[nodiscard("co_await the receive")]] auto recv() const { return receiver_.recv(); }
-  std::optional<T> recv_blocking(std::stop_token token = {}) const { return receiver_.recv_blocking(std::move(token)); }
+  [[nodiscard("co_await the receive")]] auto recv_async() const { return receiver_.recv_async(); }
+  std::optional<T> recv(std::stop_token token = {}) const { return receiver_.recv(std::move(token)); }
   channel_status try_recv(T& out) const { return receiver_.try_recv(out); }
   void close() const { sender_.close(); }
   auto begin() const { return receiver_.begin(); }

@@ -2,17 +2,17 @@
 // reply slot of a request, the result of a job handed to another task or thread.
 //
 //   auto [reply_tx, reply_rx] = brigade::make_oneshot<int>();
-//   jobs.send_blocking(job{42, std::move(reply_tx)});   // whoever handles the job replies once:
-//   reply_tx.send(answer);                              //   never blocks
-//   int answer = co_await reply_rx.recv();              // in a task (recv_blocking() on a thread)
+//   jobs.send(job{42, std::move(reply_tx)});        // whoever handles the job replies once:
+//   reply_tx.send(answer);                          //   never blocks
+//   int answer = co_await reply_rx.recv_async();    // in a task (recv() on a thread)
 //
 // send() stores the value and wakes the receiver; it returns false (and drops the value) when the
 // receiver is gone, since nobody could read it. Sending twice throws usage_error. If the sender is
 // destroyed without sending, recv() throws channel_closed ("the oneshot's sender is gone without
 // sending"), so a receiver never waits forever. Receiving twice throws usage_error.
-// Cancellation: recv() is a cancellation point; a stop request of the task's scope while it waits
+// Cancellation: recv_async() is a cancellation point; a stop request of the task's scope while it waits
 // ends it with task_cancelled and takes nothing (a value sent later stays for the next recv()).
-// recv_blocking(std::stop_token) does the same for a thread.
+// recv(std::stop_token) does the same for a thread.
 // Both ends are move-only; each may be used from any thread or task.
 // Memory order: what the sender wrote before send() is visible to the receiver after recv().
 // Complexity: O(1); one allocation for the pair.
@@ -63,7 +63,7 @@ class oneshot_state {
     waiters_.unlink(entry);
   }
   static const char* off_runtime_message() noexcept {
-    return "brigade: oneshot_receiver::recv() awaited outside a runtime (use recv_blocking)";
+    return "brigade: oneshot_receiver::recv_async() awaited outside a runtime (use recv() on a thread)";
   }
 
   /// The sender's side: stores the value (false when the receiver is gone).
@@ -198,10 +198,10 @@ class oneshot_receiver {
   }
   ~oneshot_receiver() { release(); }
 
-  /// co_await rx.recv(): the value; throws channel_closed if the sender went without sending.
-  [[nodiscard("co_await the receive")]] detail::oneshot_awaiter<T> recv() { return detail::oneshot_awaiter<T>(checked()); }
+  /// co_await rx.recv_async(): the value; throws channel_closed if the sender went without sending.
+  [[nodiscard("co_await the receive")]] detail::oneshot_awaiter<T> recv_async() { return detail::oneshot_awaiter<T>(checked()); }
   /// On a thread: as recv(), blocking.
-  T recv_blocking(std::stop_token token = {}) {
+  T recv(std::stop_token token = {}) {
     detail::oneshot_state<T>& state = checked();
     detail::wait_blocking_on(state, std::move(token));
     return state.take();

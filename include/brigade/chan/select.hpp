@@ -2,14 +2,14 @@
 // channels of any element types, for tasks and threads.
 //
 //   std::optional<job> next;  std::optional<int> stop;
-//   switch (co_await brigade::select(brigade::recv_case(jobs, next),
-//                                    brigade::recv_case(quit, stop),
-//                                    brigade::send_case(results, 42))) {
+//   switch (co_await brigade::select_async(brigade::recv_case(jobs, next),
+//                                          brigade::recv_case(quit, stop),
+//                                          brigade::send_case(results, 42))) {
 //     case 0: if (next) run(*next); else /* jobs closed */; break;
 //     case 1: ...; break;
 //     case 2: /* 42 was sent */ break;
 //   }
-//   brigade::select_blocking(...)     // the same on a thread
+//   brigade::select(...)              // the same on a thread (it blocks)
 //   brigade::try_select(...)          // Go's `default:`: an empty optional when no case is ready
 //
 // The result is the index of the case that ran. A receive case writes the value into its
@@ -34,7 +34,7 @@
 // parked claims the select for no case (under every channel's lock, so no case can complete
 // after that) and the co_await throws task_cancelled: a cancelled select completed no case (a
 // receive case's optional stays empty, a send case's value was not sent). A select that
-// completed a case before the stop returns that case. select_blocking(token, cases...) does the
+// completed a case before the stop returns that case. select(token, cases...) does the
 // same for a thread given a std::stop_token.
 // Lifetime: the handles and the receive cases' optionals must outlive the select.
 // Complexity: O(cases) per select, plus sorting the channels (O(cases log cases)).
@@ -342,7 +342,7 @@ class [[nodiscard("co_await the select")]] select_awaiter {
   bool await_ready() const noexcept { return false; }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
-    worker_hot& worker = worker_or_throw("brigade: select() awaited outside a runtime (use select_blocking)");
+    worker_hot& worker = worker_or_throw("brigade: select_async() awaited outside a runtime (use select() on a thread)");
     // A callback registration, not the park slot: the select parks on several channels.
     if (!registration_.arm(scope_word_of(awaiting), engine_.cancel_target(), false, &party_)) return false;
     waiter* to_wake = nullptr;
@@ -380,9 +380,9 @@ class [[nodiscard("co_await the select")]] select_awaiter {
 
 }  // namespace detail
 
-/// co_await select(cases...): waits until one case can run, runs it, and yields its index.
+/// co_await select_async(cases...): waits until one case can run, runs it, and yields its index.
 template <class... Cases>
-[[nodiscard("co_await the select")]] detail::select_awaiter<Cases...> select(Cases... cases) {
+[[nodiscard("co_await the select")]] detail::select_awaiter<Cases...> select_async(Cases... cases) {
   static_assert(sizeof...(Cases) > 0, "brigade::select needs at least one case (an empty select would wait forever)");
   return detail::select_awaiter<Cases...>(std::move(cases)...);
 }
@@ -390,14 +390,14 @@ template <class... Cases>
 namespace detail {
 template <class... Cases>
 std::size_t select_blocking_with(std::stop_token token, Cases... cases) {
-  refuse_blocking_on_worker("select_blocking()");
+  refuse_blocking_on_worker("select()");
   select_engine<Cases...> engine(std::move(cases)...);
   engine.check_can_wait();
   waiter* to_wake = nullptr;
   std::uint32_t outcome = 0;
   thread_waiter party;
   thread_stop_registration registration(std::move(token));
-  if (!registration.arm(engine.cancel_target(), party)) throw_wait_cancelled("select_blocking");
+  if (!registration.arm(engine.cancel_target(), party)) throw_wait_cancelled("select");
   engine.lock_all();
   std::size_t chosen = engine.try_all_locked(to_wake, outcome);
   const bool stopped = chosen == select_engine<Cases...>::none && registration.stop_requested_locked();
@@ -412,7 +412,7 @@ std::size_t select_blocking_with(std::stop_token token, Cases... cases) {
     wait_list::wake_all(to_wake);
   }
   registration.disarm();
-  if (chosen == select_engine<Cases...>::none) throw_wait_cancelled("select_blocking");
+  if (chosen == select_engine<Cases...>::none) throw_wait_cancelled("select");
   engine.finish(chosen, outcome);
   return chosen;
 }
@@ -420,15 +420,15 @@ std::size_t select_blocking_with(std::stop_token token, Cases... cases) {
 
 /// On a thread: blocks until one case can run, runs it, and returns its index.
 template <class... Cases>
-std::size_t select_blocking(Cases... cases) {
-  static_assert(sizeof...(Cases) > 0, "brigade::select_blocking needs at least one case (an empty select would wait forever)");
+std::size_t select(Cases... cases) {
+  static_assert(sizeof...(Cases) > 0, "brigade::select needs at least one case (an empty select would wait forever)");
   return detail::select_blocking_with(std::stop_token{}, std::move(cases)...);
 }
-/// As select_blocking(cases...); a stop request of `token` while it waits throws task_cancelled
+/// As select(cases...); a stop request of `token` while it waits throws task_cancelled
 /// (no case completed).
 template <class... Cases>
-std::size_t select_blocking(std::stop_token token, Cases... cases) {
-  static_assert(sizeof...(Cases) > 0, "brigade::select_blocking needs at least one case (an empty select would wait forever)");
+std::size_t select(std::stop_token token, Cases... cases) {
+  static_assert(sizeof...(Cases) > 0, "brigade::select needs at least one case (an empty select would wait forever)");
   return detail::select_blocking_with(std::move(token), std::move(cases)...);
 }
 

@@ -3,7 +3,7 @@
 //
 // A call may take a std::stop_token as its only argument (spawn_blocking([](std::stop_token st)
 // {...})): the token is stopped by join_handle::abort() and by runtime shutdown, so a call that
-// waits in a blocking form given that token (recv_blocking(st), mutex::lock(st), ...) or polls it
+// waits in a blocking form given that token (recv(st), mutex::lock(st), ...) or polls it
 // can end early. A call that takes no token cannot be interrupted: abort() only keeps it from
 // starting.
 //

@@ -66,7 +66,7 @@ class counter_gate {
 
   // The gate protocol of gate_wait.hpp.
   /// Open: the count is zero and the opener has finished with this object. A waiter that sees
-  /// the gate open may destroy it at once (`co_await group.wait();` and return, as in Go), so
+  /// the gate open may destroy it at once (`co_await group.wait_async();` and return, as in Go), so
   /// open_ is set under the lock and a waiter that sees it passes through the lock once: the
   /// opener's last touch of the object happens before the waiter goes on.
   bool is_open() noexcept {

@@ -82,7 +82,7 @@ class [[nodiscard("co_await the wait")]] gate_awaiter {
 /// the wait with task_cancelled (the waiter withdrawn, as a task's).
 template <class Gate>
 void wait_blocking_on(Gate& gate, std::stop_token token = {}) {
-  refuse_blocking_on_worker("a blocking wait (wait_blocking, recv_blocking, call_blocking, ...)");
+  refuse_blocking_on_worker("a thread-form wait (wait, get_or_init, call, ...)");
   if (gate.is_open()) return;
   thread_waiter waiter;
   thread_stop_registration registration(std::move(token));

@@ -20,7 +20,7 @@
 //      (so the channels it held close, the locks it held are released), and whoever joins it
 //      gets task_cancelled. Then every running blocking call is asked to stop: a call that takes
 //      a std::stop_token (spawn_blocking([](std::stop_token st) {...})) sees it stopped, and
-//      its blocking forms given that token (recv_blocking(st), ...) end with task_cancelled.
+//      its blocking forms given that token (recv(st), ...) end with task_cancelled.
 //   5. Running blocking calls are waited for. A call cannot be stopped from outside (as in
 //      Tokio): one that ignores its stop request keeps shutdown() (and the destructor) waiting
 //      until it returns. shutdown_timeout(d) waits at most `d`, then leaves the calls still

@@ -143,12 +143,12 @@ class thread_waiter final : public waiter {
 
 /// Throws usage_error when called on a worker thread of a runtime: a blocking wait there would
 /// stall the worker and every task queued on it (and deadlock a one-worker runtime whose tasks
-/// it waits for), as join() and block_on() refuse to. `operation` names the call ("recv_blocking").
+/// it waits for), as join() and block_on() refuse to. `operation` names the call ("recv").
 inline void refuse_blocking_on_worker(const char* operation) {
   if (current_worker() != nullptr) [[unlikely]]
     throw usage_error(std::string("brigade: ") + operation +
                       " would block a worker thread of a runtime (and every task queued on it); in a "
-                      "task, co_await the non-blocking form instead");
+                      "task, co_await its _async form instead");
 }
 
 /// The worker thread the caller runs on; throws usage_error(`off_runtime_message`) off a

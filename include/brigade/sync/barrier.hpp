@@ -5,14 +5,14 @@
 //   brigade::barrier step(4);
 //   for (int round = 0; round < rounds; ++round) {
 //     compute(round);
-//     co_await step.arrive_and_wait();   // in a task; step.arrive_and_wait_blocking() on a thread
+//     co_await step.arrive_and_wait_async();   // in a task; step.arrive_and_wait() on a thread
 //   }
 //
 // Tasks and threads may mix in one barrier.
-// Cancellation: arrive_and_wait() is a cancellation point: a stop request of the task's scope
+// Cancellation: arrive_and_wait_async() is a cancellation point: a stop request of the task's scope
 // while it waits withdraws its arrival (the phase counts one arrival fewer, as if it never came)
 // and the co_await throws task_cancelled; an arrival that completed its phase is not withdrawn.
-// arrive_and_wait_blocking(std::stop_token) does the same for a thread.
+// arrive_and_wait(std::stop_token) does the same for a thread.
 // Misuse: a barrier of zero or fewer parties throws usage_error; so does co_await outside a
 // runtime. A party that stops arriving leaves the others waiting in the first phase it misses:
 // the barrier cannot know that it is gone. (A task destroyed at runtime shutdown while it waits
@@ -49,14 +49,14 @@ class barrier {
 
   [[nodiscard]] std::int64_t parties() const noexcept { return parties_; }
 
-  /// co_await b.arrive_and_wait(): arrives, then suspends the task until every party of this
+  /// co_await b.arrive_and_wait_async(): arrives, then suspends the task until every party of this
   /// phase has arrived (the last one to arrive does not suspend).
-  [[nodiscard("co_await the arrival")]] auto arrive_and_wait() noexcept { return awaiter{*this}; }
+  [[nodiscard("co_await the arrival")]] auto arrive_and_wait_async() noexcept { return awaiter{*this}; }
 
   /// On a thread: arrives, then blocks until every party of this phase has arrived. With a
   /// token, a stop request while it waits withdraws the arrival and throws task_cancelled.
-  void arrive_and_wait_blocking(std::stop_token token = {}) {
-    detail::refuse_blocking_on_worker("barrier::arrive_and_wait_blocking()");
+  void arrive_and_wait(std::stop_token token = {}) {
+    detail::refuse_blocking_on_worker("barrier::arrive_and_wait()");
     detail::thread_waiter waiter;
     detail::thread_stop_registration registration(std::move(token));
     detail::park_result result = detail::park_result::cancelled;
@@ -64,7 +64,7 @@ class barrier {
     if (result == detail::park_result::parked) waiter.wait();
     registration.disarm();
     if (result == detail::park_result::cancelled || waiter.outcome == detail::cancelled_outcome)
-      detail::throw_wait_cancelled("barrier::arrive_and_wait_blocking");
+      detail::throw_wait_cancelled("barrier::arrive_and_wait");
   }
 
  private:
@@ -118,8 +118,8 @@ class barrier {
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiting) {
       waiter_.arm(awaiting,
-                  "brigade: barrier::arrive_and_wait() awaited outside a runtime (use "
-                  "arrive_and_wait_blocking)");
+                  "brigade: barrier::arrive_and_wait_async() awaited outside a runtime (use "
+                  "arrive_and_wait() on a thread)");
       detail::park_result result = detail::park_result::cancelled;
       if (registration_.arm(detail::scope_word_of(awaiting), barrier_.cancel_target_))
         result = barrier_.arrive(waiter_, registration_);

@@ -7,7 +7,7 @@
 //   not_empty.wait(lock, [&] { return !jobs.empty(); });
 //   // a task:
 //   auto held = co_await m.lock_async();
-//   co_await not_empty.wait(held, [&] { return !jobs.empty(); });
+//   co_await not_empty.wait_async(held, [&] { return !jobs.empty(); });
 //   // anyone, with or without the mutex held:
 //   not_empty.notify_one();
 //
@@ -139,19 +139,19 @@ class condition_variable {
 
   // ---- Tasks ----------------------------------------------------------------------------------
 
-  /// co_await cv.wait(held): releases the guard's mutex, suspends until notified, and takes the
+  /// co_await cv.wait_async(held): releases the guard's mutex, suspends until notified, and takes the
   /// mutex again into `held`.
-  task<void> wait(mutex::guard& held) {
+  task<void> wait_async(mutex::guard& held) {
     mutex* lock = held.mutex();
-    if (lock == nullptr) throw usage_error("brigade: condition_variable::wait() with a guard that holds no mutex");
+    if (lock == nullptr) throw usage_error("brigade: condition_variable::wait_async() with a guard that holds no mutex");
     const park_outcome outcome = co_await park_and_release{*this, held};
     if (outcome != park_outcome::stopped_before_parking) held = co_await lock->lock_async_uncancellable();
     if (outcome != park_outcome::notified) detail::throw_wait_cancelled("condition_variable::wait");
   }
-  /// co_await cv.wait(held, ready): waits until `ready()` (checked with the mutex held).
+  /// co_await cv.wait_async(held, ready): waits until `ready()` (checked with the mutex held).
   template <class Predicate>
-  task<void> wait(mutex::guard& held, Predicate ready) {
-    while (!ready()) co_await wait(held);
+  task<void> wait_async(mutex::guard& held, Predicate ready) {
+    while (!ready()) co_await wait_async(held);
   }
 
  private:
@@ -204,7 +204,7 @@ class condition_variable {
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiting) {
       waiter_.arm(awaiting,
-                  "brigade: condition_variable::wait() awaited outside a runtime (use a thread's "
+                  "brigade: condition_variable::wait_async() awaited outside a runtime (use a thread's "
                   "std::unique_lock form)");
       if (registration_.arm(detail::scope_word_of(awaiting), cv_.cancel_target_)) {
         std::lock_guard lock(cv_.list_mutex_);

@@ -1,14 +1,16 @@
 // brigade/sync/event.hpp: event, a one-way latch that tasks and threads wait on until it is set
 // (a manual-reset event; asyncio.Event without clear()).
+// Naming, as for every brigade wait: the plain name blocks a thread (std's meaning), the _async
+// form is awaited by a task.
 //
 //   brigade::event ready;
-//   co_await ready.wait();     // in a task: suspends until set()
-//   ready.wait_blocking();     // on a plain thread: blocks until set()
+//   co_await ready.wait_async();   // in a task: suspends until set()
+//   ready.wait();                  // on a plain thread: blocks until set()
 //   ready.set();               // from anywhere: releases every waiter, present and future
 //
 // Cancellation: a task's wait is a cancellation point. A stop request of its scope while it waits
 // ends the wait with task_cancelled; the event is unchanged (cancel-safe). A thread's
-// wait_blocking(std::stop_token) does the same on the token's request.
+// wait(std::stop_token) does the same on the token's request.
 // Waiting goes through the runtime's waiter (runtime/waiter.hpp), so a coroutine and a thread
 // wait the same way. This is the first, minimal primitive; issue 4 brings the full sync layer.
 // Thread safety: every member may be called from any thread. set() is idempotent.
@@ -51,11 +53,11 @@ class event {
 
   [[nodiscard]] bool is_set() const noexcept { return set_.load(detail::seam::memory_order::acquire); }
 
-  /// co_await ev.wait(): suspends the task until set().
-  [[nodiscard("co_await the wait")]] auto wait() noexcept { return detail::gate_awaiter<event>{*this}; }
+  /// co_await ev.wait_async(): suspends the task until set().
+  [[nodiscard("co_await the wait")]] auto wait_async() noexcept { return detail::gate_awaiter<event>{*this}; }
 
   /// Blocks the calling thread until set(); with a token, throws task_cancelled on its stop.
-  void wait_blocking(std::stop_token token = {}) { detail::wait_blocking_on(*this, std::move(token)); }
+  void wait(std::stop_token token = {}) { detail::wait_blocking_on(*this, std::move(token)); }
 
  private:
   // The gate protocol of detail/gate_wait.hpp.
@@ -64,7 +66,7 @@ class event {
   template <class Gate>
   friend void detail::wait_blocking_on(Gate&, std::stop_token);
   const char* off_runtime_message() const noexcept {
-    return "brigade: event::wait() awaited outside a runtime (use wait_blocking)";
+    return "brigade: event::wait_async() awaited outside a runtime (use wait() on a thread)";
   }
   /// Set, and the setter done with the event: set_ is written under the lock, so passing through
   /// the lock once makes a waiter go on only after set() released it; the waiter may then

@@ -3,8 +3,9 @@
 //
 //   brigade::latch ready(3);
 //   ... each of three workers: ready.count_down();
-//   co_await ready.wait();       // in a task; ready.wait_blocking() on a thread
-//   ready.arrive_and_wait();     // on a thread: count down, then wait for the others
+//   co_await ready.wait_async();     // in a task; ready.wait() on a thread
+//   ready.arrive_and_wait();         // on a thread: count down, then wait for the others
+//   co_await ready.arrive_and_wait_async();   // the same in a task
 //
 // Once zero it stays zero: every later wait returns at once.
 // Misuse: counting down below zero, or a negative initial count, throws usage_error (std::latch
@@ -44,22 +45,28 @@ class latch {
   /// True once the count is zero.
   [[nodiscard]] bool try_wait() const noexcept { return gate_.is_open(); }
 
-  /// co_await l.wait(): suspends the task until the count is zero.
-  [[nodiscard("co_await the wait")]] auto wait() noexcept {
+  /// co_await l.wait_async(): suspends the task until the count is zero.
+  [[nodiscard("co_await the wait")]] auto wait_async() noexcept {
     return detail::gate_awaiter<detail::counter_gate>{gate_};
   }
   /// Blocks the calling thread until the count is zero; with a token, a stop request while it
   /// waits throws task_cancelled.
-  void wait_blocking(std::stop_token token = {}) { detail::wait_blocking_on(gate_, std::move(token)); }
-  /// On a thread: count_down(n), then wait_blocking().
+  void wait(std::stop_token token = {}) { detail::wait_blocking_on(gate_, std::move(token)); }
+  /// On a thread: count_down(n), then wait().
   void arrive_and_wait(std::int64_t n = 1) {
     count_down(n);
-    wait_blocking();
+    wait();
+  }
+  /// In a task: co_await l.arrive_and_wait_async(n) counts down by `n` at the call, then the
+  /// co_await waits for zero. A cancelled wait leaves the count down done (a latch never goes up).
+  [[nodiscard("co_await the arrival")]] auto arrive_and_wait_async(std::int64_t n = 1) {
+    count_down(n);
+    return wait_async();
   }
 
  private:
   static constexpr const char* off_runtime_message =
-      "brigade: latch::wait() awaited outside a runtime (use wait_blocking)";
+      "brigade: latch::wait_async() awaited outside a runtime (use wait() on a thread)";
   static std::int64_t checked(std::int64_t count) {
     if (count < 0) throw usage_error("brigade: latch with a negative count");
     return count;

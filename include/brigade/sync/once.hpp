@@ -2,8 +2,8 @@
 // sync.Once, std::call_once), for tasks and threads; every caller returns only after it has run.
 //
 //   brigade::once setup;
-//   co_await setup.call([]() -> brigade::task<void> { co_await connect(); });   // in a task
-//   setup.call_blocking([] { open_log(); });                                     // on a thread
+//   co_await setup.call_async([]() -> brigade::task<void> { co_await connect(); });   // in a task
+//   setup.call([] { open_log(); });                                           // on a thread
 //
 // The action may return void, or (for call) a brigade::task<void> that is awaited. If it throws,
 // the exception reaches the caller that ran it and the once is not done: the next caller runs
@@ -36,9 +36,9 @@ class once {
 
   [[nodiscard]] bool is_done() const noexcept { return core_.is_done(); }
 
-  /// co_await o.call(action): runs `action` if it has not run; suspends while another party runs it.
+  /// co_await o.call_async(action): runs `action` if it has not run; suspends while another party runs it.
   template <class Action>
-  task<void> call(Action action) {
+  task<void> call_async(Action action) {
     while (!core_.is_done()) {
       if (core_.claim()) {
         try {
@@ -60,7 +60,7 @@ class once {
   /// On a thread: runs `action` if it has not run; blocks while another party runs it. With a
   /// token, a stop request while it waits throws task_cancelled.
   template <class Action>
-  void call_blocking(Action&& action, std::stop_token token = {}) {
+  void call(Action&& action, std::stop_token token = {}) {
     while (!core_.is_done()) {
       if (core_.claim()) {
         try {
@@ -77,7 +77,7 @@ class once {
   }
 
  private:
-  detail::once_core core_{"brigade: once::call() awaited outside a runtime (use call_blocking)"};
+  detail::once_core core_{"brigade: once::call_async() awaited outside a runtime (use call() on a thread)"};
 };
 
 }  // namespace brigade

@@ -3,10 +3,10 @@
 // Go's sync.OnceValue, Java's lazy holder). The fix for the essays' racy lazily initialised cache:
 //
 //   brigade::once_cell<config> settings;
-//   const config& c = co_await settings.get_or_init([]() -> brigade::task<config> {
+//   const config& c = co_await settings.get_or_init_async([]() -> brigade::task<config> {
 //     co_return co_await load_config();           // runs once, however many tasks ask at once
 //   });
-//   const config& d = settings.get_or_init_blocking([] { return read_config_file(); });  // thread
+//   const config& d = settings.get_or_init([] { return read_config_file(); });  // thread
 //
 // The initialiser may return T, or (for get_or_init) a brigade::task<T> that is awaited. If it
 // throws, the exception reaches the party that ran it, the cell stays empty, and the next waiting
@@ -46,10 +46,10 @@ class once_cell {
   [[nodiscard]] const T* get() const noexcept { return core_.is_done() ? &*value_ : nullptr; }
   [[nodiscard]] bool is_initialized() const noexcept { return core_.is_done(); }
 
-  /// co_await cell.get_or_init(init): the value, computed by `init` if nobody has yet; suspends
+  /// co_await cell.get_or_init_async(init): the value, computed by `init` if nobody has yet; suspends
   /// while another party computes it. `init` returns T or brigade::task<T>.
   template <class Initializer>
-  task<const T&> get_or_init(Initializer init) {
+  task<const T&> get_or_init_async(Initializer init) {
     while (!core_.is_done()) {
       if (core_.claim()) {
         try {
@@ -73,7 +73,7 @@ class once_cell {
   /// another party computes it.
   /// With a token, a stop request while it waits throws task_cancelled.
   template <class Initializer>
-  const T& get_or_init_blocking(Initializer&& init, std::stop_token token = {}) {
+  const T& get_or_init(Initializer&& init, std::stop_token token = {}) {
     while (!core_.is_done()) {
       if (core_.claim()) {
         try {
@@ -91,7 +91,7 @@ class once_cell {
   }
 
  private:
-  detail::once_core core_{"brigade: once_cell::get_or_init() awaited outside a runtime (use get_or_init_blocking)"};
+  detail::once_core core_{"brigade: once_cell::get_or_init_async() awaited outside a runtime (use get_or_init() on a thread)"};
   std::optional<T> value_;  // written once by the initialiser, before core_ is done
 };
 

@@ -2,8 +2,8 @@
 // Semaphore, asyncio.Semaphore, tokio::sync::Semaphore): at most N holders of a permit at once.
 //
 //   brigade::semaphore connections(8);         // 8 permits
-//   co_await connections.acquire();            // in a task: suspends until a permit is free
-//   ...                                        // (a thread: acquire_blocking, try_acquire_for)
+//   co_await connections.acquire_async();      // in a task: suspends until a permit is free
+//   ...                                        // (a thread: acquire, try_acquire_for)
 //   connections.release();                     // gives the permit back, from any thread or task
 //
 // A permit is not tied to whoever acquired it: any party may release (as with Java's and Go's
@@ -11,9 +11,9 @@
 // Fairness: FIFO. release() hands permits directly to the longest-waiting parties before the
 // count rises, and a party that arrives while others wait queues behind them even if a permit is
 // momentarily free; so no waiter starves, whatever the mix of tasks and threads.
-// Cancellation: acquire() is a cancellation point: a stop request of the task's scope while it
+// Cancellation: acquire_async() is a cancellation point: a stop request of the task's scope while it
 // waits withdraws it from the queue and the acquire throws task_cancelled, holding no permit
-// (cancel-safe: no permit is lost or taken). acquire_blocking(std::stop_token) does the same for
+// (cancel-safe: no permit is lost or taken). acquire(std::stop_token) does the same for
 // a thread.
 // Misuse: a negative initial count, a release of fewer than zero permits, or a count that would
 // overflow throw usage_error (nothing changes). co_await outside a runtime throws usage_error.
@@ -49,14 +49,14 @@ class semaphore {
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
 
-  /// co_await s.acquire(): suspends the task until it holds a permit.
-  [[nodiscard("co_await the acquisition")]] auto acquire() noexcept {
+  /// co_await s.acquire_async(): suspends the task until it holds a permit.
+  [[nodiscard("co_await the acquisition")]] auto acquire_async() noexcept {
     return detail::grant_awaiter<side>(side{*this});
   }
   /// Blocks the calling thread until it holds a permit. With a token, a stop request while it
   /// waits throws task_cancelled (no permit taken).
-  void acquire_blocking(std::stop_token token = {}) {
-    detail::refuse_blocking_on_worker("semaphore::acquire_blocking()");
+  void acquire(std::stop_token token = {}) {
+    detail::refuse_blocking_on_worker("semaphore::acquire()");
     detail::block_until_granted(side{*this}, detail::thread_waiter::no_deadline, std::move(token));
   }
   /// Takes a permit if one is free and nobody waits; never blocks.
@@ -142,7 +142,7 @@ class semaphore {
   struct side {
     semaphore& owner;
     static const char* off_runtime_message() noexcept {
-      return "brigade: semaphore::acquire() awaited outside a runtime (use acquire_blocking)";
+      return "brigade: semaphore::acquire_async() awaited outside a runtime (use acquire() on a thread)";
     }
     bool try_grant() noexcept { return owner.take_free_permit(); }
     template <class Registration>

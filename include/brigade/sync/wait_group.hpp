@@ -6,7 +6,7 @@
 //     group.add(1);
 //     brigade::spawn(fetch(url, group));   // fetch calls group.done() when it is finished
 //   }
-//   co_await group.wait();                 // in a task; group.wait_blocking() on a thread
+//   co_await group.wait_async();                 // in a task; group.wait() on a thread
 //
 // As in Go: add(delta) changes the counter (delta may be negative), done() is add(-1), and
 // waiting returns once the counter is zero (at once if it already is). A group may be reused
@@ -46,17 +46,17 @@ class wait_group {
   /// The counter now (a snapshot: other parties may change it at once).
   [[nodiscard]] std::int64_t count() const noexcept { return gate_.count(); }
 
-  /// co_await group.wait(): suspends the task until the counter is zero.
-  [[nodiscard("co_await the wait")]] auto wait() noexcept {
+  /// co_await group.wait_async(): suspends the task until the counter is zero.
+  [[nodiscard("co_await the wait")]] auto wait_async() noexcept {
     return detail::gate_awaiter<detail::counter_gate>{gate_};
   }
   /// Blocks the calling thread until the counter is zero; with a token, a stop request while it
   /// waits throws task_cancelled.
-  void wait_blocking(std::stop_token token = {}) { detail::wait_blocking_on(gate_, std::move(token)); }
+  void wait(std::stop_token token = {}) { detail::wait_blocking_on(gate_, std::move(token)); }
 
  private:
   detail::counter_gate gate_{
-      0, "brigade: wait_group::wait() awaited outside a runtime (use wait_blocking)"};
+      0, "brigade: wait_group::wait_async() awaited outside a runtime (use wait() on a thread)"};
 };
 
 }  // namespace brigade

@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 
 brigade::task<long> sum_all(brigade::broadcast_receiver<int> rx) {
   long sum = 0;
-  while (auto value = co_await rx.recv()) sum += *value;
+  while (auto value = co_await rx.recv_async()) sum += *value;
   co_return sum;
 }
 
@@ -28,7 +28,7 @@ TEST(broadcast, every_subscriber_sees_every_message) {
   auto thread_rx = feed.subscribe();
   long thread_sum = 0;
   std::thread reader([&] {
-    while (auto value = thread_rx.recv_blocking()) thread_sum += *value;
+    while (auto value = thread_rx.recv()) thread_sum += *value;
   });
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(feed.send(i), 4u);
   feed.close();
@@ -64,8 +64,8 @@ TEST(broadcast, close_drains_then_ends_and_misuse_is_reported) {
   auto rx = feed.subscribe();
   feed.send(1);
   feed.close();
-  EXPECT_EQ(rx.recv_blocking(), 1);
-  EXPECT_EQ(rx.recv_blocking(), std::nullopt);
+  EXPECT_EQ(rx.recv(), 1);
+  EXPECT_EQ(rx.recv(), std::nullopt);
   EXPECT_THROW(feed.send(2), brigade::channel_closed);
   EXPECT_THROW(feed.close(), brigade::usage_error);
   EXPECT_THROW(brigade::broadcast<int>(0), brigade::usage_error);
@@ -74,7 +74,7 @@ TEST(broadcast, close_drains_then_ends_and_misuse_is_reported) {
 TEST(broadcast, destroying_the_broadcast_ends_every_subscriber) {
   std::optional<brigade::broadcast<int>> feed(std::in_place, 8);
   auto rx = feed->subscribe();
-  std::thread reader([&] { EXPECT_EQ(rx.recv_blocking(), std::nullopt); });
+  std::thread reader([&] { EXPECT_EQ(rx.recv(), std::nullopt); });
   std::this_thread::sleep_for(5ms);
   feed.reset();
   reader.join();

@@ -24,12 +24,12 @@ TEST(channel, an_unbuffered_send_waits_until_a_receiver_takes_the_value) {
   auto [tx, rx] = brigade::make_channel<int>(0);
   std::atomic<bool> sent{false};
   std::thread sender([&, tx = std::move(tx)]() mutable {
-    tx.send_blocking(7);
+    tx.send(7);
     sent = true;
   });
   std::this_thread::sleep_for(20ms);
   EXPECT_FALSE(sent.load());  // nobody received yet: the send is still waiting
-  EXPECT_EQ(rx.recv_blocking(), 7);
+  EXPECT_EQ(rx.recv(), 7);
   sender.join();
   EXPECT_TRUE(sent.load());
 }
@@ -50,7 +50,7 @@ TEST(channel, a_buffered_channel_takes_capacity_values_without_a_receiver) {
 
 TEST(channel, an_unbounded_channel_never_blocks_a_sender) {
   auto [tx, rx] = brigade::make_channel<std::string>(brigade::unbounded);
-  for (int i = 0; i < 10000; ++i) tx.send_blocking(std::to_string(i));
+  for (int i = 0; i < 10000; ++i) tx.send(std::to_string(i));
   tx = brigade::sender<std::string>();  // the last sender goes: closed
   int expected = 0;
   for (std::string& value : rx) EXPECT_EQ(value, std::to_string(expected++));
@@ -59,12 +59,12 @@ TEST(channel, an_unbounded_channel_never_blocks_a_sender) {
 
 TEST(channel, close_lets_receivers_drain_then_reports_closed) {
   brigade::channel<int> ch(4);
-  ch.send_blocking(1);
-  ch.send_blocking(2);
+  ch.send(1);
+  ch.send(2);
   ch.close();
-  EXPECT_EQ(ch.recv_blocking(), 1);
-  EXPECT_EQ(ch.recv_blocking(), 2);
-  EXPECT_EQ(ch.recv_blocking(), std::nullopt);
+  EXPECT_EQ(ch.recv(), 1);
+  EXPECT_EQ(ch.recv(), 2);
+  EXPECT_EQ(ch.recv(), std::nullopt);
   int out = 0;
   EXPECT_EQ(ch.try_recv(out), brigade::channel_status::closed);
 }
@@ -75,7 +75,7 @@ TEST(channel, close_wakes_every_waiting_receiver) {
   std::vector<std::thread> receivers;
   for (int i = 0; i < 4; ++i)
     receivers.emplace_back([&, rx = rx] {
-      if (!rx.recv_blocking()) saw_closed.fetch_add(1);
+      if (!rx.recv()) saw_closed.fetch_add(1);
     });
   std::this_thread::sleep_for(10ms);
   tx.close();
@@ -87,7 +87,7 @@ TEST(channel, a_send_on_a_closed_channel_is_an_error_that_says_so) {
   brigade::channel<int> ch(1);
   ch.close();
   try {
-    ch.send_blocking(1);
+    ch.send(1);
     FAIL() << "send on a closed channel did not throw";
   } catch (const brigade::channel_closed& error) {
     EXPECT_NE(std::string(error.what()).find("send on a closed channel"), std::string::npos);
@@ -98,7 +98,7 @@ TEST(channel, a_send_on_a_closed_channel_is_an_error_that_says_so) {
 
 TEST(channel, a_parked_sender_fails_when_the_channel_closes) {
   auto [tx, rx] = brigade::make_channel<int>(0);
-  std::thread sender([&] { EXPECT_THROW(tx.send_blocking(1), brigade::channel_closed); });
+  std::thread sender([&] { EXPECT_THROW(tx.send(1), brigade::channel_closed); });
   std::this_thread::sleep_for(10ms);
   tx.close();
   sender.join();
@@ -109,17 +109,17 @@ TEST(channel, the_last_sender_handle_closes_the_channel) {
   {
     brigade::sender<int> copy = tx;
     tx = brigade::sender<int>();
-    copy.send_blocking(5);
+    copy.send(5);
   }  // the last sender goes here
-  EXPECT_EQ(rx.recv_blocking(), 5);
-  EXPECT_EQ(rx.recv_blocking(), std::nullopt);  // closed, never waits forever
+  EXPECT_EQ(rx.recv(), 5);
+  EXPECT_EQ(rx.recv(), std::nullopt);  // closed, never waits forever
 }
 
 TEST(channel, sends_fail_once_every_receiver_is_gone) {
   auto [tx, rx] = brigade::make_channel<int>(0);
   std::thread sender([&] {
     try {
-      tx.send_blocking(1);
+      tx.send(1);
       ADD_FAILURE() << "a parked send outlived every receiver";
     } catch (const brigade::channel_closed& error) {
       EXPECT_NE(std::string(error.what()).find("receivers are all gone"), std::string::npos);
@@ -135,8 +135,8 @@ TEST(channel, an_empty_handle_is_a_usage_error_not_a_hang) {
   brigade::sender<int> tx;
   brigade::receiver<int> rx;
   EXPECT_FALSE(tx);
-  EXPECT_THROW(tx.send_blocking(1), brigade::usage_error);
-  EXPECT_THROW(rx.recv_blocking(), brigade::usage_error);
+  EXPECT_THROW(tx.send(1), brigade::usage_error);
+  EXPECT_THROW(rx.recv(), brigade::usage_error);
   EXPECT_THROW(tx.close(), brigade::usage_error);
   int out = 0;
   EXPECT_THROW(rx.try_recv(out), brigade::usage_error);
@@ -154,7 +154,7 @@ TEST(channel, buffered_values_are_destroyed_with_the_channel) {
   auto counter = std::make_shared<int>(0);
   {
     brigade::channel<std::shared_ptr<int>> ch(brigade::unbounded);
-    for (int i = 0; i < 100; ++i) ch.send_blocking(counter);
+    for (int i = 0; i < 100; ++i) ch.send(counter);
     EXPECT_EQ(counter.use_count(), 101);
   }
   EXPECT_EQ(counter.use_count(), 1);
@@ -163,12 +163,12 @@ TEST(channel, buffered_values_are_destroyed_with_the_channel) {
 // ---- tasks ------------------------------------------------------------------------------------
 
 brigade::task<void> produce(brigade::sender<int> tx, int from, int count) {
-  for (int i = from; i < from + count; ++i) co_await tx.send(i);
+  for (int i = from; i < from + count; ++i) co_await tx.send_async(i);
 }
 
 brigade::task<long> consume(brigade::receiver<int> rx) {
   long sum = 0;
-  while (auto value = co_await rx.recv()) sum += *value;
+  while (auto value = co_await rx.recv_async()) sum += *value;
   co_return sum;
 }
 
@@ -193,33 +193,33 @@ TEST(channel, tasks_and_threads_talk_both_ways) {
   auto [ping_tx, ping_rx] = brigade::make_channel<int>(0);
   auto [pong_tx, pong_rx] = brigade::make_channel<int>(0);
   auto echo = rt.spawn([](brigade::receiver<int> in, brigade::sender<int> out) -> brigade::task<void> {
-    while (auto value = co_await in.recv()) co_await out.send(*value + 1);
+    while (auto value = co_await in.recv_async()) co_await out.send_async(*value + 1);
   }(ping_rx, pong_tx));
   ping_rx = brigade::receiver<int>();
   pong_tx = brigade::sender<int>();
   for (int i = 0; i < 1000; ++i) {
-    ping_tx.send_blocking(i);
-    EXPECT_EQ(pong_rx.recv_blocking(), i + 1);
+    ping_tx.send(i);
+    EXPECT_EQ(pong_rx.recv(), i + 1);
   }
   ping_tx.close();
   echo.join();
-  EXPECT_EQ(pong_rx.recv_blocking(), std::nullopt);  // the echo task's sender is gone
+  EXPECT_EQ(pong_rx.recv(), std::nullopt);  // the echo task's sender is gone
 }
 
 TEST(channel, a_send_on_a_closed_channel_throws_in_a_task) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::channel<int> ch(0);
-  auto parked = rt.spawn([](brigade::sender<int> tx) -> brigade::task<void> { co_await tx.send(1); }(ch.as_sender()));
+  auto parked = rt.spawn([](brigade::sender<int> tx) -> brigade::task<void> { co_await tx.send_async(1); }(ch.as_sender()));
   std::this_thread::sleep_for(10ms);
   ch.close();
   EXPECT_THROW(parked.join(), brigade::channel_closed);
-  EXPECT_THROW(rt.block_on([](brigade::sender<int> tx) -> brigade::task<void> { co_await tx.send(2); }(ch.as_sender())),
+  EXPECT_THROW(rt.block_on([](brigade::sender<int> tx) -> brigade::task<void> { co_await tx.send_async(2); }(ch.as_sender())),
                brigade::channel_closed);
 }
 
 TEST(channel, co_await_outside_a_runtime_is_a_usage_error) {
   brigade::channel<int> ch(0);
-  auto awaiter = ch.recv();
+  auto awaiter = ch.recv_async();
   EXPECT_THROW(awaiter.await_suspend(std::noop_coroutine()), brigade::usage_error);
 }
 
@@ -230,12 +230,12 @@ TEST(channel, a_waiting_task_destroyed_at_shutdown_leaves_the_queue) {
     brigade::runtime rt({.worker_threads = 1});
     auto receiver = rt.spawn([](brigade::receiver<int> rx, std::atomic<int>& s) -> brigade::task<void> {
       s.fetch_add(1);
-      (void)co_await rx.recv();
+      (void)co_await rx.recv_async();
     }(ch.as_receiver(), started));
     brigade::channel<int> other(0);
     auto sender = rt.spawn([](brigade::sender<int> tx, std::atomic<int>& s) -> brigade::task<void> {
       s.fetch_add(1);
-      co_await tx.send(1);
+      co_await tx.send_async(1);
     }(other.as_sender(), started));
     while (started.load() < 2) std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(2ms);
@@ -257,7 +257,7 @@ TEST(channel, a_blocking_form_inside_a_task_is_a_usage_error) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::channel<int> ch(1);
   EXPECT_THROW(rt.block_on([](brigade::channel<int>& c) -> brigade::task<void> {
-                 (void)c.recv_blocking();
+                 (void)c.recv();
                  co_return;
                }(ch)),
                brigade::usage_error);
@@ -267,7 +267,7 @@ TEST(channel, a_blocking_form_inside_a_task_is_a_usage_error) {
                }(ch)),
                brigade::usage_error);
   EXPECT_THROW(rt.block_on([](brigade::channel<int>& c) -> brigade::task<void> {
-                 c.send_blocking(1);
+                 c.send(1);
                  co_return;
                }(ch)),
                brigade::usage_error);

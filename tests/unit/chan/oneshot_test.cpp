@@ -19,7 +19,7 @@ TEST(oneshot, a_task_receives_the_value_a_thread_sends) {
   brigade::runtime rt({.worker_threads = 1});
   auto [tx, rx] = brigade::make_oneshot<std::string>();
   auto waiting = rt.spawn([](brigade::oneshot_receiver<std::string> r) -> brigade::task<std::string> {
-    co_return co_await r.recv();
+    co_return co_await r.recv_async();
   }(std::move(rx)));
   std::this_thread::sleep_for(5ms);
   EXPECT_TRUE(tx.send("reply"));
@@ -29,8 +29,8 @@ TEST(oneshot, a_task_receives_the_value_a_thread_sends) {
 TEST(oneshot, a_thread_receives_a_value_sent_before_it_asked) {
   auto [tx, rx] = brigade::make_oneshot<std::unique_ptr<int>>();
   EXPECT_TRUE(tx.send(std::make_unique<int>(5)));
-  EXPECT_EQ(*rx.recv_blocking(), 5);
-  EXPECT_THROW(rx.recv_blocking(), brigade::usage_error);  // received twice
+  EXPECT_EQ(*rx.recv(), 5);
+  EXPECT_THROW(rx.recv(), brigade::usage_error);  // received twice
 }
 
 TEST(oneshot, a_sender_gone_without_sending_fails_the_receiver) {
@@ -40,7 +40,7 @@ TEST(oneshot, a_sender_gone_without_sending_fails_the_receiver) {
     t = brigade::oneshot_sender<int>();
   });
   try {
-    (void)rx.recv_blocking();
+    (void)rx.recv();
     FAIL() << "no error";
   } catch (const brigade::channel_closed& error) {
     EXPECT_NE(std::string(error.what()).find("sender is gone"), std::string::npos);
@@ -71,7 +71,7 @@ TEST(oneshot, a_waiting_task_destroyed_at_shutdown_leaves_the_slot) {
     brigade::runtime rt({.worker_threads = 1});
     auto waiting = rt.spawn([](brigade::oneshot_receiver<int>& r, std::atomic<bool>& s) -> brigade::task<void> {
       s = true;
-      (void)co_await r.recv();
+      (void)co_await r.recv_async();
     }(rx, started));
     while (!started.load()) std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(2ms);
@@ -79,7 +79,7 @@ TEST(oneshot, a_waiting_task_destroyed_at_shutdown_leaves_the_slot) {
     EXPECT_THROW(waiting.join(), brigade::task_cancelled);
   }
   EXPECT_TRUE(tx.send(1));  // wakes nobody: the parked waiter left
-  EXPECT_EQ(rx.recv_blocking(), 1);
+  EXPECT_EQ(rx.recv(), 1);
 }
 
 }  // namespace

@@ -31,26 +31,26 @@ TEST(select, the_default_branch_runs_when_nothing_is_ready) {
 TEST(select, a_ready_case_runs_and_reports_its_index) {
   brigade::channel<int> a(1);
   brigade::channel<std::string> b(1);
-  b.send_blocking("hello");
+  b.send("hello");
   std::optional<int> x;
   std::optional<std::string> y;
   EXPECT_EQ(brigade::try_select(brigade::recv_case(a, x), brigade::recv_case(b, y)), 1u);
   EXPECT_EQ(y, "hello");
-  EXPECT_EQ(brigade::select_blocking(brigade::recv_case(b, y), brigade::send_case(a, 5)), 1u);
-  EXPECT_EQ(a.recv_blocking(), 5);
+  EXPECT_EQ(brigade::select(brigade::recv_case(b, y), brigade::send_case(a, 5)), 1u);
+  EXPECT_EQ(a.recv(), 5);
 }
 
 TEST(select, an_unchosen_send_case_does_not_send) {
   brigade::channel<int> ready(1);
   brigade::channel<int> other(1);
-  ready.send_blocking(1);
+  ready.send(1);
   std::optional<int> got;
   // Only the receive is ready... and the send too (other has room): run many times, and check
   // that exactly one case ran each time.
   int sends = 0;
   for (int i = 0; i < 200; ++i) {
-    if (!ready.size()) ready.send_blocking(1);
-    const auto chosen = brigade::select_blocking(brigade::recv_case(ready, got), brigade::send_case(other, 9));
+    if (!ready.size()) ready.send(1);
+    const auto chosen = brigade::select(brigade::recv_case(ready, got), brigade::send_case(other, 9));
     if (chosen == 1) {
       ++sends;
       int out = 0;
@@ -70,9 +70,9 @@ TEST(select, ready_cases_are_chosen_at_random) {
   std::array<int, 3> chosen{};
   for (int i = 0; i < 3000; ++i) {
     for (auto& c : channels)
-      if (c.size() == 0) c.send_blocking(i);
+      if (c.size() == 0) c.send(i);
     std::optional<int> a, b, c;
-    ++chosen[brigade::select_blocking(brigade::recv_case(channels[0], a), brigade::recv_case(channels[1], b),
+    ++chosen[brigade::select(brigade::recv_case(channels[0], a), brigade::recv_case(channels[1], b),
                                       brigade::recv_case(channels[2], c))];
   }
   for (int count : chosen) {
@@ -89,7 +89,7 @@ TEST(select, parked_cases_on_one_channel_are_queued_in_a_random_order) {
   constexpr int rounds = 200;
   brigade::channel<int> c(0);
   std::thread selecting([&] {
-    for (int i = 0; i < rounds; ++i) (void)brigade::select_blocking(brigade::send_case(c, 1), brigade::send_case(c, 0));
+    for (int i = 0; i < rounds; ++i) (void)brigade::select(brigade::send_case(c, 1), brigade::send_case(c, 0));
   });
   int ones = 0, zeros = 0;
   for (int i = 0; i < rounds; ++i) {
@@ -132,13 +132,13 @@ int try_select_defaults(int rounds) {
   for (int r = 0; r < rounds; ++r) {
     c1.emplace(1);
     c2.emplace(1);
-    c1->send_blocking(1);
+    c1->send(1);
     sweep = sweep * 1664525u + 1013904223u;
     const unsigned delay = 1u << ((sweep >> 16) % 12);  // sweeps the relative timing
     done.store(0, std::memory_order_relaxed);
     go.store(r, std::memory_order_release);
     for (unsigned i = 0; i < delay; ++i) asm volatile("" ::: "memory");
-    c2->send_blocking(1);
+    c2->send(1);
     int drained = 0;
     (void)c1->try_recv(drained);
     for (int spins = 0; done.load(std::memory_order_acquire) != 1; ++spins)
@@ -158,19 +158,19 @@ TEST(select, a_closed_channel_is_ready_and_receives_nothing) {
   brigade::channel<int> closed(0);
   closed.close();
   std::optional<int> x, y{42};
-  EXPECT_EQ(brigade::select_blocking(brigade::recv_case(open, x), brigade::recv_case(closed, y)), 1u);
+  EXPECT_EQ(brigade::select(brigade::recv_case(open, x), brigade::recv_case(closed, y)), 1u);
   EXPECT_EQ(y, std::nullopt);
-  EXPECT_THROW(brigade::select_blocking(brigade::send_case(closed, 1)), brigade::channel_closed);
+  EXPECT_THROW(brigade::select(brigade::send_case(closed, 1)), brigade::channel_closed);
 }
 
 TEST(select, empty_handles_are_never_ready_and_alone_are_an_error) {
   brigade::receiver<int> nil;
   brigade::channel<int> ready(1);
-  ready.send_blocking(3);
+  ready.send(3);
   std::optional<int> x, y;
-  EXPECT_EQ(brigade::select_blocking(brigade::recv_case(nil, x), brigade::recv_case(ready, y)), 1u);
+  EXPECT_EQ(brigade::select(brigade::recv_case(nil, x), brigade::recv_case(ready, y)), 1u);
   EXPECT_EQ(y, 3);
-  EXPECT_THROW(brigade::select_blocking(brigade::recv_case(nil, x)), brigade::usage_error);
+  EXPECT_THROW(brigade::select(brigade::recv_case(nil, x)), brigade::usage_error);
   EXPECT_EQ(brigade::try_select(brigade::recv_case(nil, x)), std::nullopt);  // default branch
 }
 
@@ -179,11 +179,11 @@ TEST(select, a_thread_parks_until_a_case_becomes_ready) {
   brigade::channel<std::string> b(0);
   std::thread later([&] {
     std::this_thread::sleep_for(10ms);
-    b.send_blocking("late");
+    b.send("late");
   });
   std::optional<int> x;
   std::optional<std::string> y;
-  EXPECT_EQ(brigade::select_blocking(brigade::recv_case(a, x), brigade::recv_case(b, y)), 1u);
+  EXPECT_EQ(brigade::select(brigade::recv_case(a, x), brigade::recv_case(b, y)), 1u);
   EXPECT_EQ(y, "late");
   later.join();
   // The losing case left a's queue: a send to a now finds nobody.
@@ -195,10 +195,10 @@ brigade::task<int> worker(brigade::receiver<int> jobs, brigade::receiver<int> qu
   int handled = 0;
   while (true) {
     std::optional<int> job, stop;
-    const std::size_t which = co_await brigade::select(brigade::recv_case(jobs, job), brigade::recv_case(quit, stop));
+    const std::size_t which = co_await brigade::select_async(brigade::recv_case(jobs, job), brigade::recv_case(quit, stop));
     if (which == 1 || !job) break;
     ++handled;
-    co_await done.send(*job);
+    co_await done.send_async(*job);
   }
   co_return handled;
 }
@@ -208,7 +208,7 @@ TEST(select, tasks_select_over_jobs_and_a_quit_signal) {
   brigade::channel<int> jobs(0), quit(0), done(brigade::unbounded);
   std::vector<brigade::join_handle<int>> workers;
   for (int w = 0; w < 3; ++w) workers.push_back(rt.spawn(worker(jobs.as_receiver(), quit.as_receiver(), done.as_sender())));
-  for (int j = 0; j < 300; ++j) jobs.send_blocking(j);
+  for (int j = 0; j < 300; ++j) jobs.send(j);
   quit.close();  // every worker's select sees quit ready
   int handled = 0;
   for (auto& w : workers) handled += w.join();
@@ -229,29 +229,29 @@ TEST(select, a_task_selects_between_a_send_and_a_receive) {
     while (open || pending > 0) {
       std::optional<int> value;
       if (pending > 0 && open) {
-        if (co_await brigade::select(brigade::recv_case(from, value), brigade::send_case(to, 1)) == 1) {
+        if (co_await brigade::select_async(brigade::recv_case(from, value), brigade::send_case(to, 1)) == 1) {
           --pending;
           ++moved;
           continue;
         }
       } else if (pending > 0) {
-        co_await to.send(1);
+        co_await to.send_async(1);
         --pending;
         ++moved;
         continue;
       } else {
-        value = co_await from.recv();
+        value = co_await from.recv_async();
       }
       if (value) pending += *value; else open = false;
     }
     co_return moved;
   }(in.as_receiver(), out.as_sender()));
   std::thread feeder([&] {
-    for (int i = 0; i < 100; ++i) in.send_blocking(2);
+    for (int i = 0; i < 100; ++i) in.send(2);
     in.close();
   });
   int received = 0;
-  for (int i = 0; i < 200; ++i) received += out.recv_blocking().value_or(0);
+  for (int i = 0; i < 200; ++i) received += out.recv().value_or(0);
   feeder.join();
   EXPECT_EQ(pump.join(), 200);
   EXPECT_EQ(received, 200);
@@ -260,7 +260,7 @@ TEST(select, a_task_selects_between_a_send_and_a_receive) {
 TEST(select, co_await_outside_a_runtime_is_a_usage_error) {
   brigade::channel<int> ch(0);
   std::optional<int> x;
-  auto awaiter = brigade::select(brigade::recv_case(ch, x));
+  auto awaiter = brigade::select_async(brigade::recv_case(ch, x));
   EXPECT_THROW(awaiter.await_suspend(std::noop_coroutine()), brigade::usage_error);
 }
 
@@ -272,7 +272,7 @@ TEST(select, a_selecting_task_destroyed_at_shutdown_leaves_every_queue) {
     auto selecting = rt.spawn([](brigade::receiver<int> x, brigade::sender<int> y, std::atomic<bool>& s) -> brigade::task<void> {
       s = true;
       std::optional<int> got;
-      (void)co_await brigade::select(brigade::recv_case(x, got), brigade::send_case(y, 1));
+      (void)co_await brigade::select_async(brigade::recv_case(x, got), brigade::send_case(y, 1));
     }(a.as_receiver(), b.as_sender(), started));
     while (!started.load()) std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(2ms);

@@ -46,7 +46,7 @@ bool finishes(const brigade::join_handle<T>& handle, std::chrono::milliseconds l
 TEST(cancellation, abort_wakes_a_task_parked_on_an_event) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::event never;
-  expect_abort_wakes(rt, [](brigade::event& ev) -> brigade::task<void> { co_await ev.wait(); }(never));
+  expect_abort_wakes(rt, [](brigade::event& ev) -> brigade::task<void> { co_await ev.wait_async(); }(never));
   never.set();  // the event still works for others
 }
 
@@ -55,7 +55,7 @@ TEST(cancellation, a_cancelled_receive_loses_no_value) {
     brigade::runtime rt({.worker_threads = 1});
     auto [tx, rx] = brigade::make_channel<int>(capacity);
     expect_abort_wakes(rt, [](brigade::receiver<int> from) -> brigade::task<void> {
-      (void)co_await from.recv();
+      (void)co_await from.recv_async();
       ADD_FAILURE() << "the receive completed";
     }(rx));
     // The cancelled receiver left the queue: a value sent now stays for the next receiver.
@@ -78,7 +78,7 @@ TEST(cancellation, a_cancelled_send_never_delivers) {
       ASSERT_EQ(tx.try_send(7), brigade::channel_status::ok);  // full
     }
     expect_abort_wakes(rt, [](brigade::sender<int> to) -> brigade::task<void> {
-      co_await to.send(42);
+      co_await to.send_async(42);
       ADD_FAILURE() << "the send completed";
     }(tx));
     int out = 0;
@@ -96,7 +96,7 @@ TEST(cancellation, a_cancelled_select_completes_no_case) {
   auto [b_tx, b_rx] = brigade::make_channel<int>(0);
   expect_abort_wakes(rt, [](brigade::receiver<int> a, brigade::sender<int> b) -> brigade::task<void> {
     std::optional<int> got;
-    (void)co_await brigade::select(brigade::recv_case(a, got), brigade::send_case(b, 5));
+    (void)co_await brigade::select_async(brigade::recv_case(a, got), brigade::send_case(b, 5));
     ADD_FAILURE() << "a case completed";
   }(a_rx, b_tx));
   int out = 0;
@@ -160,7 +160,7 @@ TEST(cancellation, a_cancelled_acquire_takes_no_permit) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::semaphore permits(0);
   expect_abort_wakes(rt, [](brigade::semaphore& s) -> brigade::task<void> {
-    co_await s.acquire();
+    co_await s.acquire_async();
     ADD_FAILURE() << "a permit was taken";
   }(permits));
   permits.release(1);
@@ -176,7 +176,7 @@ TEST(cancellation, a_cancelled_condition_wait_holds_the_mutex_again) {
                             std::atomic<bool>& held) -> brigade::task<void> {
     auto guard = co_await lock.lock_async();
     try {
-      co_await c.wait(guard);
+      co_await c.wait_async(guard);
     } catch (const brigade::task_cancelled&) {
       held = guard.owns_lock() && lock.is_locked();
       throw;
@@ -189,10 +189,10 @@ TEST(cancellation, a_cancelled_condition_wait_holds_the_mutex_again) {
 TEST(cancellation, a_cancelled_barrier_arrival_is_withdrawn) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::barrier pair(2);
-  expect_abort_wakes(rt, [](brigade::barrier& b) -> brigade::task<void> { co_await b.arrive_and_wait(); }(pair));
+  expect_abort_wakes(rt, [](brigade::barrier& b) -> brigade::task<void> { co_await b.arrive_and_wait_async(); }(pair));
   // Two fresh arrivals make the phase; had the cancelled one still counted, the first would pass
   // alone and the second would wait forever.
-  auto arrive = [](brigade::barrier& b) -> brigade::task<void> { co_await b.arrive_and_wait(); };
+  auto arrive = [](brigade::barrier& b) -> brigade::task<void> { co_await b.arrive_and_wait_async(); };
   auto first = rt.spawn(arrive(pair));
   auto second = rt.spawn(arrive(pair));
   ASSERT_TRUE(finishes(first) && finishes(second));
@@ -204,16 +204,16 @@ TEST(cancellation, abort_wakes_the_gate_waits) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::wait_group group;
   group.add(1);
-  expect_abort_wakes(rt, [](brigade::wait_group& g) -> brigade::task<void> { co_await g.wait(); }(group));
+  expect_abort_wakes(rt, [](brigade::wait_group& g) -> brigade::task<void> { co_await g.wait_async(); }(group));
   brigade::latch gate(1);
-  expect_abort_wakes(rt, [](brigade::latch& l) -> brigade::task<void> { co_await l.wait(); }(gate));
+  expect_abort_wakes(rt, [](brigade::latch& l) -> brigade::task<void> { co_await l.wait_async(); }(gate));
   auto [reply_tx, reply_rx] = brigade::make_oneshot<int>();
-  expect_abort_wakes(rt, [](brigade::oneshot_receiver<int>& r) -> brigade::task<void> { (void)co_await r.recv(); }(reply_rx));
+  expect_abort_wakes(rt, [](brigade::oneshot_receiver<int>& r) -> brigade::task<void> { (void)co_await r.recv_async(); }(reply_rx));
   reply_tx.send(3);  // the cancelled recv took nothing: the value is there for the next one
   EXPECT_EQ(reply_rx.try_recv(), 3);
   brigade::broadcast<int> feed(4);
   auto sub = feed.subscribe();
-  expect_abort_wakes(rt, [](brigade::broadcast_receiver<int>& s) -> brigade::task<void> { (void)co_await s.recv(); }(sub));
+  expect_abort_wakes(rt, [](brigade::broadcast_receiver<int>& s) -> brigade::task<void> { (void)co_await s.recv_async(); }(sub));
   feed.send(9);
   EXPECT_EQ(sub.try_recv(), 9);
   group.done();
@@ -226,11 +226,11 @@ TEST(cancellation, abort_wakes_a_task_waiting_for_another_to_initialise_a_once) 
   brigade::event release;
   auto initialiser = rt.spawn([](brigade::once& o, brigade::event& ev) -> brigade::task<void> {
     // Named first: GCC 12 destroys a capturing lambda inside a co_await expression twice.
-    auto slow_action = [&ev]() -> brigade::task<void> { co_await ev.wait(); };
-    co_await o.call(slow_action);
+    auto slow_action = [&ev]() -> brigade::task<void> { co_await ev.wait_async(); };
+    co_await o.call_async(slow_action);
   }(once, release));
   expect_abort_wakes(rt, [](brigade::once& o) -> brigade::task<void> {
-    co_await o.call([]() -> brigade::task<void> { co_return; });
+    co_await o.call_async([]() -> brigade::task<void> { co_return; });
   }(once));
   release.set();
   initialiser.join();
@@ -240,7 +240,7 @@ TEST(cancellation, abort_wakes_a_task_waiting_for_another_to_initialise_a_once) 
 TEST(cancellation, a_cancelled_join_leaves_the_joined_task_running_and_joinable) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::event release;
-  auto joined = rt.spawn([](brigade::event& ev) -> brigade::task<void> { co_await ev.wait(); }(release));
+  auto joined = rt.spawn([](brigade::event& ev) -> brigade::task<void> { co_await ev.wait_async(); }(release));
   expect_abort_wakes(rt, [](brigade::join_handle<void>& other) -> brigade::task<void> { co_await other; }(joined));
   EXPECT_FALSE(joined.is_finished());
   release.set();
@@ -253,7 +253,7 @@ TEST(cancellation, abort_from_another_thread_wakes_a_parked_task) {
   std::atomic<bool> waiting{false};
   auto handle = rt.spawn([](brigade::receiver<int> from, std::atomic<bool>& flag) -> brigade::task<void> {
     flag = true;
-    (void)co_await from.recv();
+    (void)co_await from.recv_async();
   }(rx, waiting));
   while (!waiting) std::this_thread::yield();
   std::this_thread::sleep_for(10ms);
@@ -271,7 +271,7 @@ TEST(cancellation, a_wait_that_starts_after_the_stop_throws_at_once) {
     auto token = co_await brigade::this_task::stop_token();
     while (!token.stop_requested()) std::this_thread::yield();  // no cancellation point
     reached = true;
-    co_await ev.wait();
+    co_await ev.wait_async();
   }(never, started, reached_wait));
   while (!started) std::this_thread::yield();
   handle.abort();
@@ -288,7 +288,7 @@ TEST(cancellation, a_wait_that_can_complete_at_once_completes_even_when_stopped)
     flag = true;
     auto token = co_await brigade::this_task::stop_token();
     while (!token.stop_requested()) std::this_thread::yield();  // no cancellation point
-    co_await ev.wait();  // open: no suspension, no cancellation
+    co_await ev.wait_async();  // open: no suspension, no cancellation
     co_return 1;
   }(ready, started));
   while (!started) std::this_thread::yield();
@@ -304,7 +304,7 @@ TEST(cancellation, when_any_wakes_the_loser_parked_on_an_event) {
   const auto winner = rt.block_on([](brigade::event& ev) -> brigade::task<std::size_t> {
     auto fast = []() -> brigade::task<int> { co_return 1; };
     auto slow = [](brigade::event& e) -> brigade::task<int> {
-      co_await e.wait();
+      co_await e.wait_async();
       co_return 2;
     };
     auto result = co_await brigade::when_any(slow(ev), fast());
@@ -319,7 +319,7 @@ TEST(cancellation, aborting_a_task_wakes_its_when_all_children_parked_on_channel
   std::atomic<int> parked{0};
   auto receive = [](brigade::receiver<int> from, std::atomic<int>& count) -> brigade::task<void> {
     ++count;
-    (void)co_await from.recv();
+    (void)co_await from.recv_async();
   };
   auto handle = rt.spawn([](brigade::receiver<int> from, std::atomic<int>& count, auto child) -> brigade::task<void> {
     co_await brigade::when_all(child(from, count), child(from, count));
@@ -333,7 +333,7 @@ TEST(cancellation, aborting_a_task_wakes_its_when_all_children_parked_on_channel
 
 brigade::task<void> park_on(brigade::event& never, std::atomic<int>& parked) {
   ++parked;
-  co_await never.wait();
+  co_await never.wait_async();
 }
 
 brigade::task<void> when_all_of_parked(brigade::event& never, std::atomic<int>& parked) {
@@ -367,10 +367,10 @@ TEST(cancellation, a_detached_spawn_is_not_stopped_with_the_task_that_spawned_it
   std::atomic<bool> inner_done{false};
   auto handle = rt.spawn([](brigade::event& ev, std::atomic<bool>& done) -> brigade::task<void> {
     brigade::spawn([](brigade::event& e, std::atomic<bool>& d) -> brigade::task<void> {
-      co_await e.wait();
+      co_await e.wait_async();
       d = true;
     }(ev, done)).detach();
-    co_await ev.wait();
+    co_await ev.wait_async();
   }(release, inner_done));
   rt.block_on(abort_it(handle));
   EXPECT_THROW(handle.join(), brigade::task_cancelled);
@@ -388,7 +388,7 @@ TEST(stop_callback, runs_once_on_the_stop_request) {
   brigade::event never;
   auto handle = rt.spawn([](std::atomic<int>& count, brigade::event& ev) -> brigade::task<void> {
     brigade::stop_callback on_stop(co_await brigade::this_task::stop_token(), [&count]() noexcept { ++count; });
-    co_await ev.wait();
+    co_await ev.wait_async();
   }(runs, never));
   rt.block_on(abort_it(handle));
   EXPECT_THROW(handle.join(), brigade::task_cancelled);
@@ -468,14 +468,14 @@ TEST(thread_cancellation, blocking_waits_end_with_task_cancelled_on_the_token) {
     });
   };
   std::thread threads[] = {
-      expect_cancelled([&](std::stop_token t) { (void)rx.recv_blocking(t); }),
-      expect_cancelled([&](std::stop_token t) { tx.send_blocking(1, t); }),
-      expect_cancelled([&](std::stop_token t) { never.wait_blocking(t); }),
-      expect_cancelled([&](std::stop_token t) { none.acquire_blocking(t); }),
-      expect_cancelled([&](std::stop_token t) { pair.arrive_and_wait_blocking(t); }),
+      expect_cancelled([&](std::stop_token t) { (void)rx.recv(t); }),
+      expect_cancelled([&](std::stop_token t) { tx.send(1, t); }),
+      expect_cancelled([&](std::stop_token t) { never.wait(t); }),
+      expect_cancelled([&](std::stop_token t) { none.acquire(t); }),
+      expect_cancelled([&](std::stop_token t) { pair.arrive_and_wait(t); }),
       expect_cancelled([&](std::stop_token t) {
         std::optional<int> got;
-        (void)brigade::select_blocking(t, brigade::recv_case(rx, got));
+        (void)brigade::select(t, brigade::recv_case(rx, got));
       }),
   };
   std::this_thread::sleep_for(20ms);
@@ -509,7 +509,7 @@ TEST(thread_cancellation, condition_wait_returns_false_on_the_token_with_the_mut
 TEST(thread_cancellation, join_ends_on_the_token_and_the_handle_stays_joinable) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::event release;
-  auto handle = rt.spawn([](brigade::event& ev) -> brigade::task<void> { co_await ev.wait(); }(release));
+  auto handle = rt.spawn([](brigade::event& ev) -> brigade::task<void> { co_await ev.wait_async(); }(release));
   std::stop_source stop;
   std::thread joiner([&] { EXPECT_THROW(handle.join(stop.get_token()), brigade::task_cancelled); });
   std::this_thread::sleep_for(20ms);

@@ -46,14 +46,14 @@ TEST(co_await_temporaries, a_braced_temporary_passed_to_send) {
   auto [tx, rx] = brigade::make_channel<request>(8);
   auto consumer = rt.spawn([](brigade::receiver<request> in) -> brigade::task<int> {
     int wrong = 0, expected = 0;
-    while (auto r = co_await in.recv()) {
+    while (auto r = co_await in.recv_async()) {
       if (r->id != expected || r->body != std::string(40, 'x')) ++wrong;
       ++expected;
     }
     co_return wrong + (expected == count ? 0 : 1);
   }(std::move(rx)));
   rt.spawn([](brigade::sender<request> out) -> brigade::task<void> {
-      for (int i = 0; i < count; ++i) co_await out.send(request{std::string(40, 'x'), i});
+      for (int i = 0; i < count; ++i) co_await out.send_async(request{std::string(40, 'x'), i});
     }(std::move(tx)))
       .detach();
   EXPECT_EQ(consumer.join(), 0);

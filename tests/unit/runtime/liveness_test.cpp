@@ -43,7 +43,7 @@ void expect_both_finish(brigade::join_handle<A>& a, brigade::join_handle<B>& b, 
 brigade::task<void> hold_until_set(brigade::mutex& m, brigade::event& go, std::atomic<bool>& holds) {
   auto held = co_await m.lock_async();
   holds = true;
-  co_await go.wait();  // suspended here when the other task sets the event
+  co_await go.wait_async();  // suspended here when the other task sets the event
 }  // releases the mutex
 
 brigade::task<void> set_then_lock_on_the_thread(brigade::mutex& m, brigade::event& go) {
@@ -97,7 +97,7 @@ brigade::task<void> wake_then_compute(brigade::event& go, std::atomic<bool>& wok
 
 brigade::task<void> wait_then_flag(brigade::event& go, std::atomic<bool>& parked, std::atomic<bool>& ran) {
   parked = true;
-  co_await go.wait();
+  co_await go.wait_async();
   ran = true;
 }
 
@@ -152,7 +152,7 @@ brigade::task<void> wake_then_read(brigade::event& go, int fd) {
 
 brigade::task<void> wait_then_write(brigade::event& go, std::atomic<bool>& parked, int fd) {
   parked = true;
-  co_await go.wait();
+  co_await go.wait_async();
   const char byte = 'x';
   (void)::write(fd, &byte, 1);
 }

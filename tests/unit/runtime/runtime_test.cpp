@@ -160,7 +160,7 @@ brigade::task<int> waits_forever(brigade::event& never, std::atomic<int>& destro
                                  std::atomic<int>& started) {
   destructor_counter guard{&destroyed};
   started.fetch_add(1);
-  co_await never.wait();
+  co_await never.wait_async();
   co_return 1;
 }
 
@@ -188,7 +188,7 @@ TEST(runtime, shutdown_destroys_suspended_tasks_and_joiners_see_cancellation) {
 brigade::task<int> finishes_at_once() { co_return 2; }
 
 brigade::task<int> waits_for(brigade::event& go) {
-  co_await go.wait();
+  co_await go.wait_async();
   co_return 3;
 }
 

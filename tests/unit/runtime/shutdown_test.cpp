@@ -37,8 +37,8 @@ void returns_within(std::chrono::milliseconds limit, Body body, const char* what
 }
 
 brigade::task<void> hold_the_sender(brigade::event& never, brigade::sender<int> tx) {
-  co_await never.wait();  // suspended for good; destroying the frame drops tx
-  co_await tx.send(1);
+  co_await never.wait_async();  // suspended for good; destroying the frame drops tx
+  co_await tx.send_async(1);
 }
 
 // ../shared/repros/shutdown_waits_for_blocking_job_first.cpp: the runtime waited for the blocking
@@ -52,12 +52,12 @@ TEST(shutdown, shutdown_waits_for_blocking_job_first) {
     rt.spawn(hold_the_sender(never, std::move(tx))).detach();
     rt.spawn_blocking([rx = std::move(rx), &job_waiting, &job_returned] {
         job_waiting = true;
-        const bool got = rx.recv_blocking().has_value();  // returns once the channel is closed
+        const bool got = rx.recv().has_value();  // returns once the channel is closed
         job_returned = true;
         return got;
       }).detach();
     while (!job_waiting) std::this_thread::sleep_for(1ms);
-    std::this_thread::sleep_for(20ms);  // the task is suspended, the job is in recv_blocking()
+    std::this_thread::sleep_for(20ms);  // the task is suspended, the job is in recv()
   }, "~runtime with a blocking job waiting for a suspended task");
   EXPECT_TRUE(job_returned.load());
 }
@@ -71,7 +71,7 @@ TEST(shutdown, a_blocking_call_that_takes_a_token_is_asked_to_stop) {
     handle.emplace(rt.spawn_blocking([rx = std::move(rx), &started](std::stop_token stop) {
       started = true;
       try {
-        (void)rx.recv_blocking(stop);
+        (void)rx.recv(stop);
         return 0;
       } catch (const brigade::task_cancelled&) {
         return 1;  // interrupted by the shutdown's stop request
@@ -89,7 +89,7 @@ TEST(shutdown, abort_stops_a_blocking_call_through_its_token) {
   std::atomic<bool> started{false};
   auto handle = rt.spawn_blocking([&never, &started](std::stop_token stop) {
     started = true;
-    never.wait_blocking(stop);  // throws task_cancelled on the stop request
+    never.wait(stop);  // throws task_cancelled on the stop request
   });
   while (!started) std::this_thread::sleep_for(1ms);
   handle.abort();

@@ -32,7 +32,7 @@ struct phase_board {
 brigade::task<void> task_party(brigade::barrier& b, phase_board& board, int party) {
   for (int phase = 0; phase < phases; ++phase) {
     board.write(phase, party);
-    co_await b.arrive_and_wait();
+    co_await b.arrive_and_wait_async();
     board.check(phase);
   }
 }
@@ -48,7 +48,7 @@ TEST(barrier, tasks_and_threads_go_on_together_phase_after_phase) {
     threads.emplace_back([&b, &board, party] {
       for (int phase = 0; phase < phases; ++phase) {
         board.write(phase, party);
-        b.arrive_and_wait_blocking();
+        b.arrive_and_wait();
         board.check(phase);
       }
     });
@@ -61,10 +61,10 @@ TEST(barrier, tasks_and_threads_go_on_together_phase_after_phase) {
 TEST(barrier, one_party_never_waits) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::barrier alone(1);
-  alone.arrive_and_wait_blocking();
+  alone.arrive_and_wait();
   rt.block_on([](brigade::barrier& b) -> brigade::task<void> {
-    co_await b.arrive_and_wait();
-    co_await b.arrive_and_wait();
+    co_await b.arrive_and_wait_async();
+    co_await b.arrive_and_wait_async();
   }(alone));
   EXPECT_EQ(alone.parties(), 1);
 }
@@ -76,7 +76,7 @@ TEST(barrier, fewer_than_one_party_is_a_usage_error) {
 
 TEST(barrier, co_await_outside_a_runtime_is_a_usage_error) {
   brigade::barrier b(2);
-  auto awaiter = b.arrive_and_wait();
+  auto awaiter = b.arrive_and_wait_async();
   EXPECT_THROW(awaiter.await_suspend(std::noop_coroutine()), brigade::usage_error);
 }
 
@@ -89,14 +89,14 @@ TEST(barrier, a_waiter_destroyed_at_shutdown_leaves_the_list) {
     brigade::runtime rt({.worker_threads = 1});
     auto handle = rt.spawn([](brigade::barrier& bar, std::atomic<bool>& s) -> brigade::task<void> {
       s = true;
-      co_await bar.arrive_and_wait();
+      co_await bar.arrive_and_wait_async();
     }(b, started));
     while (!started.load()) std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(2ms);
     rt.shutdown();
     EXPECT_THROW(handle.join(), brigade::task_cancelled);
   }
-  b.arrive_and_wait_blocking();  // completes the phase the destroyed task arrived in
+  b.arrive_and_wait();  // completes the phase the destroyed task arrived in
 }
 
 }  // namespace

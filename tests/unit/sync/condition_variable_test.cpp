@@ -27,7 +27,7 @@ struct bounded_queue {
 brigade::task<void> task_producer(bounded_queue& q, int from, int count) {
   for (int i = from; i < from + count; ++i) {
     auto held = co_await q.m.lock_async();
-    co_await q.not_full.wait(held, [&] { return q.items.size() < bounded_queue::capacity; });
+    co_await q.not_full.wait_async(held, [&] { return q.items.size() < bounded_queue::capacity; });
     q.items.push_back(i);
     q.not_empty.notify_one();
   }
@@ -37,7 +37,7 @@ brigade::task<long> task_consumer(bounded_queue& q, int count) {
   long sum = 0;
   for (int i = 0; i < count; ++i) {
     auto held = co_await q.m.lock_async();
-    co_await q.not_empty.wait(held, [&] { return !q.items.empty(); });
+    co_await q.not_empty.wait_async(held, [&] { return !q.items.empty(); });
     EXPECT_TRUE(held.owns_lock());
     sum += q.items.front();
     q.items.pop_front();
@@ -123,7 +123,7 @@ TEST(condition_variable, waiting_without_the_mutex_is_a_usage_error) {
   EXPECT_THROW(rt.block_on([](brigade::mutex& mx, brigade::condition_variable& c) -> brigade::task<void> {
                  auto held = co_await mx.lock_async();
                  held.unlock();
-                 co_await c.wait(held);
+                 co_await c.wait_async(held);
                }(m, cv)),
                brigade::usage_error);
 }

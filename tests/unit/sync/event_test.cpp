@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 brigade::task<int> waits(brigade::event& ev, std::atomic<int>& waiting) {
   ++waiting;
-  co_await ev.wait();
+  co_await ev.wait_async();
   co_return 1;
 }
 
@@ -27,7 +27,7 @@ TEST(event, wakes_every_waiting_task_and_thread) {
   for (int i = 0; i < 100; ++i) handles.push_back(rt.spawn(waits(ev, waiting)));
   std::atomic<bool> thread_woke{false};
   std::thread plain([&] {
-    ev.wait_blocking();
+    ev.wait();
     thread_woke = true;
   });
   while (waiting.load() < 100) std::this_thread::sleep_for(1ms);
@@ -47,7 +47,7 @@ TEST(event, waiting_on_a_set_event_completes_at_once) {
   ev.set();
   std::atomic<int> waiting{0};
   EXPECT_EQ(rt.block_on(waits(ev, waiting)), 1);
-  ev.wait_blocking();
+  ev.wait();
 }
 
 }  // namespace
@@ -65,7 +65,7 @@ TEST(event, may_be_destroyed_as_soon_as_a_wait_returns) {
   for (int i = 0; i < 2000; ++i) {
     auto* ev = new brigade::event();
     current.store(ev);
-    ev->wait_blocking();
+    ev->wait();
     delete ev;
   }
   stop = true;

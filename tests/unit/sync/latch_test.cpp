@@ -15,7 +15,7 @@ TEST(latch, opens_after_the_last_count_down_for_threads_and_tasks) {
   brigade::latch ready(4);
   std::atomic<int> passed{0};
   auto waiting_task = rt.spawn([](brigade::latch& l, std::atomic<int>& p) -> brigade::task<void> {
-    co_await l.wait();
+    co_await l.wait_async();
     p.fetch_add(1);
   }(ready, passed));
   std::vector<std::thread> threads;
@@ -30,13 +30,40 @@ TEST(latch, opens_after_the_last_count_down_for_threads_and_tasks) {
   waiting_task.join();
   EXPECT_EQ(passed.load(), 4);
   EXPECT_TRUE(ready.try_wait());
-  ready.wait_blocking();  // stays open
+  ready.wait();  // stays open
+}
+
+// Tasks and threads arrive together: each counts down once and waits for the others.
+TEST(latch, tasks_and_threads_arrive_and_wait_together) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::latch all_here(4);
+  std::atomic<int> arrived{0}, passed{0};
+  std::vector<brigade::join_handle<void>> tasks;
+  for (int t = 0; t < 2; ++t)
+    tasks.push_back(rt.spawn([](brigade::latch& l, std::atomic<int>& a, std::atomic<int>& p) -> brigade::task<void> {
+      a.fetch_add(1);
+      co_await l.arrive_and_wait_async();
+      EXPECT_EQ(a.load(), 4);  // nobody passes before all four arrived
+      p.fetch_add(1);
+    }(all_here, arrived, passed)));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&] {
+      arrived.fetch_add(1);
+      all_here.arrive_and_wait();
+      EXPECT_EQ(arrived.load(), 4);
+      passed.fetch_add(1);
+    });
+  for (auto& h : tasks) h.join();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(passed.load(), 4);
+  EXPECT_TRUE(all_here.try_wait());
 }
 
 TEST(latch, a_zero_count_is_open_from_the_start) {
   brigade::latch open(0);
   EXPECT_TRUE(open.try_wait());
-  open.wait_blocking();
+  open.wait();
 }
 
 TEST(latch, counting_below_zero_is_a_usage_error_that_changes_nothing) {

@@ -36,7 +36,7 @@ TEST(semaphore, at_most_n_tasks_and_threads_hold_a_permit) {
   for (int t = 0; t < 20; ++t)
     handles.push_back(rt.spawn([](brigade::semaphore& s, occupancy& r) -> brigade::task<void> {
       for (int i = 0; i < 100; ++i) {
-        co_await s.acquire();
+        co_await s.acquire_async();
         r.enter();
         co_await brigade::yield_now();
         r.leave();
@@ -47,7 +47,7 @@ TEST(semaphore, at_most_n_tasks_and_threads_hold_a_permit) {
   for (int t = 0; t < 2; ++t)
     threads.emplace_back([&] {
       for (int i = 0; i < 500; ++i) {
-        permits.acquire_blocking();
+        permits.acquire();
         room.enter();
         room.leave();
         permits.release();
@@ -80,7 +80,7 @@ TEST(semaphore, a_release_wakes_waiters_first_in_first_out) {
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
       started.fetch_add(1);
-      s.acquire_blocking();
+      s.acquire();
       std::lock_guard lock(order_mutex);
       order.push_back(t);
     });
@@ -117,7 +117,7 @@ TEST(semaphore, misuse_is_a_usage_error) {
   EXPECT_THROW(s.release(1), brigade::usage_error);
   EXPECT_EQ(s.available(), brigade::semaphore::max_permits);
   brigade::semaphore empty(0);
-  auto awaiter = empty.acquire();
+  auto awaiter = empty.acquire_async();
   EXPECT_FALSE(awaiter.await_ready());
   EXPECT_THROW(awaiter.await_suspend(std::noop_coroutine()), brigade::usage_error);
 }
@@ -129,7 +129,7 @@ TEST(semaphore, a_waiting_task_destroyed_at_shutdown_leaves_the_queue) {
     brigade::runtime rt({.worker_threads = 1});
     auto handle = rt.spawn([](brigade::semaphore& sem, std::atomic<bool>& st) -> brigade::task<void> {
       st = true;
-      co_await sem.acquire();
+      co_await sem.acquire_async();
     }(s, started));
     while (!started.load()) std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(2ms);

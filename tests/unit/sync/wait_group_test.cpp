@@ -29,7 +29,7 @@ brigade::task<int> spawn_and_wait(brigade::wait_group& group, std::atomic<int>& 
     group.add(1);
     brigade::spawn(work(group, finished)).detach();
   }
-  co_await group.wait();
+  co_await group.wait_async();
   co_return finished.load();
 }
 
@@ -47,11 +47,11 @@ TEST(wait_group, threads_and_tasks_wait_on_the_same_group) {
   group.add(3);
   std::atomic<int> woken{0};
   std::thread waiter_thread([&] {
-    group.wait_blocking();
+    group.wait();
     woken.fetch_add(1);
   });
   auto waiting_task = rt.spawn([](brigade::wait_group& g, std::atomic<int>& w) -> brigade::task<void> {
-    co_await g.wait();
+    co_await g.wait_async();
     w.fetch_add(1);
   }(group, woken));
   std::this_thread::sleep_for(5ms);
@@ -67,8 +67,8 @@ TEST(wait_group, threads_and_tasks_wait_on_the_same_group) {
 TEST(wait_group, waiting_at_zero_returns_at_once) {
   brigade::runtime rt({.worker_threads = 1});
   brigade::wait_group group;
-  group.wait_blocking();
-  rt.block_on([](brigade::wait_group& g) -> brigade::task<void> { co_await g.wait(); }(group));
+  group.wait();
+  rt.block_on([](brigade::wait_group& g) -> brigade::task<void> { co_await g.wait_async(); }(group));
 }
 
 TEST(wait_group, a_negative_counter_is_a_usage_error_that_changes_nothing) {
@@ -93,7 +93,7 @@ TEST(wait_group, can_be_reused_once_its_waits_returned) {
     group.add(2);
     std::thread a([&] { group.done(); });
     std::thread b([&] { group.done(); });
-    group.wait_blocking();
+    group.wait();
     a.join();
     b.join();
     EXPECT_EQ(group.count(), 0);
@@ -103,7 +103,7 @@ TEST(wait_group, can_be_reused_once_its_waits_returned) {
 TEST(wait_group, co_await_outside_a_runtime_is_a_usage_error) {
   brigade::wait_group group;
   group.add(1);
-  auto awaiter = group.wait();
+  auto awaiter = group.wait_async();
   EXPECT_FALSE(awaiter.await_ready());
   EXPECT_THROW(awaiter.await_suspend(std::noop_coroutine()), brigade::usage_error);
 }
@@ -118,7 +118,7 @@ TEST(wait_group, a_waiter_destroyed_at_shutdown_leaves_the_list) {
     brigade::runtime rt({.worker_threads = 1});
     auto handle = rt.spawn([](brigade::wait_group& g, std::atomic<bool>& s) -> brigade::task<void> {
       s = true;
-      co_await g.wait();
+      co_await g.wait_async();
     }(group, started));
     while (!started.load()) std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(2ms);
@@ -148,7 +148,7 @@ TEST(wait_group, may_be_destroyed_as_soon_as_a_wait_returns) {
     auto* group = new brigade::wait_group();
     group->add(1);
     current.store(group);
-    group->wait_blocking();
+    group->wait();
     delete group;
   }
   stop = true;
@@ -169,7 +169,7 @@ TEST(wait_group, a_task_may_destroy_its_group_as_soon_as_the_wait_returns) {
       auto group = std::make_unique<brigade::wait_group>();
       group->add(1);
       slot.store(group.get());
-      co_await group->wait();
+      co_await group->wait_async();
     }
   }(current));
   stop = true;
@@ -185,7 +185,7 @@ TEST(wait_group, wait_blocking_inside_a_task_is_a_usage_error) {
   brigade::wait_group group;
   group.add(1);
   EXPECT_THROW(rt.block_on([](brigade::wait_group& g) -> brigade::task<void> {
-                 g.wait_blocking();
+                 g.wait();
                  co_return;
                }(group)),
                brigade::usage_error);

@@ -136,7 +136,7 @@ TEST(task_group, a_failing_child_wakes_the_body_parked_on_a_channel) {
   auto [tx, rx] = brigade::make_channel<int>(0);
   EXPECT_THROW(rt.block_on(brigade::with_task_group([&rx](brigade::task_group& group) -> brigade::task<void> {
                  group.spawn(failing_child());
-                 (void)co_await rx.recv();  // nobody sends: only the failure ends this
+                 (void)co_await rx.recv_async();  // nobody sends: only the failure ends this
                })),
                std::runtime_error);
 }

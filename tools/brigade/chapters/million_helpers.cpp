@@ -103,7 +103,7 @@ std::atomic<std::size_t> helpers_ready{0};
 
 task<void> wait_for(event& bell) {
   helpers_ready.fetch_add(1, std::memory_order_relaxed);
-  co_await bell.wait();
+  co_await bell.wait_async();
 }
 
 // Spawns one helper per slot of `helpers` (sized beforehand, so the handles' own memory is not

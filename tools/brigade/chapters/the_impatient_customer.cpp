@@ -6,7 +6,7 @@
 //
 // Three scenes, each checked:
 // 1. Promise.race (brigade::when_any): a customer orders from two kitchens and takes the first
-//    dish. Each kitchen waits for its ingredients with `co_await counter.recv()`; a supplier
+//    dish. Each kitchen waits for its ingredients with `co_await counter.recv_async()`; a supplier
 //    delivers to one of them, which cooks and wins. The other is parked on a channel nobody sends
 //    on, and when_any, which returns only once every child has finished (nothing outlives the
 //    call), would wait for it forever if the stop did not reach its recv(). It is run many times,
@@ -68,7 +68,7 @@ constexpr std::chrono::seconds give_up_after{20};  // the whole chapter takes mi
 // --- The watchdog -------------------------------------------------------------------------------
 
 // Stops its token once `limit` has passed, unless it is destroyed first. The main thread's
-// blocking waits take the token (join(token), wait_blocking(token), send_blocking(value, token)),
+// blocking waits take the token (join(token), wait(token), send(value, token)),
 // so a wait that never ends becomes a task_cancelled the chapter can report.
 class watchdog {
  public:
@@ -143,7 +143,7 @@ task<std::string> kitchen(std::size_t which, receiver<std::string_view> counter,
   both_at_counters.count_down();
   std::optional<std::string_view> delivered;
   try {
-    delivered = co_await counter.recv();
+    delivered = co_await counter.recv_async();
   } catch (const task_cancelled&) {
     log.ended_at = steady_clock::now();
     log.stopped_waiting = true;
@@ -159,8 +159,8 @@ task<std::string> kitchen(std::size_t which, receiver<std::string_view> counter,
 // The supplier: once both kitchens wait at their counters, delivers to one of them.
 task<void> supply(brigade::latch& both_at_counters, sender<std::string_view> counter,
                   std::string_view goods) {
-  co_await both_at_counters.wait();
-  co_await counter.send(goods);
+  co_await both_at_counters.wait_async();
+  co_await counter.send_async(goods);
 }
 
 struct race_result {
@@ -233,7 +233,7 @@ part_end show_the_race(tour_context& ctx, runtime& rt, const watchdog& time_limi
                        std::vector<std::string>& failures) {
   ctx.paragraph(
       "Promise.race, with brigade::when_any: the customer orders from kitchens A and B and takes "
-      "the first dish. Each kitchen waits for its ingredients with `co_await counter.recv()`; "
+      "the first dish. Each kitchen waits for its ingredients with `co_await counter.recv_async()`; "
       "once both wait, a supplier delivers to one.");
   std::fflush(stdout);
   join_handle<race_summary> handle = rt.spawn(run_races(races));
@@ -368,7 +368,7 @@ task<void> take_a_delivery(job_record& record, receiver<std::string_view> delive
                            brigade::latch& at_their_posts) {
   at_their_posts.count_down();
   try {
-    const std::optional<std::string_view> goods = co_await deliveries.recv();
+    const std::optional<std::string_view> goods = co_await deliveries.recv_async();
     record.received = goods.value_or("nothing: the channel closed");
     record.finish(job_state::done);
   } catch (const task_cancelled&) {
@@ -379,7 +379,7 @@ task<void> take_a_delivery(job_record& record, receiver<std::string_view> delive
 
 task<void> light_the_fryer(job_record& record, brigade::latch& at_their_posts,
                            brigade::event& fire_reported) {
-  co_await at_their_posts.wait();  // every other job has arrived at its wait (or ended)
+  co_await at_their_posts.wait_async();  // every other job has arrived at its wait (or ended)
   record.finish(job_state::failed);
   fire_reported.set();
   throw kitchen_fire();
@@ -556,7 +556,7 @@ part_end show_the_task_group(tour_context& ctx, runtime& rt, brigade::mutex& pan
   ctx.paragraph(fmt::format(
       "asyncio.TaskGroup, with brigade::with_task_group: a batch of {} jobs. {} wait for the "
       "pantry (`co_await pantry.lock_async()`, a brigade::mutex the main thread holds), {} for "
-      "a delivery (`co_await deliveries.recv()`, a channel nobody sends on); one sets the "
+      "a delivery (`co_await deliveries.recv_async()`, a channel nobody sends on); one sets the "
       "tables; one lights the fryer once the others are at their posts, and it catches fire.",
       job_count, pantry_jobs, delivery_jobs));
   std::fflush(stdout);
@@ -608,10 +608,10 @@ std::optional<gathered_batch> run_gathered_batch(runtime& rt, brigade::mutex& pa
   join_handle<std::vector<outcome<void>>> handle = rt.spawn(run_as_gather(batch));
   std::optional<std::vector<outcome<void>>> outcomes;
   try {
-    batch.fire_reported.wait_blocking(time_limit.token());
+    batch.fire_reported.wait(time_limit.token());
     pantry_held.unlock();
     for (const std::string_view goods : delivered_goods)
-      deliveries.send_blocking(goods, time_limit.token());
+      deliveries.send(goods, time_limit.token());
     outcomes = join_unless_hung(handle, time_limit);
   } catch (const task_cancelled&) {
     if (!time_limit.expired()) throw;

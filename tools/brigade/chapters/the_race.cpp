@@ -56,11 +56,11 @@ std::chrono::duration<double> run_threads(Up up, Down down) {
   try {
     for (int i = 0; i < threads_per_side; ++i) {
       threads.emplace_back([&] {
-        gate.wait_blocking();
+        gate.wait();
         for (int k = 0; k < iterations; ++k) up();
       });
       threads.emplace_back([&] {
-        gate.wait_blocking();
+        gate.wait();
         for (int k = 0; k < iterations; ++k) down();
       });
     }
@@ -112,7 +112,7 @@ race_report locked_threads() {
 // The fix on tasks: each task takes the lock `iterations` times with co_await, which parks the
 // task (not the worker thread) while another holds it.
 task<void> adjust(brigade::latch& gate, brigade::mutex& m, long& counter, long delta) {
-  co_await gate.wait();
+  co_await gate.wait_async();
   for (int k = 0; k < iterations; ++k) {
     auto held = co_await m.lock_async();
     counter += delta;

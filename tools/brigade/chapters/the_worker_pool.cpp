@@ -5,10 +5,10 @@
 //   jobChannel := make(chan string, n)     auto [jobs_tx, jobs_rx] = make_channel<std::string>(n)
 //   wg.Add(1); go worker(w, jobs, ...)     group.add(1); rt.spawn(worker(w, jobs_rx, ..., group))
 //   defer wg.Done()                        a guard whose destructor calls group.done()
-//   for url := range jobs { ... }          while (auto url = co_await jobs.recv()) { ... }
-//   results <- content                     co_await results.send(std::move(page))
-//   jobChannel <- url; close(jobChannel)   co_await jobs.send(url); jobs.close()  (in a task)
-//   go func() { wg.Wait(); close(res) }()  a task: co_await group.wait(); results.close()
+//   for url := range jobs { ... }          while (auto url = co_await jobs.recv_async()) { ... }
+//   results <- content                     co_await results.send_async(std::move(page))
+//   jobChannel <- url; close(jobChannel)   co_await jobs.send_async(url); jobs.close()  (in a task)
+//   go func() { wg.Wait(); close(res) }()  a task: co_await group.wait_async(); results.close()
 //   for result := range resultChannel      for (content& page : results_rx)  (on the main thread)
 //
 // Differences from the essay's Go, each for a reason:
@@ -120,20 +120,20 @@ class done_on_exit {
 task<void> worker(std::size_t id, receiver<std::string> jobs, sender<content> results,
                   wait_group& group) {
   const done_on_exit counted_out(group);
-  while (std::optional<std::string> url = co_await jobs.recv()) {  // ends when closed and empty
+  while (std::optional<std::string> url = co_await jobs.recv_async()) {  // ends when closed and empty
     content page = fetch_url(std::move(*url));
     page.worker = id;
-    co_await results.send(std::move(page));
+    co_await results.send_async(std::move(page));
   }
 }
 
 task<void> send_jobs(sender<std::string> jobs, const std::vector<std::string>& urls) {
-  for (const std::string& url : urls) co_await jobs.send(url);
+  for (const std::string& url : urls) co_await jobs.send_async(url);
   jobs.close();  // telling the workers no more jobs are coming
 }
 
 task<void> close_when_done(wait_group& group, sender<content> results) {
-  co_await group.wait();
+  co_await group.wait_async();
   results.close();
 }
 
