@@ -478,6 +478,9 @@ class sender {
 
   [[nodiscard]] explicit operator bool() const noexcept { return end_.get() != nullptr; }
   [[nodiscard]] std::size_t capacity() const { return end_.core("capacity()").capacity(); }
+  /// Values buffered now (a snapshot), as the receivers see it: how far ahead of them the senders
+  /// are (Go's len(ch)). Always 0 for a rendezvous channel.
+  [[nodiscard]] std::size_t size() const { return end_.core("size()").size(); }
 
  private:
   template <class>

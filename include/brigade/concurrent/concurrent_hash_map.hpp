@@ -11,6 +11,9 @@
 //       // parties ask at once; the others wait for its result. The one-line fix for the essays'
 //       // racy lazily filled cache.
 //   cache.erase(url);
+//   hits.upsert(url, [] { return 1; }, [](int& n) { ++n; });   // insert, or change in place
+//   totals.merge(day, amount, [](long a, long b) { return a + b; });   // Java's merge
+//   cache.erase_if([](const std::string&, const page& p) { return p.stale(); });
 //
 // Structure: the keys are split by hash over a fixed number of shards (a power of two, by
 // default 64, or 8 per hardware thread if more), each an open-addressing table (linear probing,
@@ -18,8 +21,9 @@
 // brigade::rw_mutex: finds in a shard share it, writes take it alone. Two operations contend only
 // when their keys fall in the same shard.
 // Guarantees: every operation is linearizable (it takes effect at one instant, under its shard's
-// lock). find returns a copy, so a value is never read while another party changes it; visit and
-// update run a function on the value in place, under the shard's read or write lock: keep them
+// lock; erase_if and for_each take one shard at a time). find returns a copy, so a value is
+// never read while another party changes it; visit, update, upsert, merge and erase_if run a
+// function on values in place, under the shard's read or write lock: keep them
 // short, and do not use the same map from inside them: an operation on the shard whose lock
 // the function holds throws usage_error (it would wait for itself); other shards are fine.
 // get_or_compute runs its function outside every lock: while it runs, the key is marked as being
@@ -147,6 +151,55 @@ class concurrent_hash_map {
     return true;
   }
 
+  /// Inserts `make()` if `key` is absent, or runs `change(V&)` on its value, under the shard's write
+  /// lock (keep both short). Returns whether it inserted. The counter's idiom:
+  /// `hits.upsert(url, [] { return 1; }, [](int& n) { ++n; })`.
+  template <class Make, class Change>
+  bool upsert(const K& key, Make&& make, Change&& change) {
+    const std::uint64_t h = mixed_hash(key);
+    shard& s = checked_shard_for(h);
+    std::unique_lock lock(s.lock);
+    wait_while_computed(s, key, h, lock);
+    inside_callback marker(s);
+    if (entry* found = s.entries.find(key, h, equal_)) {
+      std::forward<Change>(change)(found->value);
+      return false;
+    }
+    s.entries.insert_new(K(key), V(std::forward<Make>(make)()), h);
+    return true;
+  }
+
+  /// Java's merge: inserts `value` if `key` is absent, else replaces the value with
+  /// `combine(old value, value)`; returns (a copy of) the value now stored.
+  template <class Combine>
+  V merge(const K& key, V value, Combine&& combine) {
+    const std::uint64_t h = mixed_hash(key);
+    shard& s = checked_shard_for(h);
+    std::unique_lock lock(s.lock);
+    wait_while_computed(s, key, h, lock);
+    inside_callback marker(s);
+    if (entry* found = s.entries.find(key, h, equal_)) {
+      found->value = std::forward<Combine>(combine)(static_cast<const V&>(found->value), std::move(value));
+      return found->value;
+    }
+    s.entries.insert_new(K(key), V(value), h);
+    return value;
+  }
+
+  /// Erases every entry for which `predicate(const K&, const V&)` is true, shard by shard, each
+  /// under its write lock (like for_each, weakly consistent across shards); returns how many.
+  template <class Predicate>
+  std::size_t erase_if(Predicate&& predicate) {
+    std::size_t erased = 0;
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      shard& s = shards_[i];
+      std::lock_guard lock(s.lock);
+      inside_callback marker(s);
+      erased += s.entries.erase_if(predicate, equal_);  // (keys being computed are not in it yet)
+    }
+    return erased;
+  }
+
   /// The value for `key`; if absent, `compute()` makes it, at most once per key however many
   /// parties ask at once (the others wait for it), outside the shard's lock. Returns a copy.
   template <class Compute>
@@ -267,6 +320,25 @@ class concurrent_hash_map {
     void clear() noexcept {
       for (auto& slot : slots_) slot.reset();
       size_ = 0;
+    }
+    /// Erases the entries `predicate` accepts; returns how many. Rescans a slot after an erase
+    /// (the backward shift may move a later entry into it).
+    /// An entry that an erase shifts back from a wrapped-around run into a slot already passed
+    /// is not missed (only passed entries move there); one shifted ahead is looked at twice.
+    template <class Predicate>
+    std::size_t erase_if(Predicate& predicate, const Equal& equal) {
+      std::size_t erased = 0;
+      for (std::size_t i = 0; i < slots_.size();) {
+        std::optional<entry>& slot = slots_[i];
+        if (slot && predicate(static_cast<const K&>(slot->key), static_cast<const V&>(slot->value))) {
+          const K key = slot->key;
+          erase(key, slot->hash, equal);
+          ++erased;
+          continue;  // slot i may now hold an entry shifted back into it
+        }
+        ++i;
+      }
+      return erased;
     }
     template <class Visitor>
     void for_each(Visitor& visitor) const {

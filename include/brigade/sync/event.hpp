@@ -1,12 +1,13 @@
-// brigade/sync/event.hpp: event, a one-way latch that tasks and threads wait on until it is set
-// (a manual-reset event; asyncio.Event without clear()).
+// brigade/sync/event.hpp: event, a flag that tasks and threads wait on until it is set (a
+// manual-reset event; asyncio.Event, with reset() for its clear()).
 // Naming, as for every brigade wait: the plain name blocks a thread (std's meaning), the _async
 // form is awaited by a task.
 //
 //   brigade::event ready;
 //   co_await ready.wait_async();   // in a task: suspends until set()
 //   ready.wait();                  // on a plain thread: blocks until set()
-//   ready.set();               // from anywhere: releases every waiter, present and future
+//   ready.set();                   // from anywhere: releases every waiter, present and future
+//   ready.reset();                 // from anywhere: later waits wait again, until the next set()
 //
 // Cancellation: a task's wait is a cancellation point. A stop request of its scope while it waits
 // ends the wait with task_cancelled; the event is unchanged (cancel-safe). A thread's
@@ -49,6 +50,13 @@ class event {
       waiters = waiters_.take_all();
     }
     detail::wait_list::wake_all(waiters);
+  }
+
+  /// Clears the event: waits that begin after it wait until the next set(). Waiters that set()
+  /// already released are not affected (they were woken, and return). No effect if not set.
+  void reset() noexcept {
+    std::lock_guard lock(mutex_);
+    set_.store(false, detail::seam::memory_order::relaxed);
   }
 
   [[nodiscard]] bool is_set() const noexcept { return set_.load(detail::seam::memory_order::acquire); }

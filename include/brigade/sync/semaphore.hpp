@@ -5,6 +5,10 @@
 //   co_await connections.acquire_async();      // in a task: suspends until a permit is free
 //   ...                                        // (a thread: acquire, try_acquire_for)
 //   connections.release();                     // gives the permit back, from any thread or task
+//   {
+//     auto held = co_await connections.acquire_permit_async();   // or acquire_permit() on a
+//     ...                                                        // thread: a scoped permit,
+//   }                                                            // released at the scope's end
 //
 // A permit is not tied to whoever acquired it: any party may release (as with Java's and Go's
 // semaphores), which is what a producer that hands out work permits needs.
@@ -28,6 +32,7 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 
 #include "brigade/detail/grant_wait.hpp"
@@ -40,11 +45,13 @@ namespace brigade {
 
 class semaphore {
  public:
+  class permit;
+
   /// The largest number of permits a semaphore holds.
   static constexpr std::int64_t max_permits = std::numeric_limits<std::int64_t>::max() / 2;
 
   /// Starts with `permits` free permits. Throws usage_error if negative or above max_permits.
-  explicit semaphore(std::int64_t permits) : state_(checked_initial(permits) * permit) {}
+  explicit semaphore(std::int64_t permits) : state_(checked_initial(permits) * one_permit) {}
   ~semaphore() { detail::retire_cancel_targets(); }
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
@@ -73,16 +80,28 @@ class semaphore {
     return detail::block_until_granted(side{*this}, detail::seam::deadline_at(deadline));
   }
 
+  // ---- Scoped permits: a permit object gives its permit back when destroyed -----------------
+
+  /// co_await s.acquire_permit_async(): as acquire_async(), and yields a permit that releases
+  /// itself (on every path out of its scope, exceptions and cancellation included).
+  [[nodiscard("co_await it, and keep the permit")]] auto acquire_permit_async() noexcept {
+    return detail::grant_awaiter<permit_side>(permit_side{side{*this}});
+  }
+  /// As acquire(token), and returns a permit that releases itself.
+  [[nodiscard("keep the permit: destroying it releases it")]] permit acquire_permit(std::stop_token token = {});
+  /// A permit if one is free now; empty otherwise. Never blocks.
+  [[nodiscard]] std::optional<permit> try_acquire_permit() noexcept;
+
   /// Gives back `count` permits: wakes up to `count` waiters (each handed one), frees the rest.
   void release(std::int64_t count = 1) {
     if (count < 0) throw usage_error("brigade: semaphore::release() of a negative number of permits");
     if (count == 0) return;
     std::int64_t state = state_.load(detail::seam::memory_order::relaxed);
     while ((state & waiters_bit) == 0) {
-      if (count > max_permits - state / permit)
+      if (count > max_permits - state / one_permit)
         throw usage_error("brigade: semaphore::release() would exceed semaphore::max_permits");
       // Release: pairs with the acquire of whoever takes these permits.
-      if (state_.compare_exchange_weak(state, state + count * permit,
+      if (state_.compare_exchange_weak(state, state + count * one_permit,
                                        detail::seam::memory_order::release,
                                        detail::seam::memory_order::relaxed))
         return;
@@ -92,15 +111,15 @@ class semaphore {
 
   /// The number of free permits (a snapshot).
   [[nodiscard]] std::int64_t available() const noexcept {
-    return state_.load(detail::seam::memory_order::relaxed) / permit;
+    return state_.load(detail::seam::memory_order::relaxed) / one_permit;
   }
 
  private:
-  // state_ = free permits * permit + waiters_bit. waiters_bit changes only under list_mutex_ and
+  // state_ = free permits * one_permit + waiters_bit. waiters_bit changes only under list_mutex_ and
   // is set exactly while the list is not empty; then the free count is zero (a release gives
   // permits to waiters first), so a new arrival can see at a glance whether it may take one.
   static constexpr std::int64_t waiters_bit = 1;
-  static constexpr std::int64_t permit = 2;
+  static constexpr std::int64_t one_permit = 2;
 
   static std::int64_t checked_initial(std::int64_t permits) {
     if (permits < 0 || permits > max_permits)
@@ -109,8 +128,8 @@ class semaphore {
   }
 
   /// A permit is free and nobody queues for one (FIFO: arrivals do not pass waiters).
-  static bool permit_free(std::int64_t state) noexcept { return state >= permit && (state & waiters_bit) == 0; }
-  static std::int64_t minus_permit(std::int64_t state) noexcept { return state - permit; }
+  static bool permit_free(std::int64_t state) noexcept { return state >= one_permit && (state & waiters_bit) == 0; }
+  static std::int64_t minus_permit(std::int64_t state) noexcept { return state - one_permit; }
 
   bool take_free_permit() noexcept { return detail::try_take(state_, permit_free, minus_permit); }
 
@@ -129,8 +148,8 @@ class semaphore {
       std::int64_t state = state_.load(detail::seam::memory_order::relaxed);
       std::int64_t updated;
       do {
-        if (count > max_permits - state / permit) count = max_permits - state / permit;  // saturate
-        updated = state + count * permit;
+        if (count > max_permits - state / one_permit) count = max_permits - state / one_permit;  // saturate
+        updated = state + count * one_permit;
         if (waiters_.empty()) updated &= ~waiters_bit;
       } while (!state_.compare_exchange_weak(state, updated, detail::seam::memory_order::release,
                                              detail::seam::memory_order::relaxed));
@@ -164,6 +183,18 @@ class semaphore {
     }
     void granted() noexcept {}
   };
+  /// The same protocol, granting a scoped permit.
+  struct permit_side : side {
+    permit granted() noexcept;
+  };
+  struct permit_release {
+    static void release(semaphore& owner) noexcept {
+      try {
+        owner.release(1);
+      } catch (...) {  // cannot overflow: the permit was counted before it was handed out
+      }
+    }
+  };
 
   /// Under list_mutex_, after a stop request withdrew a waiter.
   static detail::waiter* after_withdrawal(semaphore& owner) noexcept {
@@ -178,5 +209,29 @@ class semaphore {
       &detail::cancel_from_list<semaphore, &semaphore::list_mutex_, &semaphore::waiters_, &semaphore::after_withdrawal>,
       this};
 };
+
+/// One permit of a brigade::semaphore, given back when destroyed or through unlock(). Movable, so
+/// a permit can pass to another task or thread; empty once moved from.
+class semaphore::permit : public detail::held_grant<semaphore, semaphore::permit_release> {
+ public:
+  /// The semaphore this permit belongs to, or null.
+  [[nodiscard]] semaphore* owner() const noexcept { return held(); }
+
+ private:
+  friend class semaphore;
+  explicit permit(semaphore& owner) noexcept : held_grant(owner) {}
+};
+
+inline semaphore::permit semaphore::permit_side::granted() noexcept { return permit(owner); }
+
+inline semaphore::permit semaphore::acquire_permit(std::stop_token token) {
+  acquire(std::move(token));
+  return permit(*this);
+}
+
+inline std::optional<semaphore::permit> semaphore::try_acquire_permit() noexcept {
+  if (!try_acquire()) return std::nullopt;
+  return permit(*this);
+}
 
 }  // namespace brigade

@@ -301,3 +301,21 @@ TEST(channel, try_send_of_a_const_value_copies_it_only_when_it_goes) {
 }
 
 }  // namespace
+
+namespace {
+
+// Go's len(ch), seen from a sender: how far ahead of the receivers it is.
+TEST(channel, a_sender_sees_how_many_values_are_buffered) {
+  auto [tx, rx] = brigade::make_channel<int>(4);
+  EXPECT_EQ(tx.size(), 0u);
+  tx.send(1);
+  tx.send(2);
+  EXPECT_EQ(tx.size(), 2u);
+  EXPECT_EQ(rx.recv(), 1);
+  EXPECT_EQ(tx.size(), 1u);
+  auto [unbounded_tx, unbounded_rx] = brigade::make_channel<int>(brigade::unbounded);
+  for (int i = 0; i < 100; ++i) unbounded_tx.send(i);
+  EXPECT_EQ(unbounded_tx.size(), 100u);
+}
+
+}  // namespace

@@ -73,3 +73,28 @@ TEST(event, may_be_destroyed_as_soon_as_a_wait_returns) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(event, reset_makes_later_waits_wait_again) {
+  brigade::event e;
+  e.set();
+  e.wait();  // set: returns at once
+  e.reset();
+  EXPECT_FALSE(e.is_set());
+  std::atomic<bool> passed{false};
+  std::thread waiting([&] {
+    e.wait();
+    passed = true;
+  });
+  // The waiter cannot pass before the set below: it checks `passed` only after it.
+  EXPECT_FALSE(passed.load());
+  e.set();
+  waiting.join();
+  EXPECT_TRUE(passed.load());
+  e.reset();
+  e.reset();  // idempotent
+  EXPECT_FALSE(e.is_set());
+}
+
+}  // namespace

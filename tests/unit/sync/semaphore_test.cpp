@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -137,6 +138,41 @@ TEST(semaphore, a_waiting_task_destroyed_at_shutdown_leaves_the_queue) {
     EXPECT_THROW(handle.join(), brigade::task_cancelled);
   }
   s.release();
+  EXPECT_EQ(s.available(), 1);
+}
+
+}  // namespace
+
+namespace {
+
+// A scoped permit gives its permit back on every way out of its scope: a task's, a thread's, and
+// one that moved to another owner.
+TEST(semaphore, a_scoped_permit_is_released_when_destroyed) {
+  brigade::semaphore s(1);
+  {
+    auto held = s.acquire_permit();
+    EXPECT_EQ(held.owner(), &s);
+    EXPECT_EQ(s.available(), 0);
+    EXPECT_FALSE(s.try_acquire_permit().has_value());
+    brigade::semaphore::permit moved = std::move(held);
+    EXPECT_FALSE(held.owns_lock());
+    EXPECT_EQ(s.available(), 0);
+  }
+  EXPECT_EQ(s.available(), 1);
+  {
+    auto maybe = s.try_acquire_permit();
+    ASSERT_TRUE(maybe.has_value());
+    maybe->unlock();  // early release
+    EXPECT_EQ(s.available(), 1);
+  }
+  EXPECT_EQ(s.available(), 1);
+  brigade::runtime rt({.worker_threads = 1});
+  EXPECT_THROW(rt.block_on([](brigade::semaphore& sem) -> brigade::task<void> {
+    auto held = co_await sem.acquire_permit_async();
+    EXPECT_EQ(sem.available(), 0);
+    throw std::runtime_error("the work failed");  // the permit still goes back
+  }(s)),
+               std::runtime_error);
   EXPECT_EQ(s.available(), 1);
 }
 
