@@ -185,6 +185,7 @@ class [[nodiscard("co_await the send")]] send_awaiter {
       cancelled_ = true;
       return false;
     }
+    core_.prepare_room();  // an unbounded channel's next block, made before the lock
     spin_lock& lock = core_.lock();
     lock.lock();
     waiter* to_wake = nullptr;
@@ -359,6 +360,7 @@ void send_blocking_on(channel_core<T>& core, T& value, std::stop_token token) {
   thread_stop_registration registration(std::move(token));
   if (!registration.arm(core.send_cancel_target(), operation)) throw_wait_cancelled("sender::send");
   bool stopped = false;
+  core.prepare_room();
   {
     std::unique_lock guard(core.lock());
     const channel_attempt attempt = core.try_send_locked(value, to_wake);
@@ -457,6 +459,7 @@ class sender {
     detail::channel_core<T>& core = end_.core("try_send()");
     detail::waiter* to_wake = nullptr;
     detail::channel_attempt attempt;
+    core.prepare_room();
     {
       std::lock_guard guard(core.lock());
       if (core.may_send_now_locked()) {
@@ -495,6 +498,7 @@ class sender {
     if (core.fast_send(value)) return channel_status::ok;
     detail::waiter* to_wake = nullptr;
     detail::channel_attempt attempt;
+    core.prepare_room();
     {
       std::lock_guard guard(core.lock());
       attempt = core.try_send_locked(value, to_wake);

@@ -59,6 +59,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "brigade/chan/block_queue.hpp"
 #include "brigade/chan/lock_free_ring.hpp"
 #include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/seam.hpp"
@@ -239,7 +240,7 @@ class channel_core final : public channel_core_base {
   [[nodiscard]] std::size_t size() noexcept {
     if (ring_) return ring_->size();
     std::lock_guard guard(lock_);
-    return count_;
+    return queue_.size();
   }
 
   /// Without the lock: a bounded channel's send while no sender is parked and it is open. True
@@ -258,6 +259,14 @@ class channel_core final : public channel_core_base {
     return true;
   }
 
+  /// Before taking the lock to send on an unbounded channel: makes the block the send may need
+  /// now, so that the queue never allocates under the lock (one relaxed load when none is needed;
+  /// every other kind of channel returns at once).
+  BRIGADE_ALWAYS_INLINE void prepare_room() {
+    if (capacity_ == unbounded && spare_wanted_.load(seam::memory_order::relaxed)) [[unlikely]]
+      prepare_room_slowly();
+  }
+
   /// Under the lock: sends `value` if it can go now (moved from only when done). Waiters to wake
   /// after the lock is released are added to the chain `to_wake`.
   BRIGADE_ALWAYS_INLINE channel_attempt try_send_locked(T& value, waiter*& to_wake) noexcept {
@@ -269,8 +278,9 @@ class channel_core final : public channel_core_base {
       add_to_chain(to_wake, *receiver);
       return channel_attempt::done;
     }
-    if (count_ < capacity_ && ensure_room()) {
-      push(std::move(value));
+    if (queue_.size() < capacity_ && ensure_room()) {
+      queue_.push(std::move(value));
+      refresh_spare_wanted();
       return channel_attempt::done;
     }
     return channel_attempt::would_block;
@@ -282,19 +292,25 @@ class channel_core final : public channel_core_base {
   [[nodiscard]] bool may_send_now_locked() const noexcept {
     if (send_fails_locked()) return false;
     if (!parked_receivers_.empty()) return true;
-    return ring_ ? ring_->size() < capacity_ : count_ < capacity_;
+    return ring_ ? ring_->size() < capacity_ : queue_.size() < capacity_;
   }
 
   /// Under the lock: receives into `out` if a value is there; closed when drained and closed.
   BRIGADE_ALWAYS_INLINE channel_attempt try_receive_locked(std::optional<T>& out, waiter*& to_wake) noexcept {
     if (ring_) return try_receive_from_ring_locked(out, to_wake);
-    if (count_ > 0) {
-      out.emplace(pop());
-      // Room freed: the longest-parked sender's value takes it, at the back.
-      if (channel_waiter* sender = pop_claimed(parked_senders_)) {
-        push(std::move(*static_cast<T*>(sender->slot)));
-        sender->outcome = channel_waiter::delivered;
-        add_to_chain(to_wake, *sender);
+    if (queue_.size() > 0) {
+      out.emplace(queue_.pop());
+      refresh_spare_wanted();
+      // Room freed: the longest-parked sender's value takes it, at the back. (Senders park on an
+      // unbounded channel only when memory ran out; the room freed may be in another block, so
+      // it is made first, and a sender stays parked, its value with it, if that fails again.)
+      if (!parked_senders_.empty() && ensure_room()) {
+        if (channel_waiter* sender = pop_claimed(parked_senders_)) {
+          queue_.push(std::move(*static_cast<T*>(sender->slot)));
+          refresh_spare_wanted();
+          sender->outcome = channel_waiter::delivered;
+          add_to_chain(to_wake, *sender);
+        }
       }
       return channel_attempt::done;
     }
@@ -414,8 +430,7 @@ class channel_core final : public channel_core_base {
   }
   ~channel_core() {
     retire_cancel_targets();
-    while (count_ > 0) pop();
-    ::operator delete(buffer_, std::align_val_t{alignof(T)});
+
   }
 
   void drop_reference() noexcept {
@@ -499,51 +514,45 @@ class channel_core final : public channel_core_base {
     return nullptr;
   }
 
-  // The ring buffer of unbounded and rendezvous channels, under the lock: count_ values from
-  // head_, in a buffer of allocated_ slots.
-  T* slot_at(std::size_t index) noexcept { return buffer_ + (head_ + index) % allocated_; }
-  void push(T&& value) noexcept {
-    ::new (static_cast<void*>(slot_at(count_))) T(std::move(value));
-    ++count_;
-  }
-  T pop() noexcept {
-    T* first = slot_at(0);
-    T value(std::move(*first));
-    first->~T();
-    head_ = (head_ + 1) % allocated_;
-    --count_;
-    return value;
-  }
-  /// Makes room for one more value (an unbounded channel grows); false when memory runs out (the
-  /// sender then parks, as if the buffer were full, rather than lose the value).
+  /// Under the lock: makes sure one more value fits in the unbounded channel's queue, allocating
+  /// here only when no spare block was prepared (see prepare_room); false when memory runs out
+  /// (the sender then parks, as if the buffer were full, rather than lose the value).
   bool ensure_room() noexcept {
-    if (count_ < allocated_) return true;
+    if (queue_.has_room()) return true;
     try {
-      reserve(allocated_ == 0 ? 16 : allocated_ * 2);
+      queue_.grow_locked();
       return true;
     } catch (const std::bad_alloc&) {
       return false;
     }
   }
-  void reserve(std::size_t slots) {
-    T* grown = static_cast<T*>(::operator new(slots * sizeof(T), std::align_val_t{alignof(T)}));
-    for (std::size_t i = 0; i < count_; ++i) {
-      T* from = slot_at(i);
-      ::new (static_cast<void*>(grown + i)) T(std::move(*from));
-      from->~T();
+  /// Under the lock, after a push or pop of the unbounded queue: publishes whether it has no
+  /// spare block, for prepare_room (a store only when that changed).
+  void refresh_spare_wanted() noexcept {
+    const bool wanted = queue_.wants_spare();
+    if (wanted != spare_wanted_.load(seam::memory_order::relaxed)) spare_wanted_.store(wanted, seam::memory_order::relaxed);
+  }
+  [[gnu::noinline]] void prepare_room_slowly() {
+    typename block_queue<T>::block* fresh;
+    try {
+      fresh = block_queue<T>::allocate_block();
+    } catch (const std::bad_alloc&) {
+      return;  // the push will try under the lock, and park if that fails too
     }
-    ::operator delete(buffer_, std::align_val_t{alignof(T)});
-    buffer_ = grown;
-    allocated_ = slots;
-    head_ = 0;
+    {
+      std::lock_guard guard(lock_);
+      fresh = queue_.install_spare(fresh);
+      refresh_spare_wanted();
+    }
+    block_queue<T>::free_block(fresh);  // null, or the block another sender's prepare made needless
   }
 
   const std::size_t capacity_;
   std::unique_ptr<lock_free_ring<T>> ring_;  // bounded channels (0 < capacity < unbounded)
-  T* buffer_ = nullptr;                      // the others, under lock_
-  std::size_t allocated_ = 0;
-  std::size_t head_ = 0;
-  std::size_t count_ = 0;
+  block_queue<T> queue_;                     // unbounded channels' buffer, under lock_
+  // Unbounded channels: whether queue_ has no spare block; written under lock_, read without it
+  // by prepare_room (a stale value costs one needless allocation, or one under the lock).
+  seam::atomic<bool> spare_wanted_{true};
   cancel_target send_cancel_target_{
       &cancel_from_list<channel_core, &channel_core::lock_, &channel_core::parked_senders_, &channel_core::after_withdrawal>,
       this};

@@ -89,6 +89,7 @@ class recv_case {
     core_->park_receiver_locked(operation, to_wake);
   }
   void unpark_locked(detail::channel_waiter& operation) noexcept { core_->unpark_receiver_locked(operation); }
+  void prepare() const noexcept {}
   void finish(std::uint32_t) const noexcept {}
 
  private:
@@ -115,6 +116,10 @@ class send_case {
     core_->park_sender_locked(operation, to_wake);
   }
   void unpark_locked(detail::channel_waiter& operation) noexcept { core_->unpark_sender_locked(operation); }
+  /// Before the locks: an unbounded channel's next block (channel_core::prepare_room).
+  void prepare() const {
+    if (core_ != nullptr) core_->prepare_room();
+  }
   void finish(std::uint32_t outcome) const {
     if (outcome != detail::channel_waiter::closed) return;
     std::lock_guard guard(core_->lock());
@@ -181,6 +186,10 @@ class select_engine {
 
   void lock_all() noexcept {
     for (std::size_t i = 0; i < distinct_; ++i) cores_[i]->lock().lock();
+  }
+  /// Before lock_all for a poll: what the cases need made outside the locks.
+  void prepare_all() {
+    for_each_case([](auto& c) { c.prepare(); });
   }
   /// Unlocks from a copy of the list, so that nothing of this engine is touched once the first
   /// lock is released (a parked task may be resumed, and this engine destroyed, at that moment).
@@ -346,6 +355,7 @@ class [[nodiscard("co_await the select")]] select_awaiter {
     // A callback registration, not the park slot: the select parks on several channels.
     if (!registration_.arm(scope_word_of(awaiting), engine_.cancel_target(), false, &party_)) return false;
     waiter* to_wake = nullptr;
+    engine_.prepare_all();
     engine_.lock_all();
     chosen_ = engine_.try_all_locked(to_wake, outcome_);
     if (chosen_ != select_engine<Cases...>::none || registration_.stop_requested_locked()) {
@@ -398,6 +408,7 @@ std::size_t select_blocking_with(std::stop_token token, Cases... cases) {
   thread_waiter party;
   thread_stop_registration registration(std::move(token));
   if (!registration.arm(engine.cancel_target(), party)) throw_wait_cancelled("select");
+  engine.prepare_all();
   engine.lock_all();
   std::size_t chosen = engine.try_all_locked(to_wake, outcome);
   const bool stopped = chosen == select_engine<Cases...>::none && registration.stop_requested_locked();
@@ -440,6 +451,7 @@ std::optional<std::size_t> try_select(Cases... cases) {
   detail::select_engine<Cases...> engine(std::move(cases)...);
   detail::waiter* to_wake = nullptr;
   std::uint32_t outcome = 0;
+  engine.prepare_all();
   engine.lock_all();
   const std::size_t chosen = engine.try_all_locked(to_wake, outcome);
   engine.unlock_all();
