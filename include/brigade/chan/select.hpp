@@ -45,10 +45,12 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "brigade/chan/channel.hpp"
 #include "brigade/chan/channel_core.hpp"
@@ -153,17 +155,101 @@ BRIGADE_THREAD_LOCAL_ACCESSOR std::uint64_t select_random() noexcept {
   return state * 0x2545F4914F6CDD1Dull;
 }
 
-/// The work of one select, shared by its task, thread and non-blocking forms.
+/// A fixed array of `U`, one per case, allocated once (a run-time case list's storage).
+template <class U>
+class per_case_buffer {
+ public:
+  explicit per_case_buffer(std::size_t size) : items_(size == 0 ? nullptr : new U[size]()), size_(size) {}
+  U& operator[](std::size_t index) noexcept { return items_[index]; }
+  const U& operator[](std::size_t index) const noexcept { return items_[index]; }
+  U* begin() noexcept { return items_.get(); }
+  U* end() noexcept { return items_.get() + size_; }
+  const U* begin() const noexcept { return items_.get(); }
+  const U* end() const noexcept { return items_.get() + size_; }
+
+ private:
+  std::unique_ptr<U[]> items_;
+  std::size_t size_;
+};
+
+/// The cases of a select written out in the code: any mix of types, a count known at compile
+/// time, per-case storage in std::arrays (no allocation).
 template <class... Cases>
+class fixed_cases {
+ public:
+  template <class U>
+  using per_case = std::array<U, sizeof...(Cases)>;
+
+  explicit fixed_cases(Cases&&... cases) : cases_(std::move(cases)...) {}
+  [[nodiscard]] static constexpr std::size_t size() noexcept { return sizeof...(Cases); }
+  template <class U>
+  static per_case<U> make_per_case(std::size_t) noexcept { return {}; }
+  template <class F>
+  void for_each(F&& f) {
+    std::apply([&](auto&... c) { (f(c), ...); }, cases_);
+  }
+  template <class F>
+  void with(std::size_t index, F&& f) {
+    with_at(index, f, std::make_index_sequence<sizeof...(Cases)>{});
+  }
+
+ private:
+  template <class F, std::size_t... Is>
+  void with_at(std::size_t index, F& f, std::index_sequence<Is...>) {
+    ((index == Is ? (f(std::get<Is>(cases_)), 0) : 0), ...);
+  }
+  std::tuple<Cases...> cases_;
+};
+
+/// The cases of a select built at run time (Go's reflect.Select): a vector of one case type,
+/// per-case storage allocated when the select is made.
+template <class Case>
+class case_list {
+ public:
+  template <class U>
+  using per_case = per_case_buffer<U>;
+
+  explicit case_list(std::vector<Case>&& cases) : cases_(std::move(cases)) {
+    if (cases_.size() >= channel_waiter::unselected - 1)
+      throw usage_error("brigade: a select of more cases than it can number");
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return cases_.size(); }
+  template <class U>
+  per_case<U> make_per_case(std::size_t count) const {
+    return per_case<U>(count);
+  }
+  template <class F>
+  void for_each(F&& f) {
+    for (Case& c : cases_) f(c);
+  }
+  template <class F>
+  void with(std::size_t index, F&& f) {
+    f(cases_[index]);
+  }
+
+ private:
+  std::vector<Case> cases_;
+};
+
+/// The work of one select, shared by its task, thread and non-blocking forms, over a case set
+/// (fixed_cases or case_list).
+template <class CaseSet>
 class select_engine {
  public:
-  static constexpr std::size_t count = sizeof...(Cases);
   static constexpr std::size_t none = static_cast<std::size_t>(-1);
   /// The winner word's value once a stop request claimed the select.
   static constexpr std::uint32_t cancelled_case = channel_waiter::unselected - 1;
-  using core_list = std::array<channel_core_base*, count>;
+  using core_list = typename CaseSet::template per_case<channel_core_base*>;
 
-  explicit select_engine(Cases&&... cases) : cases_(std::move(cases)...) {
+  template <class... Arguments>
+  explicit select_engine(Arguments&&... cases)
+      : cases_(std::forward<Arguments>(cases)...),
+        count_(cases_.size()),
+        cores_(cases_.template make_per_case<channel_core_base*>(count_)),
+        unlock_list_(cases_.template make_per_case<channel_core_base*>(count_)),
+        order_(cases_.template make_per_case<std::uint32_t>(count_)),
+        frozen_(cases_.template make_per_case<bool>(count_)),
+        operations_(cases_.template make_per_case<channel_waiter>(count_)) {
     std::size_t index = 0;
     for_each_case([&](auto& c) { cores_[index++] = c.core(); });
     std::sort(cores_.begin(), cores_.end());
@@ -209,16 +295,16 @@ class select_engine {
   /// at the moment it polled the unfrozen one (Go's TestNonblockSelectRace: a select never takes
   /// its default while one of its channels held a value at every moment).
   std::size_t try_all_locked(waiter*& to_wake, std::uint32_t& outcome) noexcept {
-    for (std::size_t i = 0; i < count; ++i) order_[i] = static_cast<std::uint32_t>(i);
-    for (std::size_t i = count; i > 1; --i) std::swap(order_[i - 1], order_[select_random() % i]);
+    for (std::size_t i = 0; i < count_; ++i) order_[i] = static_cast<std::uint32_t>(i);
+    for (std::size_t i = count_; i > 1; --i) std::swap(order_[i - 1], order_[select_random() % i]);
     bool left_one_unfrozen = false;
-    std::array<bool, count> frozen{};  // by position in cores_
-    for (std::size_t i = 0; i < distinct_; ++i) {
+    for (std::size_t i = 0; i < distinct_; ++i) {  // frozen_ is by position in cores_
+      frozen_[i] = false;
       if (!left_one_unfrozen && cores_[i]->is_bounded()) {
         left_one_unfrozen = true;
         continue;
       }
-      frozen[i] = cores_[i]->freeze_locked();
+      frozen_[i] = cores_[i]->freeze_locked();
     }
     std::size_t chosen = none;
     for (std::uint32_t index : order_) {
@@ -233,7 +319,7 @@ class select_engine {
       }
     }
     for (std::size_t i = 0; i < distinct_; ++i)
-      if (frozen[i]) cores_[i]->thaw_locked();
+      if (frozen_[i]) cores_[i]->thaw_locked();
     return chosen;
   }
 
@@ -262,7 +348,10 @@ class select_engine {
   /// inlined await_suspend's locals).
   [[gnu::noinline]] void park_all_and_unlock(waiter& party, waiter* to_wake) noexcept {
     park_all_locked(party, to_wake);
-    const core_list cores = cores_;
+    // A copy of the list on this thread's stack (for a run-time list: its buffer, made when the
+    // select was, taken out of the engine without allocating).
+    std::copy(cores_.begin(), cores_.end(), unlock_list_.begin());
+    const core_list cores = std::move(unlock_list_);
     const std::size_t distinct = distinct_;
     unlock_all(cores, distinct);
     wait_list::wake_all(to_wake);
@@ -302,19 +391,19 @@ class select_engine {
   }
   template <class F>
   void for_each_case(F&& f) {
-    std::apply([&](auto&... c) { (f(c), ...); }, cases_);
+    cases_.for_each(std::forward<F>(f));
   }
   template <class F>
   void with_case(std::size_t index, F&& f) {
-    with_case_at(index, f, std::make_index_sequence<count>{});
-  }
-  template <class F, std::size_t... Is>
-  void with_case_at(std::size_t index, F& f, std::index_sequence<Is...>) {
-    ((index == Is ? (f(std::get<Is>(cases_)), 0) : 0), ...);
+    cases_.with(index, std::forward<F>(f));
   }
 
-  std::tuple<Cases...> cases_;
-  core_list cores_{};
+  CaseSet cases_;
+  std::size_t count_;
+  core_list cores_;
+  core_list unlock_list_;  // park_all_and_unlock's copy of cores_ (moved out there)
+  typename CaseSet::template per_case<std::uint32_t> order_;  // the poll's random order of the cases
+  typename CaseSet::template per_case<bool> frozen_;           // try_all_locked's, by position in cores_
   std::size_t distinct_ = 0;
   /// The cancel function: under every channel's lock (so the select is either not parked yet,
   /// and will see the stop request under those locks, or fully parked), claims the winner word
@@ -331,17 +420,20 @@ class select_engine {
     if (claimed) party->wake();
   }
 
-  std::array<std::uint32_t, count> order_{};  // the poll's random order of the cases
-  std::array<channel_waiter, count> operations_;
+  typename CaseSet::template per_case<channel_waiter> operations_;
   seam::atomic<std::uint32_t> selection_{channel_waiter::unselected};
   bool parked_ = false;  // under every channel's lock: the cases are queued
   detail::cancel_target cancel_target_{&cancel_parked, this};
 };
 
-template <class... Cases>
+template <class CaseSet>
 class [[nodiscard("co_await the select")]] select_awaiter {
  public:
-  explicit select_awaiter(Cases&&... cases) : engine_(std::move(cases)...) { engine_.check_can_wait(); }
+  using engine_type = select_engine<CaseSet>;
+  template <class... Arguments>
+  explicit select_awaiter(Arguments&&... cases) : engine_(std::forward<Arguments>(cases)...) {
+    engine_.check_can_wait();
+  }
   select_awaiter(const select_awaiter&) = delete;
   select_awaiter& operator=(const select_awaiter&) = delete;
   ~select_awaiter() {
@@ -358,7 +450,7 @@ class [[nodiscard("co_await the select")]] select_awaiter {
     engine_.prepare_all();
     engine_.lock_all();
     chosen_ = engine_.try_all_locked(to_wake, outcome_);
-    if (chosen_ != select_engine<Cases...>::none || registration_.stop_requested_locked()) {
+    if (chosen_ != engine_type::none || registration_.stop_requested_locked()) {
       engine_.unlock_all();
       wait_list::wake_all(to_wake);
       return false;  // a case completed, or stopped (chosen_ is none)
@@ -374,34 +466,23 @@ class [[nodiscard("co_await the select")]] select_awaiter {
       chosen_ = engine_.collect_after_wake(outcome_);
     }
     registration_.disarm();
-    if (chosen_ == select_engine<Cases...>::none) [[unlikely]]
+    if (chosen_ == engine_type::none) [[unlikely]]
       throw_wait_cancelled("select");
     engine_.finish(chosen_, outcome_);
     return chosen_;
   }
 
  private:
-  select_engine<Cases...> engine_;
+  engine_type engine_;
   coroutine_waiter party_;
   park_registration registration_;
-  std::size_t chosen_ = select_engine<Cases...>::none;
+  std::size_t chosen_ = engine_type::none;
   std::uint32_t outcome_ = 0;
 };
 
-}  // namespace detail
-
-/// co_await select_async(cases...): waits until one case can run, runs it, and yields its index.
-template <class... Cases>
-[[nodiscard("co_await the select")]] detail::select_awaiter<Cases...> select_async(Cases... cases) {
-  static_assert(sizeof...(Cases) > 0, "brigade::select needs at least one case (an empty select would wait forever)");
-  return detail::select_awaiter<Cases...>(std::move(cases)...);
-}
-
-namespace detail {
-template <class... Cases>
-std::size_t select_blocking_with(std::stop_token token, Cases... cases) {
-  refuse_blocking_on_worker("select()");
-  select_engine<Cases...> engine(std::move(cases)...);
+template <class CaseSet>
+std::size_t select_blocking_with(select_engine<CaseSet>& engine, std::stop_token token) {
+  using engine_type = select_engine<CaseSet>;
   engine.check_can_wait();
   waiter* to_wake = nullptr;
   std::uint32_t outcome = 0;
@@ -411,8 +492,8 @@ std::size_t select_blocking_with(std::stop_token token, Cases... cases) {
   engine.prepare_all();
   engine.lock_all();
   std::size_t chosen = engine.try_all_locked(to_wake, outcome);
-  const bool stopped = chosen == select_engine<Cases...>::none && registration.stop_requested_locked();
-  if (chosen == select_engine<Cases...>::none && !stopped) {
+  const bool stopped = chosen == engine_type::none && registration.stop_requested_locked();
+  if (chosen == engine_type::none && !stopped) {
     engine.park_all_locked(party, to_wake);
     engine.unlock_all();
     wait_list::wake_all(to_wake);
@@ -423,24 +504,52 @@ std::size_t select_blocking_with(std::stop_token token, Cases... cases) {
     wait_list::wake_all(to_wake);
   }
   registration.disarm();
-  if (chosen == select_engine<Cases...>::none) throw_wait_cancelled("select");
+  if (chosen == engine_type::none) throw_wait_cancelled("select");
   engine.finish(chosen, outcome);
   return chosen;
 }
+
+template <class CaseSet>
+std::optional<std::size_t> try_select_with(select_engine<CaseSet>& engine) {
+  waiter* to_wake = nullptr;
+  std::uint32_t outcome = 0;
+  engine.prepare_all();
+  engine.lock_all();
+  const std::size_t chosen = engine.try_all_locked(to_wake, outcome);
+  engine.unlock_all();
+  wait_list::wake_all(to_wake);
+  if (chosen == select_engine<CaseSet>::none) return std::nullopt;
+  engine.finish(chosen, outcome);
+  return chosen;
+}
+
 }  // namespace detail
+
+// ---- Cases written in the code ---------------------------------------------------------------
+
+/// co_await select_async(cases...): waits until one case can run, runs it, and yields its index.
+template <class... Cases>
+[[nodiscard("co_await the select")]] detail::select_awaiter<detail::fixed_cases<Cases...>> select_async(Cases... cases) {
+  static_assert(sizeof...(Cases) > 0, "brigade::select needs at least one case (an empty select would wait forever)");
+  return detail::select_awaiter<detail::fixed_cases<Cases...>>(std::move(cases)...);
+}
 
 /// On a thread: blocks until one case can run, runs it, and returns its index.
 template <class... Cases>
 std::size_t select(Cases... cases) {
   static_assert(sizeof...(Cases) > 0, "brigade::select needs at least one case (an empty select would wait forever)");
-  return detail::select_blocking_with(std::stop_token{}, std::move(cases)...);
+  detail::refuse_blocking_on_worker("select()");
+  detail::select_engine<detail::fixed_cases<Cases...>> engine(std::move(cases)...);
+  return detail::select_blocking_with(engine, std::stop_token{});
 }
 /// As select(cases...); a stop request of `token` while it waits throws task_cancelled
 /// (no case completed).
 template <class... Cases>
 std::size_t select(std::stop_token token, Cases... cases) {
   static_assert(sizeof...(Cases) > 0, "brigade::select needs at least one case (an empty select would wait forever)");
-  return detail::select_blocking_with(std::move(token), std::move(cases)...);
+  detail::refuse_blocking_on_worker("select()");
+  detail::select_engine<detail::fixed_cases<Cases...>> engine(std::move(cases)...);
+  return detail::select_blocking_with(engine, std::move(token));
 }
 
 /// Go's select with a `default:` branch, from a task or a thread: runs one ready case and returns
@@ -448,17 +557,33 @@ std::size_t select(std::stop_token token, Cases... cases) {
 template <class... Cases>
 std::optional<std::size_t> try_select(Cases... cases) {
   static_assert(sizeof...(Cases) > 0, "brigade::try_select needs at least one case");
-  detail::select_engine<Cases...> engine(std::move(cases)...);
-  detail::waiter* to_wake = nullptr;
-  std::uint32_t outcome = 0;
-  engine.prepare_all();
-  engine.lock_all();
-  const std::size_t chosen = engine.try_all_locked(to_wake, outcome);
-  engine.unlock_all();
-  detail::wait_list::wake_all(to_wake);
-  if (chosen == detail::select_engine<Cases...>::none) return std::nullopt;
-  engine.finish(chosen, outcome);
-  return chosen;
+  detail::select_engine<detail::fixed_cases<Cases...>> engine(std::move(cases)...);
+  return detail::try_select_with(engine);
+}
+
+// ---- Cases built at run time (Go's reflect.Select) --------------------------------------------
+// A vector of cases of one type, e.g. a receive from each of N channels (fan-in); the result is
+// the index of the case that ran, in the vector. Fairness, cancellation and the snapshot are those
+// of the forms above. An empty vector: select waits forever, so it throws usage_error (as a select
+// whose handles are all empty does); try_select returns an empty optional.
+
+/// co_await select_async(std::move(cases)): as select_async(cases...).
+template <class Case>
+[[nodiscard("co_await the select")]] detail::select_awaiter<detail::case_list<Case>> select_async(std::vector<Case> cases) {
+  return detail::select_awaiter<detail::case_list<Case>>(std::move(cases));
+}
+/// On a thread: as select(cases...).
+template <class Case>
+std::size_t select(std::vector<Case> cases, std::stop_token token = {}) {
+  detail::refuse_blocking_on_worker("select()");
+  detail::select_engine<detail::case_list<Case>> engine(std::move(cases));
+  return detail::select_blocking_with(engine, std::move(token));
+}
+/// As try_select(cases...).
+template <class Case>
+std::optional<std::size_t> try_select(std::vector<Case> cases) {
+  detail::select_engine<detail::case_list<Case>> engine(std::move(cases));
+  return detail::try_select_with(engine);
 }
 
 }  // namespace brigade

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <string>
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -282,6 +284,86 @@ TEST(select, a_selecting_task_destroyed_at_shutdown_leaves_every_queue) {
   EXPECT_EQ(a.try_send(1), brigade::channel_status::would_block);
   int out = 0;
   EXPECT_EQ(b.try_recv(out), brigade::channel_status::would_block);
+}
+
+}  // namespace
+
+namespace {
+
+// Go's reflect.Select: a select over a list of cases built at run time, here a fan-in over N
+// channels, in a task and on a thread.
+TEST(select, a_run_time_list_of_cases_fans_in_from_n_channels) {
+  constexpr int channels = 7, per_channel = 200;
+  std::vector<brigade::channel<int>> inputs;
+  for (int c = 0; c < channels; ++c) inputs.emplace_back(4);
+  std::vector<std::thread> producers;
+  for (int c = 0; c < channels; ++c)
+    producers.emplace_back([&, c] {
+      for (int i = 0; i < per_channel; ++i) inputs[c].send(c * 1000 + i);
+      inputs[c].close();
+    });
+  brigade::runtime rt({.worker_threads = 2});
+  const auto [received, from_each_ok] = rt.block_on([](std::vector<brigade::channel<int>>& in) -> brigade::task<std::pair<int, bool>> {
+    std::vector<int> next(in.size(), 0);  // per channel, the value expected next (FIFO per channel)
+    std::vector<bool> open(in.size(), true);
+    int count = 0;
+    bool in_order = true;
+    while (std::count(open.begin(), open.end(), true) > 0) {
+      std::vector<std::optional<int>> got(in.size());
+      std::vector<brigade::recv_case<int>> cases;
+      std::vector<std::size_t> channel_of;  // case index -> channel
+      for (std::size_t c = 0; c < in.size(); ++c)
+        if (open[c]) {
+          cases.emplace_back(in[c], got[c]);
+          channel_of.push_back(c);
+        }
+      const std::size_t which = channel_of[co_await brigade::select_async(std::move(cases))];
+      if (!got[which]) {
+        open[which] = false;  // closed and drained
+        continue;
+      }
+      in_order = in_order && *got[which] == static_cast<int>(which) * 1000 + next[which]++;
+      ++count;
+    }
+    co_return std::pair{count, in_order};
+  }(inputs));
+  for (auto& p : producers) p.join();
+  EXPECT_EQ(received, channels * per_channel);
+  EXPECT_TRUE(from_each_ok);
+}
+
+TEST(select, a_run_time_list_on_a_thread_chooses_at_random_and_stops_on_request) {
+  std::vector<brigade::channel<int>> ready;
+  for (int c = 0; c < 3; ++c) ready.emplace_back(1);
+  std::array<int, 3> chosen{};
+  for (int i = 0; i < 3000; ++i) {
+    for (auto& c : ready)
+      if (c.size() == 0) c.send(i);
+    std::vector<std::optional<int>> got(3);
+    std::vector<brigade::recv_case<int>> cases;
+    for (int c = 0; c < 3; ++c) cases.emplace_back(ready[c], got[c]);
+    ++chosen[brigade::select(std::move(cases))];
+  }
+  for (int count : chosen) {
+    EXPECT_GT(count, 800);  // each ~1000
+    EXPECT_LT(count, 1200);
+  }
+  // try_select over an empty list takes its default; select over one would wait forever.
+  EXPECT_FALSE(brigade::try_select(std::vector<brigade::recv_case<int>>{}).has_value());
+  EXPECT_THROW((void)brigade::select(std::vector<brigade::recv_case<int>>{}), brigade::usage_error);
+  // A stop request wakes a thread parked on the list, which completed no case.
+  brigade::channel<int> never(0);
+  std::stop_source stop;
+  std::optional<int> got;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(5ms);  // if it fires before the select parks, the select sees it there
+    stop.request_stop();
+  });
+  std::vector<brigade::recv_case<int>> cases;
+  cases.emplace_back(never, got);
+  EXPECT_THROW((void)brigade::select(std::move(cases), stop.get_token()), brigade::task_cancelled);
+  stopper.join();
+  EXPECT_FALSE(got.has_value());
 }
 
 }  // namespace
