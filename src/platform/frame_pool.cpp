@@ -32,7 +32,7 @@ struct overflow_block {
 };
 
 struct pool_depot {
-  std::mutex mutex;
+  seam::mutex mutex;
   // LIFO: the most recently returned magazine is the likeliest to be in a cache (measured: a
   // FIFO depot shuffled the blocks over a long run and made a single worker 30% slower).
   pool_magazine* stocked[frame_pool_limits::class_count] = {};

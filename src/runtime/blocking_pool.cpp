@@ -38,7 +38,7 @@ blocking_pool::~blocking_pool() {
 
 void blocking_pool::submit(blocking_job& job) {
   state& s = *state_;
-  std::vector<std::thread> to_join;
+  std::vector<seam::thread> to_join;
   {
     std::unique_lock lock(s.mutex);
     if (s.refusing) throw runtime_shut_down("brigade: spawn_blocking on a runtime that is shut down");
@@ -48,7 +48,7 @@ void blocking_pool::submit(blocking_job& job) {
     } else if (s.threads < s.max_threads) {
       auto self = s.handles.emplace(s.handles.end());
       try {
-        *self = std::thread(&blocking_pool::run_thread, state_, self);
+        *self = seam::thread(&blocking_pool::run_thread, state_, self);
       } catch (...) {
         s.handles.erase(self);
         s.queue.pop_back();
@@ -61,7 +61,7 @@ void blocking_pool::submit(blocking_job& job) {
   for (auto& thread : to_join) thread.join();
 }
 
-void blocking_pool::run_thread(std::shared_ptr<state> shared, std::list<std::thread>::iterator self) {
+void blocking_pool::run_thread(std::shared_ptr<state> shared, std::list<seam::thread>::iterator self) {
   state& s = *shared;
   std::unique_lock lock(s.mutex);
   while (true) {
@@ -126,7 +126,7 @@ void blocking_pool::request_stop_running() noexcept {
 bool blocking_pool::finish(std::chrono::steady_clock::time_point deadline) noexcept {
   finished_ = true;
   state& s = *state_;
-  std::vector<std::thread> to_join;
+  std::vector<seam::thread> to_join;
   bool all_ended;
   {
     std::unique_lock lock(s.mutex);
@@ -140,7 +140,7 @@ bool blocking_pool::finish(std::chrono::steady_clock::time_point deadline) noexc
     all_ended = ended();
     if (!all_ended) {
       // Past the deadline: the threads still running a call are left to finish it on their own.
-      for (std::thread& thread : s.handles) thread.detach();
+      for (seam::thread& thread : s.handles) thread.detach();
       s.handles.clear();
       s.detached = true;
     }

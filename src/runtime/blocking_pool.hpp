@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "brigade/detail/blocking_job.hpp"
+#include "brigade/detail/seam.hpp"
 
 namespace brigade::detail {
 
@@ -56,7 +57,7 @@ class blocking_pool {
   /// Step 2.
   void cancel_queued() noexcept;
   /// Step 3: held while the runtime destroys its tasks.
-  std::mutex& publish_gate() noexcept { return state_->publish_gate; }
+  seam::mutex& publish_gate() noexcept { return state_->publish_gate; }
   /// Step 3, with the publish gate held.
   void request_stop_running() noexcept;
   /// Step 4. Returns whether every call ended by `deadline` (steady clock; max() waits forever).
@@ -66,23 +67,23 @@ class blocking_pool {
 
  private:
   struct state {
-    std::mutex mutex;
-    std::condition_variable work_ready;
-    std::condition_variable thread_exited;
+    seam::mutex mutex;
+    seam::condition_variable work_ready;
+    seam::condition_variable thread_exited;
     std::deque<blocking_job*> queue;
     blocking_job* running = nullptr;  // first running job (through next_running)
-    std::list<std::thread> handles;   // threads started and not joined or detached
-    std::vector<std::thread> exited;  // handles of exited threads, to be joined
+    std::list<seam::thread> handles;   // threads started and not joined or detached
+    std::vector<seam::thread> exited;  // handles of exited threads, to be joined
     std::size_t threads = 0;          // threads that have not exited
     std::size_t idle = 0;
     bool refusing = false;
     bool detached = false;  // finish() timed out and detached the threads in handles
-    std::mutex publish_gate;
+    seam::mutex publish_gate;
     std::size_t max_threads = 1;
     std::chrono::milliseconds keep_alive{};
   };
 
-  static void run_thread(std::shared_ptr<state> shared, std::list<std::thread>::iterator self);
+  static void run_thread(std::shared_ptr<state> shared, std::list<seam::thread>::iterator self);
 
   std::shared_ptr<state> state_;
   bool finished_ = false;  // finish() ran (owner only)

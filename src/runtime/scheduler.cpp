@@ -117,7 +117,7 @@ scheduler::scheduler(runtime& owner, runtime_options options)
       registry_(options_.worker_threads + options_.max_compensating_workers, serial_.serial()) {
   const auto count = static_cast<std::uint32_t>(options_.worker_threads);
   const auto extras = static_cast<std::uint32_t>(options_.max_compensating_workers);
-  const bool private_forks = seam::enable_heavy_fence();  // P8 and the LIFO slot need it
+  const bool private_forks = options_.use_membarrier && seam::enable_heavy_fence();  // P8 and the LIFO slot need it
   core_workers_ = count;
   workers_.reserve(count + extras);
   for (std::uint32_t i = 0; i < count + extras; ++i) {

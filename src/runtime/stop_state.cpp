@@ -30,7 +30,7 @@ std::uintptr_t stop_state::lock_registry(std::uintptr_t extra) noexcept {
     if ((word & locked_bit) != 0) {
       if (++spins == registry_spins_before_yield) {
         spins = 0;
-        std::this_thread::yield();
+        seam::yield();
       } else {
         seam::spin_pause();
       }

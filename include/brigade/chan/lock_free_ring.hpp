@@ -205,7 +205,7 @@ class lock_free_ring final : public lock_free_ring_positions {
     if (backoff < max_backoff) {
       backoff *= 2;
     } else {
-      std::this_thread::yield();
+      seam::yield();
     }
   }
 

@@ -13,7 +13,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -88,6 +91,20 @@ inline void fence_after_locked_instruction() noexcept {
 /// compiler. Paired with heavy_fence() on another thread, it acts as a full fence (see there).
 inline void light_fence() noexcept { asm volatile("" ::: "memory"); }
 
+/// Ends the process: membarrier failed after it was registered (see heavy_fence).
+[[noreturn, gnu::cold, gnu::noinline]] inline void heavy_fence_failed() noexcept {
+  const int error = errno;
+  std::fprintf(stderr,
+               "brigade: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed (errno %d) after it was registered; "
+               "the scheduler's asymmetric fences cannot be trusted. Run with runtime_options::use_membarrier = false.\n",
+               error);
+  std::abort();
+}
+
+/// Tells the system that this thread waits for another to make progress (a spin that went on
+/// too long: the other may be preempted).
+inline void yield() noexcept { std::this_thread::yield(); }
+
 /// Makes heavy_fence() available to this process (membarrier's private expedited command must be
 /// registered once). False when the kernel does not offer it (Linux < 4.14, or a seccomp policy
 /// that forbids the call); then the algorithms that pair light and heavy fences are not used.
@@ -106,9 +123,13 @@ inline bool enable_heavy_fence() noexcept {
 /// store and a later load: either the store is visible to whatever this thread reads after the
 /// call, or the load sees whatever this thread wrote before it. Costs an inter-processor
 /// interrupt per core running this process (3-50 µs on a virtual machine): for rare paths only.
-/// Precondition: enable_heavy_fence() returned true.
+/// Precondition: enable_heavy_fence() returned true. The kernel fails the call only for a
+/// process that did not register (excluded by the precondition) or for an unknown command; if it
+/// fails anyway, the light fences it pairs with ordered nothing, and going on could run a task
+/// twice: so the process ends with a message that names the call and the error.
 inline void heavy_fence() noexcept {
-  ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+  if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) [[unlikely]]
+    heavy_fence_failed();
 }
 
 /// Tells the processor that this thread is spinning (lowers power, frees the sibling hyperthread).

@@ -43,7 +43,7 @@ class spin_lock {
         for (std::uint32_t i = 0; i < backoff; ++i) seam::spin_pause();
         if (backoff < max_backoff) backoff *= 2;
         if (++rounds >= yield_after_rounds) {
-          std::this_thread::yield();
+          seam::yield();
           rounds = 0;
         }
       }

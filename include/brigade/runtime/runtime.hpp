@@ -68,6 +68,11 @@ struct runtime_options {
   /// every worker is blocked (in a system call, a thread-form lock, block_in_place) while tasks
   /// are ready; it retires when it runs out of work. 0 means as many as worker_threads.
   std::size_t max_compensating_workers = 0;
+  /// Use membarrier(2) (where the kernel offers it) for the asymmetric fences that let a worker
+  /// keep forked tasks private and hand a woken task through its LIFO slot without a locked
+  /// instruction. false: every worker uses the symmetric protocol (what a kernel without
+  /// membarrier gets): slower forks, the same behaviour.
+  bool use_membarrier = true;
 };
 
 /// Counters of one worker, read without stopping it (so only approximately consistent).

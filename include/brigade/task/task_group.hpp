@@ -163,7 +163,7 @@ class task_group {
   // Counts the body plus live children; the decrement that reaches zero resumes `waiting_`.
   detail::seam::atomic<std::size_t> remaining_{1};
   std::coroutine_handle<> waiting_;  // written before the body's decrement
-  std::mutex mutex_;
+  detail::seam::mutex mutex_;
   detail::group_child* children_ = nullptr;  // guarded by mutex_
   std::exception_ptr first_error_;           // guarded by mutex_
   bool closed_ = false;                      // guarded by mutex_
