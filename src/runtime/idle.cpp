@@ -63,4 +63,9 @@ std::vector<std::uint32_t> idle::take_all_sleepers() {
   return taken;
 }
 
+std::size_t idle::sleeper_count() const {
+  std::lock_guard lock(mutex_);
+  return sleepers_.size();
+}
+
 }  // namespace brigade::detail

@@ -12,6 +12,7 @@
 //   - unparked is changed only under mutex_; searching is changed by atomic RMW, also outside it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -47,13 +48,16 @@ class idle {
   /// from a spurious one).
   bool is_sleeping(std::uint32_t index);
 
+  /// How many workers are on the sleeper list now (a snapshot, for statistics).
+  std::size_t sleeper_count() const;
+
   /// Takes every sleeper off the list (shutdown) and returns their indices.
   std::vector<std::uint32_t> take_all_sleepers();
 
  private:
   seam::atomic<std::uint32_t> word_;
   const std::uint32_t workers_;
-  seam::mutex mutex_;
+  mutable seam::mutex mutex_;
   std::vector<std::uint32_t> sleepers_;  // guarded by mutex_
   std::vector<bool> sleeping_;           // guarded by mutex_
 };

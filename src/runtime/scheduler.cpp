@@ -305,6 +305,9 @@ runtime_stats scheduler::stats() const {
   }
   result.lifo_steals = lifo_steals_.load(seam::memory_order::relaxed);
   result.monitor_looks = monitor_looks_.load(seam::memory_order::relaxed);
+  result.parked_workers = idle_.sleeper_count();
+  result.monitor_asleep = monitor_sleeps_until_work_.load(seam::memory_order::relaxed);
+  result.shutting_down = shutting_down_.load(seam::memory_order::relaxed);
   result.compensating_workers_started = compensations_.load(seam::memory_order::relaxed);
   result.injection_queue_depth = inject_.size_hint();
   result.blocking_threads = blocking_.thread_count();

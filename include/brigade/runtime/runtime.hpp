@@ -95,6 +95,9 @@ struct runtime_stats {
   std::uint64_t lifo_steals = 0;          // woken tasks the monitor took from a stuck worker
   std::uint64_t monitor_looks = 0;        // the liveness monitor's looks at the workers (none
                                           // while every worker is parked)
+  std::size_t parked_workers = 0;         // workers asleep for lack of work now
+  bool monitor_asleep = false;            // the monitor sleeps until a worker is woken
+  bool shutting_down = false;             // shutdown has told the workers to stop
 };
 
 class runtime {

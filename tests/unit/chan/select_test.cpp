@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "../thread_sleeps.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 
@@ -355,8 +356,9 @@ TEST(select, a_run_time_list_on_a_thread_chooses_at_random_and_stops_on_request)
   brigade::channel<int> never(0);
   std::stop_source stop;
   std::optional<int> got;
+  const long selecting = brigade_test::this_thread_id();
   std::thread stopper([&] {
-    std::this_thread::sleep_for(5ms);  // if it fires before the select parks, the select sees it there
+    brigade_test::until_thread_sleeps(selecting);  // the select is parked
     stop.request_stop();
   });
   std::vector<brigade::recv_case<int>> cases;

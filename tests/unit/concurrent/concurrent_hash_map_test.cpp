@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "../thread_sleeps.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 
@@ -127,17 +128,22 @@ TEST(concurrent_hash_map, writes_to_the_key_being_computed_wait_for_its_value) {
   brigade::concurrent_hash_map<int, int> map(1);
   blocked_computation computing(map, 2, 20);
   std::atomic<int> finished{0};
+  std::atomic<long> second_id{0}, writer_id{0};
   std::optional<int> second_result;
   bool inserted = true;
   std::thread second([&] {
+    second_id = brigade_test::this_thread_id();
     second_result = map.get_or_compute(2, [] { return -1; });  // must not run
     finished.fetch_add(1);
   });
   std::thread writer([&] {
+    writer_id = brigade_test::this_thread_id();
     inserted = map.insert(2, -2);  // after the computation: the key is there
     finished.fetch_add(1);
   });
-  std::this_thread::sleep_for(20ms);  // a chance to overtake the computation, if they could
+  while (second_id.load() == 0 || writer_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(second_id.load());  // both wait for the computation
+  brigade_test::until_thread_sleeps(writer_id.load());
   EXPECT_EQ(finished.load(), 0);
   computing.finish();
   second.join();
@@ -160,8 +166,13 @@ TEST(concurrent_hash_map, a_waiting_party_computes_after_a_computation_throws) {
   });
   while (!started.load()) std::this_thread::yield();
   std::optional<int> result;
-  std::thread waiting([&] { result = map.get_or_compute(2, [] { return 22; }); });
-  std::this_thread::sleep_for(5ms);
+  std::atomic<long> waiting_id{0};
+  std::thread waiting([&] {
+    waiting_id = brigade_test::this_thread_id();
+    result = map.get_or_compute(2, [] { return 22; });
+  });
+  while (waiting_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(waiting_id.load());  // it waits for the failing computation
   release = true;
   failing.join();
   waiting.join();

@@ -20,6 +20,15 @@ namespace {
 using namespace std::chrono_literals;
 
 /// Polls `done` for up to `limit`; true if it became true.
+/// Waits (up to 5 s) until every worker of `rt` is asleep for lack of work: a task that set a
+/// flag just before its co_await has then suspended, and nothing runs. Returns whether it came.
+bool until_all_parked(const brigade::runtime& rt, std::size_t workers) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (rt.stats().parked_workers < workers)
+    if (std::chrono::steady_clock::now() > deadline) return false;
+  return true;
+}
+
 bool eventually(const std::atomic<bool>& done, std::chrono::milliseconds limit = 5s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done.load()) {
@@ -61,7 +70,7 @@ TEST(liveness, blocked_worker_hides_woken_task) {
   std::atomic<bool> holds{false};
   auto holder = rt.spawn(hold_until_set(m, go, holds));
   ASSERT_TRUE(eventually(holds));
-  std::this_thread::sleep_for(50ms);  // the holder parks on the event; both workers go idle
+  ASSERT_TRUE(until_all_parked(rt, 2));  // the holder waits on the event; both workers are asleep
   auto setter = rt.spawn(set_then_lock_on_the_thread(m, go));
   expect_both_finish(holder, setter, "the woken holder was stranded behind the blocked worker");
 }
@@ -107,7 +116,7 @@ TEST(liveness, a_task_woken_by_a_long_computation_runs_on_another_worker) {
   std::atomic<bool> parked{false}, ran{false}, seen{false};
   auto waiter = rt.spawn(wait_then_flag(go, parked, ran));
   ASSERT_TRUE(eventually(parked));
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(until_all_parked(rt, 2));  // the waiter is suspended, so the wake goes through a LIFO slot
   auto computer = rt.spawn(wake_then_compute(go, ran, seen));
   expect_both_finish(waiter, computer, "the computation or the woken task did not finish");
   EXPECT_TRUE(seen.load()) << "the woken task ran only after the computation gave up";
@@ -135,7 +144,7 @@ TEST(liveness, tasks_forked_by_a_worker_that_then_computes_run_on_a_parked_one) 
   brigade::runtime rt({.worker_threads = 2});
   std::atomic<int> done{0};
   std::atomic<bool> seen{false};
-  std::this_thread::sleep_for(20ms);  // both workers park
+  ASSERT_TRUE(until_all_parked(rt, 2));
   auto handle = rt.spawn(fork_then_compute(done, 8, seen));
   ASSERT_TRUE(eventually(seen) || handle.is_finished());
   handle.join();
@@ -218,25 +227,24 @@ TEST(liveness, compensating_workers_retire_when_the_block_ends) {
 TEST(liveness, the_monitor_stops_looking_while_every_worker_is_parked) {
   brigade::runtime rt({.worker_threads = 2});
   rt.block_on([]() -> brigade::task<void> { co_return; }());
-  // Looks stop within a few of the monitor's 10 ms intervals of the workers parking.
+  // Once every worker is parked, the monitor goes to sleep within one of its intervals.
+  ASSERT_TRUE(until_all_parked(rt, 2));
   const auto deadline = std::chrono::steady_clock::now() + 5s;
-  std::uint64_t before = rt.stats().monitor_looks;
-  while (true) {
-    std::this_thread::sleep_for(100ms);
-    const std::uint64_t now = rt.stats().monitor_looks;
-    if (now == before) break;
-    before = now;
+  while (!rt.stats().monitor_asleep)
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the monitor kept looking at an idle runtime";
-  }
-  std::this_thread::sleep_for(200ms);
+  const std::uint64_t before = rt.stats().monitor_looks;
+  std::this_thread::sleep_for(200ms);  // a window for a look that should not happen
   EXPECT_EQ(rt.stats().monitor_looks, before) << "the monitor looked while every worker was parked";
+  EXPECT_TRUE(rt.stats().monitor_asleep);
 
   brigade::mutex m;
   brigade::event go;
   std::atomic<bool> holds{false};
   auto holder = rt.spawn(hold_until_set(m, go, holds));
   ASSERT_TRUE(eventually(holds));
-  std::this_thread::sleep_for(50ms);  // idle again: the monitor sleeps until work comes
+  ASSERT_TRUE(until_all_parked(rt, 2));  // idle again: the monitor sleeps until work comes
+  while (!rt.stats().monitor_asleep)
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline + 5s) << "the monitor did not go back to sleep";
   auto setter = rt.spawn(set_then_lock_on_the_thread(m, go));
   expect_both_finish(holder, setter, "after an idle spell the monitor did not rescue the woken task");
   EXPECT_GT(rt.stats().monitor_looks, before);

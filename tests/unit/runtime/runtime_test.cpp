@@ -247,8 +247,8 @@ TEST(runtime, shutdown_cancels_tasks_that_never_started) {
   auto first = rt.spawn(blocks_worker_until(gate, first_started));
   auto second = rt.spawn(sets_flag(second_ran));
   while (!first_started.load()) std::this_thread::sleep_for(1ms);
-  std::thread opener([&] {
-    std::this_thread::sleep_for(20ms);
+  std::thread opener([&] {  // once the workers were told to stop: the queued task must not start
+    while (!rt.stats().shutting_down) std::this_thread::yield();
     gate.set();
   });
   rt.shutdown();  // the running task finishes its step; the queued one is destroyed

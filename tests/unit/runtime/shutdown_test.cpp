@@ -140,9 +140,9 @@ TEST(shutdown, a_task_joining_a_blocking_call_is_destroyed_before_the_call_publi
       });
     }(rt, release, started));
     while (!started) std::this_thread::sleep_for(1ms);
-    std::this_thread::sleep_for(10ms);  // the joiner is suspended in its co_await
-    std::thread releaser([&] {
-      std::this_thread::sleep_for(20ms);
+    while (rt.stats().parked_workers < 1) std::this_thread::yield();  // the joiner is suspended
+    std::thread releaser([&] {  // only once shutdown has destroyed the joiner (step 4)
+      while (!joiner.is_finished()) std::this_thread::yield();
       release = true;
     });
     rt.shutdown();

@@ -62,14 +62,20 @@ TEST(spawn_blocking, idle_threads_exit_after_the_keep_alive) {
 
 TEST(spawn_blocking, shutdown_cancels_queued_calls_and_waits_for_running_ones) {
   brigade::runtime rt({.worker_threads = 1, .max_blocking_threads = 1});
-  std::atomic<bool> first_finished{false};
+  std::atomic<bool> first_started{false}, release{false}, first_finished{false};
   auto running = rt.spawn_blocking([&] {
-    std::this_thread::sleep_for(30ms);
+    first_started = true;
+    while (!release) std::this_thread::yield();
     first_finished = true;
   });
-  auto queued = rt.spawn_blocking([] { return 1; });
-  std::this_thread::sleep_for(5ms);
-  rt.shutdown();
+  auto queued = rt.spawn_blocking([] { return 1; });  // the one thread is taken: it waits in the queue
+  while (!first_started) std::this_thread::yield();
+  std::thread releaser([&] {  // only once shutdown has cancelled the queued call (its step 3)
+    while (!queued.is_finished()) std::this_thread::yield();
+    release = true;
+  });
+  rt.shutdown();  // returns only after the running call ended
+  releaser.join();
   EXPECT_TRUE(first_finished.load());
   EXPECT_NO_THROW(running.join());
   EXPECT_THROW(queued.join(), brigade::task_cancelled);

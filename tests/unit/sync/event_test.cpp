@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "../thread_sleeps.hpp"
 #include "brigade/runtime/runtime.hpp"
 
 namespace {
@@ -83,11 +84,14 @@ TEST(event, reset_makes_later_waits_wait_again) {
   e.reset();
   EXPECT_FALSE(e.is_set());
   std::atomic<bool> passed{false};
+  std::atomic<long> tid{0};
   std::thread waiting([&] {
+    tid = brigade_test::this_thread_id();
     e.wait();
     passed = true;
   });
-  // The waiter cannot pass before the set below: it checks `passed` only after it.
+  while (tid.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(tid.load());  // it waits: the reset held
   EXPECT_FALSE(passed.load());
   e.set();
   waiting.join();

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "../thread_sleeps.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 #include "brigade/runtime/yield_now.hpp"
@@ -77,17 +78,18 @@ TEST(semaphore, a_release_wakes_waiters_first_in_first_out) {
   std::vector<int> order;
   std::mutex order_mutex;
   std::vector<std::thread> threads;
-  std::atomic<int> started{0};
+  std::atomic<long> tid{0};
   for (int t = 0; t < 3; ++t) {
+    tid = 0;
     threads.emplace_back([&, t] {
-      started.fetch_add(1);
+      tid = brigade_test::this_thread_id();
       s.acquire();
       std::lock_guard lock(order_mutex);
       order.push_back(t);
     });
-    // Let thread t park before the next one arrives.
-    while (started.load() <= t) std::this_thread::sleep_for(1ms);
-    std::this_thread::sleep_for(20ms);
+    // Thread t is queued (asleep in acquire) before the next one arrives.
+    while (tid.load() == 0) std::this_thread::yield();
+    brigade_test::until_thread_sleeps(tid.load());
   }
   for (int t = 0; t < 3; ++t) {
     s.release();
