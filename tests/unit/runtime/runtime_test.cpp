@@ -228,9 +228,13 @@ TEST(runtime, shutdown_finds_every_suspended_root_after_registry_entries_are_reu
 // Occupies a worker (blocking its thread) until `gate` is set; `started` says when it runs.
 // Holds its worker thread (deliberately: a blocking wait would be refused on a worker) until the
 // event is set.
+/// Keeps its worker busy (computing, never back in the scheduler loop) until `gate` is set. Busy,
+/// not asleep: a worker asleep in a system call is one the liveness monitor compensates, and a
+/// compensating worker would run the queued tasks.
 brigade::task<void> blocks_worker_until(brigade::event& gate, std::atomic<bool>& started) {
   started = true;
-  while (!gate.is_set()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  while (!gate.is_set()) {
+  }
   co_return;
 }
 
