@@ -4,7 +4,7 @@
 #
 # Why: g++ 12 (Debian 12's default) destroys the temporaries of a co_await expression twice.
 # `co_await brigade::spawn_blocking([path] { ... })` with a capturing lambda, or
-# `co_await tx.send(request{...})` with a braced temporary, crash with a double free (at -O2 and
+# `co_await tx.send_async(request{...})` with a braced temporary, crash with a double free (at -O2 and
 # at -O0; clang compiles both correctly). Naming the temporary in a variable before the co_await
 # avoids it; nothing a library can do from its side does. Debian 12 packages clang-16 and clang-19.
 #
@@ -29,10 +29,10 @@ function(brigade_check_compiler who)
     "brigade: ${who} is configured with g++ ${CMAKE_CXX_COMPILER_VERSION} (${CMAKE_CXX_COMPILER}).\n"
     "g++ older than 13 miscompiles temporaries in co_await expressions: idiomatic code such as\n"
     "    co_await brigade::spawn_blocking([path] { return read(path); });\n"
-    "    co_await tx.send(request{body, id});\n"
+    "    co_await tx.send_async(request{body, id});\n"
     "frees them twice and crashes. Build with clang instead (Debian 12: apt-get install clang-16):\n"
     "    cmake -S . -B build -DCMAKE_CXX_COMPILER=clang++-16    (a new build directory)\n"
     "or, for brigade itself, use its presets (cmake --preset release), which use clang-16.\n"
-    "To go on with this g++ anyway, and name every temporary before co_await-ing it, configure\n"
-    "with -DBRIGADE_ALLOW_GCC_BELOW_13=ON.")
+    "To go on with this g++ anyway (and name every temporary before co_await-ing it):\n"
+    "    -DBRIGADE_ALLOW_GCC_BELOW_13=ON")
 endfunction()
