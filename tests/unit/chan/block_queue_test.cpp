@@ -27,7 +27,9 @@ TEST(block_queue, keeps_fifo_order_across_blocks_against_a_model) {
   std::mt19937 random(11);
   int fallbacks = 0;
   for (int step = 0; step < 20000; ++step) {
-    if (q.wants_spare()) EXPECT_EQ(q.install_spare(queue::allocate_block()), nullptr);
+    if (q.wants_spare()) {
+      EXPECT_EQ(q.install_spare(queue::allocate_block()), nullptr);
+    }
     if (model.empty() || random() % 3 != 0) {  // grows on average
       std::string value = "value " + std::to_string(step) + std::string(step % 40, 'x');
       model.push_back(value);

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 #include "brigade/sync/wait_group.hpp"
@@ -23,12 +24,15 @@ using namespace std::chrono_literals;
 TEST(channel, an_unbuffered_send_waits_until_a_receiver_takes_the_value) {
   auto [tx, rx] = brigade::make_channel<int>(0);
   std::atomic<bool> sent{false};
+  std::atomic<long> sender_id{0};
   std::thread sender([&, tx = std::move(tx)]() mutable {
+    sender_id = brigade_test::this_thread_id();
     tx.send(7);
     sent = true;
   });
-  std::this_thread::sleep_for(20ms);
-  EXPECT_FALSE(sent.load());  // nobody received yet: the send is still waiting
+  while (sender_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(sender_id.load());
+  EXPECT_FALSE(sent.load());  // nobody received yet: the send is asleep, waiting
   EXPECT_EQ(rx.recv(), 7);
   sender.join();
   EXPECT_TRUE(sent.load());
@@ -73,11 +77,16 @@ TEST(channel, close_wakes_every_waiting_receiver) {
   auto [tx, rx] = brigade::make_channel<int>(0);
   std::atomic<int> saw_closed{0};
   std::vector<std::thread> receivers;
+  std::vector<std::atomic<long>> ids(4);
   for (int i = 0; i < 4; ++i)
-    receivers.emplace_back([&, rx = rx] {
+    receivers.emplace_back([&, i, rx = rx] {
+      ids[i] = brigade_test::this_thread_id();
       if (!rx.recv()) saw_closed.fetch_add(1);
     });
-  std::this_thread::sleep_for(10ms);
+  for (auto& id : ids) {  // all four asleep in recv: the close wakes them
+    while (id.load() == 0) std::this_thread::yield();
+    brigade_test::until_thread_sleeps(id.load());
+  }
   tx.close();
   for (auto& t : receivers) t.join();
   EXPECT_EQ(saw_closed.load(), 4);
@@ -98,8 +107,13 @@ TEST(channel, a_send_on_a_closed_channel_is_an_error_that_says_so) {
 
 TEST(channel, a_parked_sender_fails_when_the_channel_closes) {
   auto [tx, rx] = brigade::make_channel<int>(0);
-  std::thread sender([&] { EXPECT_THROW(tx.send(1), brigade::channel_closed); });
-  std::this_thread::sleep_for(10ms);
+  std::atomic<long> sender_id{0};
+  std::thread sender([&] {
+    sender_id = brigade_test::this_thread_id();
+    EXPECT_THROW(tx.send(1), brigade::channel_closed);
+  });
+  while (sender_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(sender_id.load());  // parked: the close must wake it
   tx.close();
   sender.join();
 }
@@ -117,7 +131,9 @@ TEST(channel, the_last_sender_handle_closes_the_channel) {
 
 TEST(channel, sends_fail_once_every_receiver_is_gone) {
   auto [tx, rx] = brigade::make_channel<int>(0);
+  std::atomic<long> sender_id{0};
   std::thread sender([&] {
+    sender_id = brigade_test::this_thread_id();
     try {
       tx.send(1);
       ADD_FAILURE() << "a parked send outlived every receiver";
@@ -125,7 +141,8 @@ TEST(channel, sends_fail_once_every_receiver_is_gone) {
       EXPECT_NE(std::string(error.what()).find("receivers are all gone"), std::string::npos);
     }
   });
-  std::this_thread::sleep_for(10ms);
+  while (sender_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(sender_id.load());  // parked: the last receiver's going wakes it
   rx = brigade::receiver<int>();
   sender.join();
   EXPECT_EQ(tx.try_send(2), brigade::channel_status::closed);

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "../thread_sleeps.hpp"
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 
@@ -180,8 +180,9 @@ TEST(select, empty_handles_are_never_ready_and_alone_are_an_error) {
 TEST(select, a_thread_parks_until_a_case_becomes_ready) {
   brigade::channel<int> a(0);
   brigade::channel<std::string> b(0);
+  const long selecting = brigade_test::this_thread_id();
   std::thread later([&] {
-    std::this_thread::sleep_for(10ms);
+    brigade_test::until_thread_sleeps(selecting);  // the select is parked on both channels
     b.send("late");
   });
   std::optional<int> x;

@@ -11,9 +11,12 @@
 #include <optional>
 #include <stop_token>
 #include <thread>
+#include <vector>
 #include <utility>
 
 #include "brigade/brigade.hpp"
+
+#include "../until_parked.hpp"
 
 namespace {
 
@@ -256,7 +259,7 @@ TEST(cancellation, abort_from_another_thread_wakes_a_parked_task) {
     (void)co_await from.recv_async();
   }(rx, waiting));
   while (!waiting) std::this_thread::yield();
-  std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));  // the task is parked in recv
   handle.abort();
   ASSERT_TRUE(finishes(handle));
   EXPECT_THROW(handle.join(), brigade::task_cancelled);
@@ -325,7 +328,7 @@ TEST(cancellation, aborting_a_task_wakes_its_when_all_children_parked_on_channel
     co_await brigade::when_all(child(from, count), child(from, count));
   }(rx, parked, receive));
   while (parked.load() < 2) std::this_thread::yield();
-  std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));  // both children are parked in recv
   handle.abort();
   ASSERT_TRUE(finishes(handle));
   EXPECT_THROW(handle.join(), brigade::task_cancelled);
@@ -355,7 +358,7 @@ TEST(cancellation, aborting_a_root_wakes_tasks_parked_in_nested_scopes) {
   std::atomic<int> parked{0};
   auto handle = rt.spawn(group_of_parked(never, parked));
   while (parked.load() < 4) std::this_thread::yield();
-  std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));  // all four are parked
   handle.abort();
   ASSERT_TRUE(finishes(handle)) << "a task parked below the root was not woken";
   EXPECT_THROW(handle.join(), brigade::task_cancelled);
@@ -458,8 +461,14 @@ TEST(thread_cancellation, blocking_waits_end_with_task_cancelled_on_the_token) {
   brigade::barrier pair(2);
   std::stop_source stop;
   std::atomic<int> cancelled{0};
+  std::vector<long> waiting_ids;  // the kernel ids of the waiting threads
+  std::mutex ids_mutex;
   auto expect_cancelled = [&](auto wait) {
-    return std::thread([&cancelled, &stop, wait] {
+    return std::thread([&cancelled, &stop, &waiting_ids, &ids_mutex, wait] {
+      {
+        std::lock_guard lock(ids_mutex);
+        waiting_ids.push_back(brigade_test::this_thread_id());
+      }
       try {
         wait(stop.get_token());
       } catch (const brigade::task_cancelled&) {
@@ -478,14 +487,24 @@ TEST(thread_cancellation, blocking_waits_end_with_task_cancelled_on_the_token) {
         (void)brigade::select(t, brigade::recv_case(rx, got));
       }),
   };
-  std::this_thread::sleep_for(20ms);
+  // Every one is asleep in its wait before the stop: the wake, not the check before parking, ends it.
+  while (true) {
+    std::lock_guard lock(ids_mutex);
+    if (waiting_ids.size() == std::size(threads)) break;
+  }
+  for (long id : waiting_ids) brigade_test::until_thread_sleeps(id);
   stop.request_stop();
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(cancelled.load(), 6);
   // mutex::lock(token) on the thread that does not hold it:
   std::stop_source lock_stop;
-  std::thread locker([&] { EXPECT_THROW(m.lock(lock_stop.get_token()), brigade::task_cancelled); });
-  std::this_thread::sleep_for(20ms);
+  std::atomic<long> locker_id{0};
+  std::thread locker([&] {
+    locker_id = brigade_test::this_thread_id();
+    EXPECT_THROW(m.lock(lock_stop.get_token()), brigade::task_cancelled);
+  });
+  while (locker_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(locker_id.load());
   lock_stop.request_stop();
   locker.join();
   m.unlock();
@@ -496,12 +515,15 @@ TEST(thread_cancellation, condition_wait_returns_false_on_the_token_with_the_mut
   brigade::mutex m;
   brigade::condition_variable cv;
   std::stop_source stop;
+  std::atomic<long> waiter_id{0};
   std::thread waiter([&] {
+    waiter_id = brigade_test::this_thread_id();
     std::unique_lock lock(m);
     EXPECT_FALSE(cv.wait(lock, stop.get_token(), [] { return false; }));
     EXPECT_TRUE(lock.owns_lock());
   });
-  std::this_thread::sleep_for(20ms);
+  while (waiter_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(waiter_id.load());  // asleep in the wait, the mutex released
   stop.request_stop();
   waiter.join();
 }
@@ -511,8 +533,13 @@ TEST(thread_cancellation, join_ends_on_the_token_and_the_handle_stays_joinable) 
   brigade::event release;
   auto handle = rt.spawn([](brigade::event& ev) -> brigade::task<void> { co_await ev.wait_async(); }(release));
   std::stop_source stop;
-  std::thread joiner([&] { EXPECT_THROW(handle.join(stop.get_token()), brigade::task_cancelled); });
-  std::this_thread::sleep_for(20ms);
+  std::atomic<long> joiner_id{0};
+  std::thread joiner([&] {
+    joiner_id = brigade_test::this_thread_id();
+    EXPECT_THROW(handle.join(stop.get_token()), brigade::task_cancelled);
+  });
+  while (joiner_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(joiner_id.load());
   stop.request_stop();
   joiner.join();
   release.set();

@@ -15,20 +15,13 @@
 
 #include "brigade/brigade.hpp"
 
+#include "../until_parked.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 
 /// Polls `done` for up to `limit`; true if it became true.
-/// Waits (up to 5 s) until every worker of `rt` is asleep for lack of work: a task that set a
-/// flag just before its co_await has then suspended, and nothing runs. Returns whether it came.
-bool until_all_parked(const brigade::runtime& rt, std::size_t workers) {
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (rt.stats().parked_workers < workers)
-    if (std::chrono::steady_clock::now() > deadline) return false;
-  return true;
-}
-
 bool eventually(const std::atomic<bool>& done, std::chrono::milliseconds limit = 5s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done.load()) {
@@ -70,7 +63,7 @@ TEST(liveness, blocked_worker_hides_woken_task) {
   std::atomic<bool> holds{false};
   auto holder = rt.spawn(hold_until_set(m, go, holds));
   ASSERT_TRUE(eventually(holds));
-  ASSERT_TRUE(until_all_parked(rt, 2));  // the holder waits on the event; both workers are asleep
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));  // the holder waits on the event; both workers are asleep
   auto setter = rt.spawn(set_then_lock_on_the_thread(m, go));
   expect_both_finish(holder, setter, "the woken holder was stranded behind the blocked worker");
 }
@@ -116,7 +109,7 @@ TEST(liveness, a_task_woken_by_a_long_computation_runs_on_another_worker) {
   std::atomic<bool> parked{false}, ran{false}, seen{false};
   auto waiter = rt.spawn(wait_then_flag(go, parked, ran));
   ASSERT_TRUE(eventually(parked));
-  ASSERT_TRUE(until_all_parked(rt, 2));  // the waiter is suspended, so the wake goes through a LIFO slot
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));  // the waiter is suspended, so the wake goes through a LIFO slot
   auto computer = rt.spawn(wake_then_compute(go, ran, seen));
   expect_both_finish(waiter, computer, "the computation or the woken task did not finish");
   EXPECT_TRUE(seen.load()) << "the woken task ran only after the computation gave up";
@@ -144,7 +137,7 @@ TEST(liveness, tasks_forked_by_a_worker_that_then_computes_run_on_a_parked_one) 
   brigade::runtime rt({.worker_threads = 2});
   std::atomic<int> done{0};
   std::atomic<bool> seen{false};
-  ASSERT_TRUE(until_all_parked(rt, 2));
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));
   auto handle = rt.spawn(fork_then_compute(done, 8, seen));
   ASSERT_TRUE(eventually(seen) || handle.is_finished());
   handle.join();
@@ -228,7 +221,7 @@ TEST(liveness, the_monitor_stops_looking_while_every_worker_is_parked) {
   brigade::runtime rt({.worker_threads = 2});
   rt.block_on([]() -> brigade::task<void> { co_return; }());
   // Once every worker is parked, the monitor goes to sleep within one of its intervals.
-  ASSERT_TRUE(until_all_parked(rt, 2));
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (!rt.stats().monitor_asleep)
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the monitor kept looking at an idle runtime";
@@ -242,7 +235,7 @@ TEST(liveness, the_monitor_stops_looking_while_every_worker_is_parked) {
   std::atomic<bool> holds{false};
   auto holder = rt.spawn(hold_until_set(m, go, holds));
   ASSERT_TRUE(eventually(holds));
-  ASSERT_TRUE(until_all_parked(rt, 2));  // idle again: the monitor sleeps until work comes
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));  // idle again: the monitor sleeps until work comes
   while (!rt.stats().monitor_asleep)
     ASSERT_LT(std::chrono::steady_clock::now(), deadline + 5s) << "the monitor did not go back to sleep";
   auto setter = rt.spawn(set_then_lock_on_the_thread(m, go));

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 
@@ -86,13 +87,18 @@ TEST(condition_variable, notify_all_wakes_every_waiter) {
   bool go = false;
   std::atomic<int> through{0};
   std::vector<std::thread> threads;
+  std::vector<std::atomic<long>> ids(4);
   for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&] {
+    threads.emplace_back([&, t] {
+      ids[t] = brigade_test::this_thread_id();
       std::unique_lock lock(m);
       cv.wait(lock, [&] { return go; });
       through.fetch_add(1);
     });
-  std::this_thread::sleep_for(10ms);
+  for (auto& id : ids) {  // all four asleep in the wait: one notify_all must wake them all
+    while (id.load() == 0) std::this_thread::yield();
+    brigade_test::until_thread_sleeps(id.load());
+  }
   {
     std::lock_guard lock(m);
     go = true;

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "../thread_sleeps.hpp"
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 
 namespace {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 #include "brigade/runtime/yield_now.hpp"
@@ -130,11 +131,14 @@ TEST(mutex, try_lock_for_times_out_then_succeeds_once_released) {
 TEST(mutex, try_lock_for_gets_the_lock_released_while_it_waits) {
   brigade::mutex m;
   m.lock();
+  std::atomic<long> waiter_id{0};
   std::thread waiter([&] {
+    waiter_id = brigade_test::this_thread_id();
     EXPECT_TRUE(m.try_lock_for(10s));
     m.unlock();
   });
-  std::this_thread::sleep_for(5ms);
+  while (waiter_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(waiter_id.load());  // asleep in try_lock_for
   m.unlock();
   waiter.join();
   EXPECT_FALSE(m.is_locked());

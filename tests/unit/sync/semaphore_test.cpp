@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "../thread_sleeps.hpp"
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 #include "brigade/runtime/yield_now.hpp"

@@ -1,13 +1,17 @@
-// thread_sleeps.hpp: for tests that must know a plain thread has parked (in a primitive's futex)
-// before they go on, rather than sleep and hope.
+// until_parked.hpp: for tests that must know a plain thread, or every worker of a runtime, has
+// parked before they go on, rather than sleep and hope.
 #pragma once
 
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstddef>
 #include <fstream>
 #include <string>
 #include <thread>
+
+#include "brigade/runtime/runtime.hpp"
 
 namespace brigade_test {
 
@@ -27,6 +31,15 @@ inline void until_thread_sleeps(long tid) {
     if (end_of_name != std::string::npos && end_of_name + 2 < line.size() && line[end_of_name + 2] == 'S') return;
     std::this_thread::yield();
   }
+}
+
+/// Waits (up to 5 s) until every worker of `rt` is asleep for lack of work: a task that set a
+/// flag just before its co_await has then suspended, and nothing runs. Returns whether it came.
+inline bool until_workers_parked(const brigade::runtime& rt, std::size_t workers) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (rt.stats().parked_workers < workers)
+    if (std::chrono::steady_clock::now() > deadline) return false;
+  return true;
 }
 
 }  // namespace brigade_test
