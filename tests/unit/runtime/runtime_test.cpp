@@ -477,7 +477,9 @@ TEST(runtime, the_symmetric_fence_protocol_runs_the_same_programs) {
     echo.join();
     std::uint64_t private_steals = 0;
     for (const auto& w : rt.stats().workers) private_steals += w.private_steals;
-    if (!membarrier) EXPECT_EQ(private_steals, 0u);  // nothing was private to steal
+    if (!membarrier) {
+      EXPECT_EQ(private_steals, 0u);  // nothing was private to steal
+    }
   }
 }
 
