@@ -173,17 +173,18 @@ class concurrent_hash_map {
   /// `combine(old value, value)`; returns (a copy of) the value now stored.
   template <class Combine>
   V merge(const K& key, V value, Combine&& combine) {
-    const std::uint64_t h = mixed_hash(key);
-    shard& s = checked_shard_for(h);
-    std::unique_lock lock(s.lock);
-    wait_while_computed(s, key, h, lock);
-    inside_callback marker(s);
-    if (entry* found = s.entries.find(key, h, equal_)) {
-      found->value = std::forward<Combine>(combine)(static_cast<const V&>(found->value), std::move(value));
-      return found->value;
-    }
-    s.entries.insert_new(K(key), V(value), h);
-    return value;
+    std::optional<V> stored;
+    upsert(
+        key,
+        [&] {
+          stored.emplace(value);
+          return std::move(value);
+        },
+        [&](V& old) {
+          old = std::forward<Combine>(combine)(static_cast<const V&>(old), std::move(value));
+          stored.emplace(old);
+        });
+    return std::move(*stored);
   }
 
   /// Erases every entry for which `predicate(const K&, const V&)` is true, shard by shard, each
