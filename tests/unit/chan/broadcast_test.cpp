@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 
@@ -74,8 +75,13 @@ TEST(broadcast, close_drains_then_ends_and_misuse_is_reported) {
 TEST(broadcast, destroying_the_broadcast_ends_every_subscriber) {
   std::optional<brigade::broadcast<int>> feed(std::in_place, 8);
   auto rx = feed->subscribe();
-  std::thread reader([&] { EXPECT_EQ(rx.recv(), std::nullopt); });
-  std::this_thread::sleep_for(5ms);
+  std::atomic<long> reader_id{0};
+  std::thread reader([&] {
+    reader_id = brigade_test::this_thread_id();
+    EXPECT_EQ(rx.recv(), std::nullopt);
+  });
+  while (reader_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(reader_id.load());  // asleep in recv: the destruction wakes it
   feed.reset();
   reader.join();
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 
@@ -21,7 +22,7 @@ TEST(oneshot, a_task_receives_the_value_a_thread_sends) {
   auto waiting = rt.spawn([](brigade::oneshot_receiver<std::string> r) -> brigade::task<std::string> {
     co_return co_await r.recv_async();
   }(std::move(rx)));
-  std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 1));  // the task is parked in recv_async
   EXPECT_TRUE(tx.send("reply"));
   EXPECT_EQ(waiting.join(), "reply");
 }
@@ -35,8 +36,9 @@ TEST(oneshot, a_thread_receives_a_value_sent_before_it_asked) {
 
 TEST(oneshot, a_sender_gone_without_sending_fails_the_receiver) {
   auto [tx, rx] = brigade::make_oneshot<int>();
-  std::thread dropper([t = std::move(tx)]() mutable {
-    std::this_thread::sleep_for(5ms);
+  const long receiving = brigade_test::this_thread_id();
+  std::thread dropper([t = std::move(tx), receiving]() mutable {
+    brigade_test::until_thread_sleeps(receiving);  // the receiver is asleep in recv
     t = brigade::oneshot_sender<int>();
   });
   try {

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 #include "brigade/runtime/yield_now.hpp"
@@ -102,14 +103,15 @@ TEST(once, a_waiter_runs_its_action_after_the_first_one_failed) {
   brigade::once setup;
   std::atomic<bool> first_running{false};
   std::atomic<int> runs{0};
+  const long second = brigade_test::this_thread_id();
   std::thread first([&] {
     EXPECT_THROW(setup.call([&] {
       first_running = true;
-      std::this_thread::sleep_for(20ms);
+      brigade_test::until_thread_sleeps(second);  // the second caller waits for this action
       throw std::runtime_error("fails");
     }), std::runtime_error);
   });
-  while (!first_running.load()) std::this_thread::sleep_for(1ms);
+  while (!first_running.load()) std::this_thread::yield();
   setup.call([&] { runs.fetch_add(1); });
   first.join();
   EXPECT_EQ(runs.load(), 1);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 #include "brigade/runtime/yield_now.hpp"
@@ -97,7 +98,7 @@ TEST(rw_mutex, a_writer_is_not_starved_by_overlapping_readers) {
         std::this_thread::sleep_for(100us);
       }
     });
-  std::this_thread::sleep_for(5ms);
+  while (lock.readers() == 0) std::this_thread::yield();  // the readers overlap from here on
   for (int i = 0; i < 5; ++i) {
     EXPECT_TRUE(lock.try_lock_for(10s));
     lock.unlock();
@@ -109,14 +110,22 @@ TEST(rw_mutex, a_writer_is_not_starved_by_overlapping_readers) {
 TEST(rw_mutex, readers_queued_behind_a_writer_that_gives_up_are_let_in) {
   brigade::rw_mutex lock;
   lock.lock_shared();  // a reader inside
-  std::thread writer([&] { EXPECT_FALSE(lock.try_lock_for(30ms)); });
-  std::this_thread::sleep_for(10ms);  // the writer waits now: new readers queue behind it
+  std::stop_source give_up;
+  std::thread writer([&] { EXPECT_THROW(lock.lock(give_up.get_token()), brigade::task_cancelled); });
+  while (lock.try_lock_shared() ? (lock.unlock_shared(), true) : false) std::this_thread::yield();
+  // The writer waits now: new readers queue behind it.
   std::atomic<bool> read{false};
+  std::atomic<long> reader_id{0};
   std::thread reader([&] {
+    reader_id = brigade_test::this_thread_id();
     lock.lock_shared();
     read = true;
     lock.unlock_shared();
   });
+  while (reader_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(reader_id.load());  // queued behind the writer
+  EXPECT_FALSE(read.load());
+  give_up.request_stop();
   writer.join();  // gave up: the queued reader must get in although the first reader stays
   reader.join();
   EXPECT_TRUE(read.load());

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../until_parked.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 #include "brigade/sync/event.hpp"
@@ -46,7 +47,9 @@ TEST(wait_group, threads_and_tasks_wait_on_the_same_group) {
   brigade::wait_group group;
   group.add(3);
   std::atomic<int> woken{0};
+  std::atomic<long> waiter_id{0};
   std::thread waiter_thread([&] {
+    waiter_id = brigade_test::this_thread_id();
     group.wait();
     woken.fetch_add(1);
   });
@@ -54,7 +57,9 @@ TEST(wait_group, threads_and_tasks_wait_on_the_same_group) {
     co_await g.wait_async();
     w.fetch_add(1);
   }(group, woken));
-  std::this_thread::sleep_for(5ms);
+  while (waiter_id.load() == 0) std::this_thread::yield();
+  brigade_test::until_thread_sleeps(waiter_id.load());      // the thread waits
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));    // and so does the task
   EXPECT_EQ(woken.load(), 0);
   for (int i = 0; i < 3; ++i) {
     std::thread([&] { group.done(); }).join();
