@@ -240,7 +240,7 @@ class channel_core final : public channel_core_base {
   [[nodiscard]] std::size_t size() noexcept {
     if (ring_) return ring_->size();
     std::lock_guard guard(lock_);
-    return queue_.size();
+    return unbounded_ ? unbounded_->queue.size() : 0;
   }
 
   /// Without the lock: a bounded channel's send while no sender is parked and it is open. True
@@ -263,7 +263,7 @@ class channel_core final : public channel_core_base {
   /// now, so that the queue never allocates under the lock (one relaxed load when none is needed;
   /// every other kind of channel returns at once).
   BRIGADE_ALWAYS_INLINE void prepare_room() {
-    if (capacity_ == unbounded && spare_wanted_.load(seam::memory_order::relaxed)) [[unlikely]]
+    if (unbounded_ != nullptr && unbounded_->spare_wanted.load(seam::memory_order::relaxed)) [[unlikely]]
       prepare_room_slowly();
   }
 
@@ -278,8 +278,8 @@ class channel_core final : public channel_core_base {
       add_to_chain(to_wake, *receiver);
       return channel_attempt::done;
     }
-    if (queue_.size() < capacity_ && ensure_room()) {
-      queue_.push(std::move(value));
+    if (unbounded_ != nullptr && ensure_room()) {  // (the other kinds never buffer here)
+      unbounded_->queue.push(std::move(value));
       refresh_spare_wanted();
       return channel_attempt::done;
     }
@@ -292,21 +292,21 @@ class channel_core final : public channel_core_base {
   [[nodiscard]] bool may_send_now_locked() const noexcept {
     if (send_fails_locked()) return false;
     if (!parked_receivers_.empty()) return true;
-    return ring_ ? ring_->size() < capacity_ : queue_.size() < capacity_;
+    return ring_ ? ring_->size() < capacity_ : unbounded_ != nullptr;
   }
 
   /// Under the lock: receives into `out` if a value is there; closed when drained and closed.
   BRIGADE_ALWAYS_INLINE channel_attempt try_receive_locked(std::optional<T>& out, waiter*& to_wake) noexcept {
     if (ring_) return try_receive_from_ring_locked(out, to_wake);
-    if (queue_.size() > 0) {
-      out.emplace(queue_.pop());
+    if (unbounded_ != nullptr && unbounded_->queue.size() > 0) {
+      out.emplace(unbounded_->queue.pop());
       refresh_spare_wanted();
       // Room freed: the longest-parked sender's value takes it, at the back. (Senders park on an
       // unbounded channel only when memory ran out; the room freed may be in another block, so
       // it is made first, and a sender stays parked, its value with it, if that fails again.)
       if (!parked_senders_.empty() && ensure_room()) {
         if (channel_waiter* sender = pop_claimed(parked_senders_)) {
-          queue_.push(std::move(*static_cast<T*>(sender->slot)));
+          unbounded_->queue.push(std::move(*static_cast<T*>(sender->slot)));
           refresh_spare_wanted();
           sender->outcome = channel_waiter::delivered;
           add_to_chain(to_wake, *sender);
@@ -427,6 +427,7 @@ class channel_core final : public channel_core_base {
       ring_ = std::make_unique<lock_free_ring<T>>(capacity_);
       ring_positions_ = ring_.get();
     }
+    if (capacity_ == unbounded) unbounded_ = std::make_unique<unbounded_buffer>();
   }
   ~channel_core() {
     retire_cancel_targets();
@@ -518,9 +519,9 @@ class channel_core final : public channel_core_base {
   /// here only when no spare block was prepared (see prepare_room); false when memory runs out
   /// (the sender then parks, as if the buffer were full, rather than lose the value).
   bool ensure_room() noexcept {
-    if (queue_.has_room()) return true;
+    if (unbounded_->queue.has_room()) return true;
     try {
-      queue_.grow_locked();
+      unbounded_->queue.grow_locked();
       return true;
     } catch (const std::bad_alloc&) {
       return false;
@@ -529,8 +530,9 @@ class channel_core final : public channel_core_base {
   /// Under the lock, after a push or pop of the unbounded queue: publishes whether it has no
   /// spare block, for prepare_room (a store only when that changed).
   void refresh_spare_wanted() noexcept {
-    const bool wanted = queue_.wants_spare();
-    if (wanted != spare_wanted_.load(seam::memory_order::relaxed)) spare_wanted_.store(wanted, seam::memory_order::relaxed);
+    const bool wanted = unbounded_->queue.wants_spare();
+    if (wanted != unbounded_->spare_wanted.load(seam::memory_order::relaxed))
+      unbounded_->spare_wanted.store(wanted, seam::memory_order::relaxed);
   }
   [[gnu::noinline]] void prepare_room_slowly() {
     typename block_queue<T>::block* fresh;
@@ -541,7 +543,7 @@ class channel_core final : public channel_core_base {
     }
     {
       std::lock_guard guard(lock_);
-      fresh = queue_.install_spare(fresh);
+      fresh = unbounded_->queue.install_spare(fresh);
       refresh_spare_wanted();
     }
     block_queue<T>::free_block(fresh);  // null, or the block another sender's prepare made needless
@@ -549,10 +551,15 @@ class channel_core final : public channel_core_base {
 
   const std::size_t capacity_;
   std::unique_ptr<lock_free_ring<T>> ring_;  // bounded channels (0 < capacity < unbounded)
-  block_queue<T> queue_;                     // unbounded channels' buffer, under lock_
-  // Unbounded channels: whether queue_ has no spare block; written under lock_, read without it
-  // by prepare_room (a stale value costs one needless allocation, or one under the lock).
-  seam::atomic<bool> spare_wanted_{true};
+  // An unbounded channel's buffer, apart from the core so that the other kinds stay small (a
+  // rendezvous channel's core is what a ping-pong touches).
+  struct unbounded_buffer {
+    block_queue<T> queue;  // under lock_
+    // Whether queue has no spare block; written under lock_, read without it by prepare_room (a
+    // stale value costs one needless allocation, or one under the lock).
+    seam::atomic<bool> spare_wanted{true};
+  };
+  std::unique_ptr<unbounded_buffer> unbounded_;  // unbounded channels only
   cancel_target send_cancel_target_{
       &cancel_from_list<channel_core, &channel_core::lock_, &channel_core::parked_senders_, &channel_core::after_withdrawal>,
       this};
