@@ -11,6 +11,8 @@
 //   }
 //   brigade::select(...)              // the same on a thread (it blocks)
 //   brigade::try_select(...)          // Go's `default:`: an empty optional when no case is ready
+//   co_await brigade::select_async(std::move(cases))   // a std::vector of cases built at run
+//                                                      // time (Go's reflect.Select; fan-in)
 //
 // The result is the index of the case that ran. A receive case writes the value into its
 // optional, or leaves it empty when the channel is closed and drained (Go's `v, ok := <-ch` with
