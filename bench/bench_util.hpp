@@ -409,6 +409,20 @@ int run_contended_mutex(std::string_view impl, const options& o) {
 // the figure is the fast path's cost.
 constexpr long long uncontended_default_n = 50'000'000;
 
+// One line for a loop of `n` lock/unlock pairs that took `ms` and counted `counter` under the
+// lock: ns per pair, and the check that nothing was lost. Returns whether the count is right.
+inline bool report_lock_loop(std::string_view impl, const options& o, int iter, double ms, std::uint64_t counter,
+                             long long n) {
+  const bool ok = counter == static_cast<std::uint64_t>(n);
+  json_line(impl, o, iter)
+      .num("ms", ms)
+      .num("ns_per_lock", ms * 1e6 / static_cast<double>(n))
+      .num("locks", n)
+      .str("check", ok ? "ok" : "FAIL")
+      .print();
+  return ok;
+}
+
 template <class Mutex>
 int run_uncontended_mutex(std::string_view impl, const options& o) {
   const long long n = o.n > 0 ? o.n : uncontended_default_n;
@@ -421,15 +435,7 @@ int run_uncontended_mutex(std::string_view impl, const options& o) {
       std::lock_guard<Mutex> lock(m);
       ++counter;
     }
-    const double ms = ms_since(t0);
-    const bool ok = counter == static_cast<std::uint64_t>(n);
-    json_line(impl, o, iter)
-        .num("ms", ms)
-        .num("ns_per_lock", ms * 1e6 / static_cast<double>(n))
-        .num("locks", n)
-        .str("check", ok ? "ok" : "FAIL")
-        .print();
-    return ok;
+    return report_lock_loop(impl, o, iter, ms_since(t0), counter, n);
   });
 }
 

@@ -95,15 +95,7 @@ int run_uncontended_task(const bench::options& o) {
   return bench::run_iterations(o, [&](int iter) {
     const auto t0 = bench::steady::now();
     const std::uint64_t counter = rt.block_on(lock_in_a_loop(m, n));
-    const double ms = bench::ms_since(t0);
-    const bool ok = counter == static_cast<std::uint64_t>(n);
-    bench::json_line("brigade", o, iter)
-        .num("ms", ms)
-        .num("ns_per_lock", ms * 1e6 / static_cast<double>(n))
-        .num("locks", n)
-        .str("check", ok ? "ok" : "FAIL")
-        .print();
-    return ok;
+    return bench::report_lock_loop("brigade", o, iter, bench::ms_since(t0), counter, n);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <fstream>
@@ -31,6 +32,12 @@ inline void until_thread_sleeps(long tid) {
     if (end_of_name != std::string::npos && end_of_name + 2 < line.size() && line[end_of_name + 2] == 'S') return;
     std::this_thread::yield();
   }
+}
+
+/// As above, for a thread that publishes its id in `id` (0 until it runs) just before it waits.
+inline void until_thread_sleeps(const std::atomic<long>& id) {
+  while (id.load() == 0) std::this_thread::yield();
+  until_thread_sleeps(id.load());
 }
 
 /// Waits (up to 5 s) until every worker of `rt` is asleep for lack of work: a task that set a

@@ -80,8 +80,7 @@ TEST(broadcast, destroying_the_broadcast_ends_every_subscriber) {
     reader_id = brigade_test::this_thread_id();
     EXPECT_EQ(rx.recv(), std::nullopt);
   });
-  while (reader_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(reader_id.load());  // asleep in recv: the destruction wakes it
+  brigade_test::until_thread_sleeps(reader_id);  // asleep in recv: the destruction wakes it
   feed.reset();
   reader.join();
 }

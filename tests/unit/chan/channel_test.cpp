@@ -30,8 +30,7 @@ TEST(channel, an_unbuffered_send_waits_until_a_receiver_takes_the_value) {
     tx.send(7);
     sent = true;
   });
-  while (sender_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(sender_id.load());
+  brigade_test::until_thread_sleeps(sender_id);
   EXPECT_FALSE(sent.load());  // nobody received yet: the send is asleep, waiting
   EXPECT_EQ(rx.recv(), 7);
   sender.join();
@@ -84,8 +83,7 @@ TEST(channel, close_wakes_every_waiting_receiver) {
       if (!rx.recv()) saw_closed.fetch_add(1);
     });
   for (auto& id : ids) {  // all four asleep in recv: the close wakes them
-    while (id.load() == 0) std::this_thread::yield();
-    brigade_test::until_thread_sleeps(id.load());
+    brigade_test::until_thread_sleeps(id);
   }
   tx.close();
   for (auto& t : receivers) t.join();
@@ -112,8 +110,7 @@ TEST(channel, a_parked_sender_fails_when_the_channel_closes) {
     sender_id = brigade_test::this_thread_id();
     EXPECT_THROW(tx.send(1), brigade::channel_closed);
   });
-  while (sender_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(sender_id.load());  // parked: the close must wake it
+  brigade_test::until_thread_sleeps(sender_id);  // parked: the close must wake it
   tx.close();
   sender.join();
 }
@@ -141,8 +138,7 @@ TEST(channel, sends_fail_once_every_receiver_is_gone) {
       EXPECT_NE(std::string(error.what()).find("receivers are all gone"), std::string::npos);
     }
   });
-  while (sender_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(sender_id.load());  // parked: the last receiver's going wakes it
+  brigade_test::until_thread_sleeps(sender_id);  // parked: the last receiver's going wakes it
   rx = brigade::receiver<int>();
   sender.join();
   EXPECT_EQ(tx.try_send(2), brigade::channel_status::closed);

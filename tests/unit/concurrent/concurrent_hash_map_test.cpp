@@ -141,9 +141,8 @@ TEST(concurrent_hash_map, writes_to_the_key_being_computed_wait_for_its_value) {
     inserted = map.insert(2, -2);  // after the computation: the key is there
     finished.fetch_add(1);
   });
-  while (second_id.load() == 0 || writer_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(second_id.load());  // both wait for the computation
-  brigade_test::until_thread_sleeps(writer_id.load());
+  brigade_test::until_thread_sleeps(second_id);  // both wait for the computation
+  brigade_test::until_thread_sleeps(writer_id);
   EXPECT_EQ(finished.load(), 0);
   computing.finish();
   second.join();
@@ -171,8 +170,7 @@ TEST(concurrent_hash_map, a_waiting_party_computes_after_a_computation_throws) {
     waiting_id = brigade_test::this_thread_id();
     result = map.get_or_compute(2, [] { return 22; });
   });
-  while (waiting_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(waiting_id.load());  // it waits for the failing computation
+  brigade_test::until_thread_sleeps(waiting_id);  // it waits for the failing computation
   release = true;
   failing.join();
   waiting.join();

@@ -503,8 +503,7 @@ TEST(thread_cancellation, blocking_waits_end_with_task_cancelled_on_the_token) {
     locker_id = brigade_test::this_thread_id();
     EXPECT_THROW(m.lock(lock_stop.get_token()), brigade::task_cancelled);
   });
-  while (locker_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(locker_id.load());
+  brigade_test::until_thread_sleeps(locker_id);
   lock_stop.request_stop();
   locker.join();
   m.unlock();
@@ -522,8 +521,7 @@ TEST(thread_cancellation, condition_wait_returns_false_on_the_token_with_the_mut
     EXPECT_FALSE(cv.wait(lock, stop.get_token(), [] { return false; }));
     EXPECT_TRUE(lock.owns_lock());
   });
-  while (waiter_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(waiter_id.load());  // asleep in the wait, the mutex released
+  brigade_test::until_thread_sleeps(waiter_id);  // asleep in the wait, the mutex released
   stop.request_stop();
   waiter.join();
 }
@@ -538,8 +536,7 @@ TEST(thread_cancellation, join_ends_on_the_token_and_the_handle_stays_joinable) 
     joiner_id = brigade_test::this_thread_id();
     EXPECT_THROW(handle.join(stop.get_token()), brigade::task_cancelled);
   });
-  while (joiner_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(joiner_id.load());
+  brigade_test::until_thread_sleeps(joiner_id);
   stop.request_stop();
   joiner.join();
   release.set();

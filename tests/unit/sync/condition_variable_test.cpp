@@ -96,8 +96,7 @@ TEST(condition_variable, notify_all_wakes_every_waiter) {
       through.fetch_add(1);
     });
   for (auto& id : ids) {  // all four asleep in the wait: one notify_all must wake them all
-    while (id.load() == 0) std::this_thread::yield();
-    brigade_test::until_thread_sleeps(id.load());
+    brigade_test::until_thread_sleeps(id);
   }
   {
     std::lock_guard lock(m);

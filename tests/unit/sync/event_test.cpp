@@ -90,8 +90,7 @@ TEST(event, reset_makes_later_waits_wait_again) {
     e.wait();
     passed = true;
   });
-  while (tid.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(tid.load());  // it waits: the reset held
+  brigade_test::until_thread_sleeps(tid);  // it waits: the reset held
   EXPECT_FALSE(passed.load());
   e.set();
   waiting.join();

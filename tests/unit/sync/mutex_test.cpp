@@ -137,8 +137,7 @@ TEST(mutex, try_lock_for_gets_the_lock_released_while_it_waits) {
     EXPECT_TRUE(m.try_lock_for(10s));
     m.unlock();
   });
-  while (waiter_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(waiter_id.load());  // asleep in try_lock_for
+  brigade_test::until_thread_sleeps(waiter_id);  // asleep in try_lock_for
   m.unlock();
   waiter.join();
   EXPECT_FALSE(m.is_locked());

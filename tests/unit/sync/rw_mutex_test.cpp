@@ -122,8 +122,7 @@ TEST(rw_mutex, readers_queued_behind_a_writer_that_gives_up_are_let_in) {
     read = true;
     lock.unlock_shared();
   });
-  while (reader_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(reader_id.load());  // queued behind the writer
+  brigade_test::until_thread_sleeps(reader_id);  // queued behind the writer
   EXPECT_FALSE(read.load());
   give_up.request_stop();
   writer.join();  // gave up: the queued reader must get in although the first reader stays

@@ -88,8 +88,7 @@ TEST(semaphore, a_release_wakes_waiters_first_in_first_out) {
       order.push_back(t);
     });
     // Thread t is queued (asleep in acquire) before the next one arrives.
-    while (tid.load() == 0) std::this_thread::yield();
-    brigade_test::until_thread_sleeps(tid.load());
+    brigade_test::until_thread_sleeps(tid);
   }
   for (int t = 0; t < 3; ++t) {
     s.release();

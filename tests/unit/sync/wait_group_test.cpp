@@ -57,8 +57,7 @@ TEST(wait_group, threads_and_tasks_wait_on_the_same_group) {
     co_await g.wait_async();
     w.fetch_add(1);
   }(group, woken));
-  while (waiter_id.load() == 0) std::this_thread::yield();
-  brigade_test::until_thread_sleeps(waiter_id.load());      // the thread waits
+  brigade_test::until_thread_sleeps(waiter_id);      // the thread waits
   ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));    // and so does the task
   EXPECT_EQ(woken.load(), 0);
   for (int i = 0; i < 3; ++i) {
