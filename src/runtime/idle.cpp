@@ -3,6 +3,7 @@
 // "park") relies on a single total order of the word's updates and the fences around them.
 #include "idle.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 namespace brigade::detail {
@@ -47,6 +48,22 @@ std::optional<std::uint32_t> idle::worker_to_notify() {
   sleepers_.pop_back();
   sleeping_[index] = false;
   return index;
+}
+
+bool idle::unpark_self(std::uint32_t index) {
+  std::lock_guard lock(mutex_);
+  if (!sleeping_[index]) return false;
+  sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), index));
+  sleeping_[index] = false;
+  word_.fetch_add((1u << idle_word::unparked_shift) + 1u);
+  return true;
+}
+
+std::optional<std::uint32_t> idle::any_sleeper_except(std::uint32_t index) {
+  std::lock_guard lock(mutex_);
+  for (auto it = sleepers_.rbegin(); it != sleepers_.rend(); ++it)
+    if (*it != index) return *it;
+  return std::nullopt;
 }
 
 bool idle::is_sleeping(std::uint32_t index) {

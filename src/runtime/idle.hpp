@@ -44,6 +44,15 @@ class idle {
   /// list, counts it as unparked and searching, and returns its index.
   std::optional<std::uint32_t> worker_to_notify();
 
+  /// A parked worker that found work on its own (a turn of the reactor): if it is still on the
+  /// sleeper list, takes it off and counts it as unparked and searching, as worker_to_notify
+  /// would have. Returns whether it did (false: a notifier took it off first).
+  bool unpark_self(std::uint32_t index);
+
+  /// Some worker on the sleeper list, left on it (the driver's hand-off wakes it to look at the
+  /// driver, not to run), or nothing.
+  std::optional<std::uint32_t> any_sleeper_except(std::uint32_t index);
+
   /// True while `index` is on the sleeper list (a woken worker checks this to tell a real wake
   /// from a spurious one).
   bool is_sleeping(std::uint32_t index);

@@ -60,6 +60,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "brigade/detail/wait_list.hpp"
 #include "scheduler.hpp"
 
 namespace brigade::detail {
@@ -110,9 +111,21 @@ void scheduler::monitor_loop() noexcept {
     lock.unlock();
     monitor_looks_.fetch_add(1, seam::memory_order::relaxed);
     const bool acted = check_liveness(last_look);
+    turn_reactor_from_monitor();
     interval = acted || poked ? busy_interval_min : std::min(interval * 2, busy_interval_max);
     lock.lock();
   }
+}
+
+void scheduler::turn_reactor_from_monitor() noexcept {
+  // Every worker busy (none sleeps in the driver) and none looked at the reactor lately (they
+  // look every 61 tasks, so a worker in a long task does not): the monitor looks, and what it
+  // wakes goes to the injection queue, for the first worker that comes back to its loop.
+  if (reactor_->held() || !reactor_->has_work() || !reactor_->maybe_ready(seam::now_nanoseconds())) return;
+  if (!reactor_->try_hold(-1)) return;
+  waiter* ready = reactor_->turn(nullptr);
+  reactor_->release();
+  wait_list::wake_all(ready);
 }
 
 bool scheduler::every_worker_parked() const noexcept {

@@ -39,6 +39,8 @@ runtime::~runtime() {
 
 std::size_t runtime::worker_count() const noexcept { return scheduler_->worker_count(); }
 
+const char* runtime::io_backend_name() const noexcept { return scheduler_->io_reactor().backend_name(); }
+
 void runtime::shutdown() { scheduler_->shutdown(std::chrono::steady_clock::time_point::max()); }
 
 bool runtime::shutdown_until(std::chrono::steady_clock::time_point deadline) { return scheduler_->shutdown(deadline); }

@@ -114,6 +114,7 @@ scheduler::scheduler(runtime& owner, runtime_options options)
       options_(std::move(options)),
       idle_(static_cast<std::uint32_t>(options_.worker_threads)),
       blocking_(options_.max_blocking_threads, options_.blocking_keep_alive),
+      reactor_(std::make_unique<reactor>(options_.io, &scheduler::reactor_needs_attention, this)),
       registry_(options_.worker_threads + options_.max_compensating_workers, serial_.serial()) {
   const auto count = static_cast<std::uint32_t>(options_.worker_threads);
   const auto extras = static_cast<std::uint32_t>(options_.max_compensating_workers);
@@ -129,6 +130,7 @@ scheduler::scheduler(runtime& owner, runtime_options options)
     w->private_forks = private_forks;
     w->random_state_ = 0x9E3779B9u * (i + 1);
     w->extra_ = i >= count;
+    w->parker_.set_interrupt(&scheduler::interrupt_reactor, this);
     workers_.push_back(std::move(w));
   }
   worker_span_.store(count, seam::memory_order::release);
@@ -208,6 +210,26 @@ bool scheduler::notify_parked_worker() noexcept {
   return false;
 }
 
+void scheduler::interrupt_reactor(void* self) noexcept { static_cast<scheduler*>(self)->reactor_->interrupt(); }
+
+void scheduler::reactor_needs_attention(void* self) noexcept {
+  auto& sched = *static_cast<scheduler*>(self);
+  // The holder sleeping in the driver: unparking it interrupts its wait, and it goes round its
+  // park loop and sleeps again until the new earliest timer. (A holder that is not asleep keeps
+  // a token, which costs its next park one extra round.) Nobody holding the driver: a sleeper
+  // takes it. Everyone busy: the busy workers' look every 61 tasks, and the monitor's.
+  const std::int64_t holder = sched.reactor_->holder();
+  if (holder >= 0) {
+    sched.workers_[static_cast<std::size_t>(holder)]->parker_.unpark();
+    return;
+  }
+  try {
+    if (auto index = sched.idle_.any_sleeper_except(~std::uint32_t{0})) sched.workers_[*index]->parker_.unpark();
+  } catch (...) {
+    // Only a failure to lock the idle mutex gets here; the monitor's look covers it.
+  }
+}
+
 bool scheduler::shutdown(std::chrono::steady_clock::time_point deadline) {
   if (current_worker() != nullptr && current_worker()->owner == this)
     throw usage_error("brigade: runtime shutdown from one of its own worker threads would deadlock");
@@ -250,6 +272,9 @@ bool scheduler::shutdown(std::chrono::steady_clock::time_point deadline) {
     }
     empty_queues();
     blocking_.request_stop_running();
+    // Descriptors still open (sockets held outside the tasks, or by blocking calls) are closed:
+    // a thread blocked on one wakes with an error, and nothing leaks.
+    reactor_->close_all_sources();
   }
 
   // 5. Wait for the running blocking calls, until the deadline; those still running then are
@@ -319,6 +344,8 @@ runtime_stats scheduler::stats() const {
 // The free functions that headers declare.
 void notify_parked_worker(scheduler& sched) noexcept { sched.notify_parked_worker(); }
 void inject(scheduler& sched, std::coroutine_handle<> task) { sched.inject(task.address()); }
+timer_queue& timers_of(scheduler& sched) noexcept { return sched.io_reactor().timers(); }
+io_source& register_io_source(scheduler& sched, int fd) { return sched.io_reactor().register_source(fd); }
 void report_unobserved_failure(std::uint32_t runtime_serial, const std::exception_ptr& error) noexcept {
   try {
     std::function<void(std::exception_ptr)> handler;

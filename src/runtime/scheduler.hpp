@@ -19,6 +19,7 @@
 #include "brigade/runtime/runtime.hpp"
 #include "idle.hpp"
 #include "inject_queue.hpp"
+#include "reactor/reactor.hpp"
 #include "root_registry.hpp"
 
 namespace brigade::detail {
@@ -91,6 +92,7 @@ class scheduler {
     return options_.on_unobserved_failure;
   }
   std::size_t worker_count() const noexcept { return core_workers_; }
+  reactor& io_reactor() noexcept { return *reactor_; }
 
   // Submission.
   void submit_root(join_state& record);
@@ -130,6 +132,13 @@ class scheduler {
   bool work_visible() const noexcept;
   void leave_searching(worker& self) noexcept;
   void* start_root(worker& self, join_state& record) noexcept;
+  // The reactor (worker.cpp): a turn without waiting by a busy worker, and the hand-off of the
+  // driver to a sleeping worker when its holder leaves it.
+  void turn_reactor_while_busy(worker& self) noexcept;
+  void hand_off_driver(const worker& self) noexcept;
+  /// The timer queue's attention function: wakes whoever should watch the driver.
+  static void reactor_needs_attention(void* self) noexcept;
+  static void interrupt_reactor(void* self) noexcept;
   void empty_queues() noexcept;
   std::uint32_t span() const noexcept { return worker_span_.load(seam::memory_order::acquire); }
 
@@ -143,6 +152,7 @@ class scheduler {
   };
   bool check_liveness(std::vector<monitor_view>& last_look) noexcept;
   bool every_worker_parked() const noexcept;
+  void turn_reactor_from_monitor() noexcept;
   bool steal_lifo(worker& stuck) noexcept;
   bool blocked_in_kernel(const worker& w) const noexcept;
   void start_compensating_worker() noexcept;
@@ -160,6 +170,7 @@ class scheduler {
   idle idle_;
   inject_queue inject_;
   blocking_pool blocking_;
+  std::unique_ptr<reactor> reactor_;
   seam::atomic<bool> shutting_down_{false};
 
   // Roots started and not finished: one list per worker, one for roots spawned from outside.

@@ -9,6 +9,8 @@
 // the owner alone while another worker is free.
 #include <array>
 
+#include "brigade/detail/wait_list.hpp"
+
 #include "scheduler.hpp"
 
 namespace brigade::detail {
@@ -83,6 +85,8 @@ void* scheduler::next_local_task(worker& self) {
   ++self.tick_;
   if (self.tick_ % inject_check_interval == 0) {
     registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
+    if (reactor_->has_work()) [[unlikely]]
+      turn_reactor_while_busy(self);
     if (void* task = take_from_inject(self)) return task;
   }
   if (void* task = take_lifo(self)) {
@@ -206,11 +210,46 @@ void scheduler::park(worker& self) {
   self.counters.bump(self.counters.parks);
   while (idle_.is_sleeping(self.index)) {
     if (shutting_down_.load()) return;
-    self.parker_.park();
+    // The reactor: one sleeper at a time sleeps in the driver (docs/ARCHITECTURE.md, "The
+    // reactor"); an unpark interrupts it there as it would wake the futex.
+    if (!reactor_->try_hold(self.index)) {
+      self.parker_.park();
+      continue;
+    }
+    waiter* ready = reactor_->turn(&self.parker_);
+    reactor_->release();
+    if (ready == nullptr) continue;
+    // Timers fired or descriptors became ready: this worker runs their tasks. It counts itself
+    // awake first (as a notifier would), so that scheduling them here does not wake another.
+    if (idle_.unpark_self(self.index) && monitor_sleeps_until_work_.load(seam::memory_order::seq_cst)) [[unlikely]]
+      poke_monitor();
+    wait_list::wake_all(ready);
+    break;
   }
+  hand_off_driver(self);
   // Whoever took us off the sleeper list counted us as searching.
   self.searching_ = true;
   self.activity_.store(worker::activity::searching, seam::memory_order::relaxed);
+}
+
+void scheduler::hand_off_driver(const worker& self) noexcept {
+  // The driver's holder leaves to run tasks: if timers or descriptors need watching and nobody
+  // holds the driver, wake a sleeper to take it (it stays on the sleeper list, finds itself
+  // still asleep, and sleeps in the driver), so that I/O and timers are not left to the busy
+  // workers' periodic look.
+  if (reactor_->held() || !reactor_->has_work()) return;
+  try {
+    if (auto index = idle_.any_sleeper_except(self.index)) workers_[*index]->parker_.unpark();
+  } catch (...) {
+    // Only a failure to lock the idle mutex gets here; the busy look and the monitor remain.
+  }
+}
+
+void scheduler::turn_reactor_while_busy(worker& self) noexcept {
+  if (!reactor_->maybe_ready(seam::now_nanoseconds()) || !reactor_->try_hold(self.index)) return;
+  waiter* ready = reactor_->turn(nullptr);
+  reactor_->release();
+  wait_list::wake_all(ready);  // onto this worker's queues, where idle workers can steal them
 }
 
 }  // namespace brigade::detail

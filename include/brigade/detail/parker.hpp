@@ -9,8 +9,15 @@
 // costs ~20 µs on a VM, a spin that catches the unpark costs well under 1 µs), then sleeps on a
 // futex. It never spins unboundedly, so a parked thread uses no CPU.
 //
-// The state word:  empty (0) -> parked (1) by the parking thread;  any -> notified (2) by unpark;
-//                  notified -> empty when park() consumes the token.
+// Sleeping elsewhere: park_elsewhere(sleep) sleeps in `sleep` instead of on the futex (a worker
+// that holds the reactor's driver sleeps in epoll_wait or io_uring); an unpark() meanwhile calls
+// the interrupt set with set_interrupt (which makes that sleep return: an eventfd write).
+//
+// The state word:  empty (0) -> parked (1) or sleeping_elsewhere (3) by the parking thread;
+//                  any -> notified (2) by unpark; notified -> empty when a park consumes the token.
+// An unpark that finds `parked` wakes the futex; one that finds `sleeping_elsewhere` calls the
+// interrupt. Either way the exchange decides, so a wake is never lost: the sleeper either saw the
+// token before it slept (its compare-exchange failed) or the waker saw it asleep.
 // Memory order: unpark's exchange is release and park's consuming exchange is acquire, so what
 // the unparker wrote before unpark() is visible after park() returns.
 #pragma once
@@ -50,15 +57,51 @@ class parker {
   /// Wakes the owning thread, or makes its next park() return at once.
   void unpark() noexcept {
     // Release: publishes what the caller wrote before unparking.
-    if (state_.exchange(notified, seam::memory_order::release) == parked)
+    const std::uint32_t previous = state_.exchange(notified, seam::memory_order::release);
+    if (previous == parked)
       seam::futex_wake(&state_, 1);
+    else if (previous == sleeping_elsewhere)
+      interrupt_(interrupt_context_);
+  }
+
+  using interrupt_function = void (*)(void* context) noexcept;
+  /// Before the first park_elsewhere: what an unpark() calls to end a sleep elsewhere. Set once,
+  /// before other threads may unpark (the scheduler sets it before it starts the workers).
+  void set_interrupt(interrupt_function interrupt, void* context) noexcept {
+    interrupt_ = interrupt;
+    interrupt_context_ = context;
+  }
+
+  /// Sleeps by calling `sleep()` (which must return once the interrupt was called, or sooner)
+  /// unless a token is present, which it consumes instead. Returns whether it called sleep().
+  /// Either way the token (an unpark during the sleep) is consumed: the caller re-checks its
+  /// condition, as after park().
+  template <class Sleep>
+  bool park_elsewhere(Sleep&& sleep) {
+    std::uint32_t expected = empty;
+    // Acq_rel: acquire pairs with an unpark that came first; seq_cst is not needed, the exchange
+    // in unpark() and this compare-exchange are on the same word.
+    if (!state_.compare_exchange_strong(expected, sleeping_elsewhere, seam::memory_order::acq_rel)) {
+      state_.store(empty, seam::memory_order::relaxed);  // consume the token
+      return false;
+    }
+    struct back_to_empty {
+      seam::atomic<std::uint32_t>& state;
+      // Acquire: pairs with the release exchange of an unpark during the sleep.
+      ~back_to_empty() { state.exchange(empty, seam::memory_order::acquire); }
+    } on_return{state_};
+    sleep();
+    return true;
   }
 
  private:
   static constexpr std::uint32_t empty = 0;
   static constexpr std::uint32_t parked = 1;
   static constexpr std::uint32_t notified = 2;
+  static constexpr std::uint32_t sleeping_elsewhere = 3;
   seam::atomic<std::uint32_t> state_{empty};
+  interrupt_function interrupt_ = [](void*) noexcept {};
+  void* interrupt_context_ = nullptr;
 };
 
 }  // namespace brigade::detail

@@ -19,6 +19,8 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <cerrno>
+#include <system_error>
 
 namespace brigade {
 
@@ -27,6 +29,34 @@ class task_cancelled : public std::runtime_error {
  public:
   explicit task_cancelled(const std::string& why = "brigade: task cancelled")
       : std::runtime_error(why) {}
+};
+
+namespace detail {
+/// The category of timeout_error's code: its message is "timed out" (the generic category's
+/// "Connection timed out" would mislead for a channel or a lock), and it compares equal to
+/// std::errc::timed_out.
+class timeout_category_type final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "brigade.timeout"; }
+  std::string message(int) const override { return "timed out"; }
+  std::error_condition default_error_condition(int) const noexcept override {
+    return std::make_error_condition(std::errc::timed_out);
+  }
+};
+inline const std::error_category& timeout_category() noexcept {
+  static const timeout_category_type category;
+  return category;
+}
+}  // namespace detail
+
+/// An operation did not complete before its deadline (brigade::timeout, the timed waits, a
+/// connect with a timeout). A std::system_error whose code compares equal to
+/// std::errc::timed_out, so that code that handles the errors of I/O handles it too; distinct
+/// from task_cancelled, which a stop request of an enclosing scope raises.
+class timeout_error : public std::system_error {
+ public:
+  explicit timeout_error(const std::string& what = "brigade: timed out")
+      : std::system_error(std::error_code(ETIMEDOUT, detail::timeout_category()), what) {}
 };
 
 /// Work was submitted to a runtime that is shutting down.

@@ -54,6 +54,15 @@
 namespace brigade {
 
 /// How a runtime is built.
+/// Which kernel interface the reactor waits on (docs/ARCHITECTURE.md, "The reactor").
+enum class io_backend : unsigned char {
+  automatic,  ///< io_uring where this build has it and the kernel allows it, else epoll; the
+              ///< environment variable BRIGADE_IO_BACKEND=epoll|io_uring overrides it
+  epoll,      ///< epoll(7), edge-triggered; files go through the blocking pool
+  io_uring,   ///< io_uring(7) (liburing): readiness by multishot poll, files by read/write
+              ///< requests; the runtime fails to start (std::system_error) where it cannot
+};
+
 struct runtime_options {
   /// Worker threads that run tasks; 0 means one per hardware thread.
   std::size_t worker_threads = 0;
@@ -73,6 +82,8 @@ struct runtime_options {
   /// instruction. false: every worker uses the symmetric protocol (what a kernel without
   /// membarrier gets): slower forks, the same behaviour.
   bool use_membarrier = true;
+  /// The reactor's backend (I/O readiness, file operations, the wait of an idle worker).
+  io_backend io = io_backend::automatic;
 };
 
 /// Counters of one worker, read without stopping it (so only approximately consistent).
@@ -108,6 +119,8 @@ class runtime {
   runtime& operator=(const runtime&) = delete;
 
   [[nodiscard]] std::size_t worker_count() const noexcept;
+  /// The reactor's backend in use: "epoll" or "io_uring".
+  [[nodiscard]] const char* io_backend_name() const noexcept;
 
   /// Starts `work` on the runtime; it runs concurrently with the caller.
   template <class T>
