@@ -39,6 +39,10 @@ runtime::~runtime() {
 
 std::size_t runtime::worker_count() const noexcept { return scheduler_->worker_count(); }
 
+detail::io_source& detail::register_io_source(runtime& rt, int fd) {
+  return rt.scheduler_->io_reactor().register_source(fd);
+}
+
 const char* runtime::io_backend_name() const noexcept { return scheduler_->io_reactor().backend_name(); }
 
 void runtime::shutdown() { scheduler_->shutdown(std::chrono::steady_clock::time_point::max()); }

@@ -52,6 +52,14 @@
 #include "brigade/runtime/task.hpp"
 
 namespace brigade {
+class runtime;
+namespace detail {
+struct io_source;
+io_source& register_io_source(runtime& rt, int fd);
+}  // namespace detail
+}  // namespace brigade
+
+namespace brigade {
 
 /// How a runtime is built.
 /// Which kernel interface the reactor waits on (docs/ARCHITECTURE.md, "The reactor").
@@ -188,6 +196,7 @@ class runtime {
   static runtime* current() noexcept;
 
  private:
+  friend detail::io_source& detail::register_io_source(runtime& rt, int fd);
   bool shutdown_until(std::chrono::steady_clock::time_point deadline);
 
   std::unique_ptr<detail::scheduler> scheduler_;
