@@ -52,10 +52,11 @@
 //      private to its worker; any fork or pop that sees an idle worker publishes; a searcher that
 //      found nothing in its budget takes private tasks itself, paying a heavy fence (membarrier).
 //
-// Parking and the future reactor: a worker parks through its `parker` today (a futex). When the
-// I/O reactor lands, one parked worker at a time will hold the driver and sleep in epoll_wait /
-// io_uring instead, and unparking that worker will write to an eventfd registered with the
-// driver; the idle protocol above does not change, only parker::park/unpark of that worker.
+// The reactor (reactor/reactor.hpp, docs/ARCHITECTURE.md "The reactor"): a parking worker that
+// gets the driver sleeps in it (epoll_wait or io_uring) instead of on its futex, and unparking it
+// interrupts the driver through an eventfd; the idle protocol above does not change, only the
+// parker's sleep of that worker. Busy workers turn the reactor every 61 tasks when something may
+// be due, the monitor when every worker is busy.
 #include "scheduler.hpp"
 
 #include <algorithm>
