@@ -47,7 +47,9 @@
 // value it was sending is then not delivered.
 #pragma once
 
+#include <chrono>
 #include <coroutine>
+#include <cstdint>
 #include <cstddef>
 #include <iterator>
 #include <mutex>
@@ -58,6 +60,7 @@
 #include "brigade/chan/channel_core.hpp"
 #include "brigade/detail/cancellable_wait.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/timer_queue.hpp"
 #include "brigade/runtime/errors.hpp"
 #include "brigade/runtime/task.hpp"
 #include "brigade/runtime/waiter.hpp"
@@ -351,13 +354,14 @@ class [[nodiscard("co_await the receive")]] receive_awaiter {
 };
 
 template <class T>
-void send_blocking_on(channel_core<T>& core, T& value, std::stop_token token) {
+bool send_blocking_on(channel_core<T>& core, T& value, std::stop_token token,
+                      std::uint64_t deadline = thread_waiter::no_deadline) {
   refuse_blocking_on_worker("sender::send()");
-  if (core.fast_send(value)) return;
+  if (core.fast_send(value)) return true;
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
-  thread_stop_registration registration(std::move(token));
+  thread_stop_registration registration(token);
   if (!registration.arm(core.send_cancel_target(), operation)) throw_wait_cancelled("sender::send");
   bool stopped = false;
   core.prepare_room();
@@ -375,24 +379,31 @@ void send_blocking_on(channel_core<T>& core, T& value, std::stop_token token) {
     }
   }
   wait_list::wake_all(to_wake);
-  if (operation.party != nullptr) party.wait();  // parked
+  bool timed_out = false;
+  if (operation.party != nullptr)  // parked
+    timed_out = wait_or_withdraw_at(party, operation, core.send_cancel_target(), deadline);
   registration.disarm();
-  if (stopped || operation.outcome == cancelled_outcome) throw_wait_cancelled("sender::send");
+  if (stopped || (operation.outcome == cancelled_outcome && (!timed_out || token.stop_requested())))
+    throw_wait_cancelled("sender::send");
+  if (timed_out) return false;
   if (operation.outcome == channel_waiter::closed) {
     std::lock_guard guard(core.lock());
     throw channel_closed(core.send_failure_message_locked());
   }
+  return true;
 }
 
 template <class T>
-std::optional<T> receive_blocking_on(channel_core<T>& core, std::stop_token token) {
+std::optional<T> receive_blocking_on(channel_core<T>& core, std::stop_token token,
+                                     std::uint64_t deadline = thread_waiter::no_deadline,
+                                     bool* timed_out_at_deadline = nullptr) {
   refuse_blocking_on_worker("receiver::recv() (and range-for over a receiver)");
   std::optional<T> value;
   if (core.fast_receive(value)) return value;
   waiter* to_wake = nullptr;
   thread_waiter party;
   channel_waiter operation;
-  thread_stop_registration registration(std::move(token));
+  thread_stop_registration registration(token);
   if (!registration.arm(core.receive_cancel_target(), operation)) throw_wait_cancelled("receiver::recv");
   bool stopped = false;
   {
@@ -407,9 +418,13 @@ std::optional<T> receive_blocking_on(channel_core<T>& core, std::stop_token toke
     }
   }
   wait_list::wake_all(to_wake);
-  if (operation.party != nullptr) party.wait();
+  bool timed_out = false;
+  if (operation.party != nullptr)
+    timed_out = wait_or_withdraw_at(party, operation, core.receive_cancel_target(), deadline);
   registration.disarm();
-  if (stopped || operation.outcome == cancelled_outcome) throw_wait_cancelled("receiver::recv");
+  if (stopped || (operation.outcome == cancelled_outcome && (!timed_out || token.stop_requested())))
+    throw_wait_cancelled("receiver::recv");
+  if (timed_out_at_deadline != nullptr) *timed_out_at_deadline = timed_out;
   return value;
 }
 
@@ -420,6 +435,7 @@ enum class channel_status {
   ok,           // sent / received
   would_block,  // the channel is full (try_send) or empty (try_recv)
   closed,       // try_send: closed, or every receiver is gone; try_recv: closed and drained
+  timed_out,    // try_send_for / try_recv_for: the timeout passed first (nothing sent or taken)
 };
 
 namespace detail {
@@ -450,6 +466,16 @@ class sender {
   /// stop request while it waits throws task_cancelled (the value was not sent).
   void send(T value, std::stop_token token = {}) const {
     detail::send_blocking_on(end_.core("send()"), value, std::move(token));
+  }
+  /// On a thread: waits at most `timeout` for room (or a receiver): ok, or timed_out (nothing
+  /// sent; `value` is left as it was). Throws channel_closed as send(); with a token, a stop
+  /// request throws task_cancelled. Moves from `value` only when it returns ok. A task uses
+  /// co_await timeout(send_async(v), d).
+  template <class Rep, class Period>
+  channel_status try_send_for(T&& value, std::chrono::duration<Rep, Period> timeout, std::stop_token token = {}) const {
+    return detail::send_blocking_on(end_.core("try_send_for()"), value, std::move(token), detail::deadline_after(timeout))
+               ? channel_status::ok
+               : channel_status::timed_out;
   }
   /// Sends without waiting. Moves from `value` only when it returns channel_status::ok.
   channel_status try_send(T&& value) const { return try_send_from(value); }
@@ -547,6 +573,19 @@ class receiver {
     return detail::status_of(attempt);
   }
 
+  /// On a thread: waits at most `timeout` for a value: ok (into `out`), closed (and drained),
+  /// or timed_out (nothing taken: a value that arrives later goes to the next receive). With a
+  /// token, a stop request throws task_cancelled. A task uses co_await timeout(recv_async(), d).
+  template <class Rep, class Period>
+  channel_status try_recv_for(T& out, std::chrono::duration<Rep, Period> timeout, std::stop_token token = {}) const {
+    return try_recv_until_nanoseconds(out, detail::deadline_after(timeout), std::move(token));
+  }
+  template <class Duration>
+  channel_status try_recv_until(T& out, std::chrono::time_point<std::chrono::steady_clock, Duration> deadline,
+                                std::stop_token token = {}) const {
+    return try_recv_until_nanoseconds(out, detail::deadline_at(deadline), std::move(token));
+  }
+
   /// Range-for on a thread: `for (T& v : rx)` receives until the channel is closed and drained.
   class iterator {
    public:
@@ -583,6 +622,15 @@ class receiver {
   friend struct select_access;
   explicit receiver(detail::channel_core<T>* adopted) noexcept : end_(adopted) {}
 
+  channel_status try_recv_until_nanoseconds(T& out, std::uint64_t deadline, std::stop_token token) const {
+    bool timed_out = false;
+    std::optional<T> value = detail::receive_blocking_on(end_.core("try_recv_for()"), std::move(token), deadline, &timed_out);
+    if (timed_out) return channel_status::timed_out;
+    if (!value) return channel_status::closed;
+    out = std::move(*value);
+    return channel_status::ok;
+  }
+
   detail::channel_end<T, detail::receiver_side> end_;
 };
 
@@ -614,6 +662,14 @@ class channel {
   [[nodiscard("co_await the receive")]] auto recv_async() const { return receiver_.recv_async(); }
   std::optional<T> recv(std::stop_token token = {}) const { return receiver_.recv(std::move(token)); }
   channel_status try_recv(T& out) const { return receiver_.try_recv(out); }
+  template <class Rep, class Period>
+  channel_status try_recv_for(T& out, std::chrono::duration<Rep, Period> timeout, std::stop_token token = {}) const {
+    return receiver_.try_recv_for(out, timeout, std::move(token));
+  }
+  template <class Rep, class Period>
+  channel_status try_send_for(T&& value, std::chrono::duration<Rep, Period> timeout, std::stop_token token = {}) const {
+    return sender_.try_send_for(std::move(value), timeout, std::move(token));
+  }
   void close() const { sender_.close(); }
   auto begin() const { return receiver_.begin(); }
   auto end() const noexcept { return receiver_.end(); }

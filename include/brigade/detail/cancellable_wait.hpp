@@ -271,6 +271,21 @@ park_result park_locked(Registration& registration, wait_list& list, waiter& ent
   return park_result::parked;
 }
 
+/// A thread's timed wait: waits for `party`'s wake until `deadline` (thread_waiter::no_deadline:
+/// no limit). At the deadline, withdraws the parked operation `parked` through its primitive's
+/// `target`, exactly as a stop request would (a primitive that completed the operation first
+/// keeps it completed: a value received is returned, a lock granted is held), then waits for the
+/// one wake that follows (the withdrawal's, or the completion's, which is imminent). Returns
+/// whether the deadline withdrew it (`parked.outcome` is then cancelled_outcome).
+inline bool wait_or_withdraw_at(thread_waiter& party, waiter& parked, cancel_target& target,
+                                std::uint64_t deadline) noexcept {
+  if (party.wait_until(deadline)) return false;
+  waiter* registered = &parked;
+  target.cancel_(target, nullptr, &registered);
+  party.wait();
+  return parked.outcome == cancelled_outcome;
+}
+
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_wait_cancelled(const char* what) {
   throw task_cancelled(std::string("brigade: ") + what + " cancelled (a stop was requested while it waited)");
 }

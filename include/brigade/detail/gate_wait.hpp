@@ -78,19 +78,25 @@ class [[nodiscard("co_await the wait")]] gate_awaiter {
   park_registration registration_;
 };
 
-/// Blocks the calling thread until `gate` is open. With a std::stop_token, a stop request ends
+/// Blocks the calling thread until `gate` is open, or until `deadline` (seam::now_nanoseconds()'s
+/// clock; thread_waiter::no_deadline: no limit). Returns whether the gate opened (false: the
+/// deadline passed first; the waiter is withdrawn). With a std::stop_token, a stop request ends
 /// the wait with task_cancelled (the waiter withdrawn, as a task's).
 template <class Gate>
-void wait_blocking_on(Gate& gate, std::stop_token token = {}) {
+bool wait_blocking_on(Gate& gate, std::stop_token token = {},
+                      std::uint64_t deadline = thread_waiter::no_deadline) {
   refuse_blocking_on_worker("a thread-form wait (wait, get_or_init, call, ...)");
-  if (gate.is_open()) return;
+  if (gate.is_open()) return true;
   thread_waiter waiter;
-  thread_stop_registration registration(std::move(token));
+  thread_stop_registration registration(token);
   park_result result = park_result::cancelled;
   if (registration.arm(gate.cancel_target(), waiter)) result = gate.enqueue(waiter, registration);
-  if (result == park_result::parked) waiter.wait();
+  bool timed_out = false;
+  if (result == park_result::parked) timed_out = wait_or_withdraw_at(waiter, waiter, gate.cancel_target(), deadline);
   registration.disarm();
-  if (result == park_result::cancelled || waiter.outcome == cancelled_outcome) throw_wait_cancelled("a blocking wait");
+  if (result == park_result::cancelled || (waiter.outcome == cancelled_outcome && (!timed_out || token.stop_requested())))
+    throw_wait_cancelled("a blocking wait");
+  return !timed_out;
 }
 
 }  // namespace brigade::detail

@@ -23,6 +23,7 @@
 // Complexity: insert and withdraw O(1); take_due amortised O(1) per entry and level.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <mutex>
@@ -34,6 +35,24 @@
 #include "brigade/runtime/waiter.hpp"
 
 namespace brigade::detail {
+
+/// Nanoseconds on seam::now_nanoseconds()'s clock (CLOCK_MONOTONIC, steady_clock's on Linux)
+/// `duration` from now, saturating instead of overflowing.
+template <class Rep, class Period>
+std::uint64_t deadline_after(std::chrono::duration<Rep, Period> duration) noexcept {
+  const std::uint64_t now = seam::now_nanoseconds();
+  if (duration <= duration.zero()) return now;
+  const auto limit = std::chrono::nanoseconds::max();
+  if (std::chrono::duration<double, std::nano>(duration).count() >= static_cast<double>(limit.count()))
+    return ~std::uint64_t{0};
+  const auto nanoseconds = static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::nanoseconds>(duration).count());
+  return nanoseconds > ~std::uint64_t{0} - now ? ~std::uint64_t{0} : now + nanoseconds;
+}
+template <class Duration>
+std::uint64_t deadline_at(std::chrono::time_point<std::chrono::steady_clock, Duration> when) noexcept {
+  const auto since_epoch = std::chrono::ceil<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+  return since_epoch <= 0 ? 0 : static_cast<std::uint64_t>(since_epoch);
+}
 
 /// The outcome of a waiter whose timer's deadline passed.
 inline constexpr std::uint32_t timer_fired_outcome = 0x71AE0001u;

@@ -22,9 +22,12 @@
 // Complexity: wait O(1); set O(waiters).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <stop_token>
 
+#include "brigade/detail/deadline_scope.hpp"
 #include "brigade/detail/gate_wait.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/wait_list.hpp"
@@ -66,13 +69,34 @@ class event {
 
   /// Blocks the calling thread until set(); with a token, throws task_cancelled on its stop.
   void wait(std::stop_token token = {}) { detail::wait_blocking_on(*this, std::move(token)); }
+  /// Blocks the calling thread until set(), or until `timeout` has passed; returns whether
+  /// set (false: timed out; the wait is withdrawn). With a token, a stop request throws
+  /// task_cancelled.
+  template <class Rep, class Period>
+  [[nodiscard]] bool wait_for(std::chrono::duration<Rep, Period> timeout, std::stop_token token = {}) {
+    return detail::wait_blocking_on(*this, std::move(token), detail::deadline_after(timeout));
+  }
+  template <class Duration>
+  [[nodiscard]] bool wait_until(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline,
+                                std::stop_token token = {}) {
+    return detail::wait_blocking_on(*this, std::move(token), detail::deadline_at(deadline));
+  }
+  /// co_await ev.wait_for_async(timeout): true once set, false when `timeout` passed
+  /// first (the wait withdrawn, as a stop request withdraws it).
+  template <class Rep, class Period>
+  [[nodiscard("co_await the wait")]] task<bool> wait_for_async(std::chrono::duration<Rep, Period> timeout) {
+    const std::uint64_t deadline = detail::deadline_after(timeout);
+    auto wait = wait_async();
+    co_return co_await detail::completes_before(wait, deadline, "event::wait_for_async");
+  }
+
 
  private:
   // The gate protocol of detail/gate_wait.hpp.
   template <class>
   friend class detail::gate_awaiter;
   template <class Gate>
-  friend void detail::wait_blocking_on(Gate&, std::stop_token);
+  friend bool detail::wait_blocking_on(Gate&, std::stop_token, std::uint64_t);
   const char* off_runtime_message() const noexcept {
     return "brigade: event::wait_async() awaited outside a runtime (use wait() on a thread)";
   }

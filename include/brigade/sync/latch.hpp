@@ -22,6 +22,7 @@
 #include <stop_token>
 #include <utility>
 
+#include "brigade/detail/deadline_scope.hpp"
 #include "brigade/detail/counter_gate.hpp"
 #include "brigade/detail/gate_wait.hpp"
 #include "brigade/runtime/errors.hpp"
@@ -52,6 +53,27 @@ class latch {
   /// Blocks the calling thread until the count is zero; with a token, a stop request while it
   /// waits throws task_cancelled.
   void wait(std::stop_token token = {}) { detail::wait_blocking_on(gate_, std::move(token)); }
+  /// Blocks the calling thread until the count is zero, or until `timeout` has passed; returns whether
+  /// it reached zero (false: timed out; the wait is withdrawn). With a token, a stop request throws
+  /// task_cancelled.
+  template <class Rep, class Period>
+  [[nodiscard]] bool wait_for(std::chrono::duration<Rep, Period> timeout, std::stop_token token = {}) {
+    return detail::wait_blocking_on(gate_, std::move(token), detail::deadline_after(timeout));
+  }
+  template <class Duration>
+  [[nodiscard]] bool wait_until(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline,
+                                std::stop_token token = {}) {
+    return detail::wait_blocking_on(gate_, std::move(token), detail::deadline_at(deadline));
+  }
+  /// co_await l.wait_for_async(timeout): true once it reached zero, false when `timeout` passed
+  /// first (the wait withdrawn, as a stop request withdraws it).
+  template <class Rep, class Period>
+  [[nodiscard("co_await the wait")]] task<bool> wait_for_async(std::chrono::duration<Rep, Period> timeout) {
+    const std::uint64_t deadline = detail::deadline_after(timeout);
+    auto wait = wait_async();
+    co_return co_await detail::completes_before(wait, deadline, "latch::wait_for_async");
+  }
+
   /// On a thread: count_down(n), then wait().
   void arrive_and_wait(std::int64_t n = 1) {
     count_down(n);

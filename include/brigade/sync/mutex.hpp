@@ -55,6 +55,7 @@
 #include <stop_token>
 #include <utility>
 
+#include "brigade/detail/deadline_scope.hpp"
 #include "brigade/detail/grant_wait.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/wait_list.hpp"
@@ -115,6 +116,13 @@ class mutex {
   [[nodiscard("co_await it, and keep the guard")]] auto lock_async() noexcept {
     return detail::grant_awaiter<task_side>(task_side{*this});
   }
+
+  /// co_await m.try_lock_for_async(timeout): a guard once the task holds the lock, or an empty
+  /// optional when `timeout` passed first (the wait withdrawn: nothing held, as a cancelled
+  /// lock_async()).
+  template <class Rep, class Period>
+  [[nodiscard("co_await it, and keep the guard")]] task<std::optional<guard>> try_lock_for_async(
+      std::chrono::duration<Rep, Period> timeout);
 
   /// Internal (condition_variable): lock_async() that a stop request does not interrupt, for
   /// taking the mutex back after a wait that was cancelled.
@@ -335,6 +343,17 @@ inline mutex::guard mutex::task_side::granted() noexcept { return guard(owner); 
 inline std::optional<mutex::guard> mutex::try_lock_guard() noexcept {
   if (!try_acquire()) return std::nullopt;
   return guard(*this);
+}
+
+template <class Rep, class Period>
+task<std::optional<mutex::guard>> mutex::try_lock_for_async(std::chrono::duration<Rep, Period> timeout) {
+  const std::uint64_t deadline = detail::deadline_after(timeout);
+  auto acquire = lock_async();
+  try {
+    co_return co_await detail::with_deadline(acquire, deadline, "mutex::try_lock_for_async");
+  } catch (const timeout_error&) {
+    co_return std::nullopt;
+  }
 }
 
 }  // namespace brigade

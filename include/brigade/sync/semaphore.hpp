@@ -35,6 +35,7 @@
 #include <optional>
 #include <stop_token>
 
+#include "brigade/detail/deadline_scope.hpp"
 #include "brigade/detail/grant_wait.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/wait_list.hpp"
@@ -81,6 +82,15 @@ class semaphore {
   }
 
   // ---- Scoped permits: a permit object gives its permit back when destroyed -----------------
+
+  /// co_await s.try_acquire_for_async(timeout): true once the task holds a permit, false when
+  /// `timeout` passed first (the wait withdrawn: nothing taken).
+  template <class Rep, class Period>
+  [[nodiscard("co_await the acquisition")]] task<bool> try_acquire_for_async(std::chrono::duration<Rep, Period> timeout) {
+    const std::uint64_t deadline = detail::deadline_after(timeout);
+    auto acquire = acquire_async();
+    co_return co_await detail::completes_before(acquire, deadline, "semaphore::try_acquire_for_async");
+  }
 
   /// co_await s.acquire_permit_async(): as acquire_async(), and yields a permit that releases
   /// itself (on every path out of its scope, exceptions and cancellation included).
