@@ -15,6 +15,7 @@ std::span<const chapter* const> chapters() {
       &the_race_chapter(),
       &the_ledger_chapter(),
       &the_impatient_customer_chapter(),
+      &the_chef_who_never_waits_chapter(),
   };
   return all;
 }
