@@ -1,6 +1,8 @@
 #include "brigade/detail/parker.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -58,6 +60,40 @@ TEST(thread_waiter, wake_releases_a_waiting_thread_and_publishes_writes) {
     });
     waiter.wait(round % 2 == 0 ? 0 : 5000);  // half the rounds go straight to the futex
     EXPECT_EQ(payload, round + 1);
+    waker.join();
+  }
+}
+
+// A parker that sleeps elsewhere (the reactor's driver): an unpark during that sleep calls the
+// interrupt, one before it leaves a token that keeps the parker from sleeping at all. The
+// "elsewhere" here is an eventfd read that only the interrupt ends.
+TEST(parker, an_unpark_interrupts_a_sleep_elsewhere_and_a_token_prevents_it) {
+  struct sleep_on_eventfd {
+    int fd = ::eventfd(0, EFD_CLOEXEC);
+    ~sleep_on_eventfd() { ::close(fd); }
+    static void interrupt(void* self) noexcept {
+      const std::uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(static_cast<sleep_on_eventfd*>(self)->fd, &one, sizeof one);
+    }
+    void sleep() const {
+      std::uint64_t value;
+      [[maybe_unused]] auto n = ::read(fd, &value, sizeof value);  // blocks until interrupted
+    }
+  } driver;
+  brigade::detail::parker parker;
+  parker.set_interrupt(&sleep_on_eventfd::interrupt, &driver);
+  parker.unpark();  // a token first: no sleep
+  EXPECT_FALSE(parker.park_elsewhere([&] { driver.sleep(); }));
+  for (int round = 0; round < 200; ++round) {
+    std::atomic<bool> asleep{false};
+    std::thread waker([&] {
+      while (!asleep.load()) std::this_thread::yield();
+      if (round % 2 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      parker.unpark();
+    });
+    asleep = true;
+    // Either the unpark lands first (a token: no sleep) or it interrupts the sleep; both return.
+    (void)parker.park_elsewhere([&] { driver.sleep(); });
     waker.join();
   }
 }
