@@ -125,6 +125,7 @@ void scheduler::turn_reactor_from_monitor() noexcept {
   if (!reactor_->try_hold(-1)) return;
   waiter* ready = reactor_->turn(nullptr);
   reactor_->release();
+  hand_off_driver(~std::uint32_t{0});  // a worker may have parked on its futex meanwhile
   wait_list::wake_all(ready);
 }
 

@@ -226,20 +226,23 @@ void scheduler::park(worker& self) {
     wait_list::wake_all(ready);
     break;
   }
-  hand_off_driver(self);
+  hand_off_driver(self.index);
   // Whoever took us off the sleeper list counted us as searching.
   self.searching_ = true;
   self.activity_.store(worker::activity::searching, seam::memory_order::relaxed);
 }
 
-void scheduler::hand_off_driver(const worker& self) noexcept {
-  // The driver's holder leaves to run tasks: if timers or descriptors need watching and nobody
+void scheduler::hand_off_driver(std::uint32_t leaving) noexcept {
+  // The driver's holder leaves it without sleeping in it (a parked holder woken to run tasks, a
+  // busy worker's or the monitor's look): if timers or descriptors need watching and nobody
   // holds the driver, wake a sleeper to take it (it stays on the sleeper list, finds itself
-  // still asleep, and sleeps in the driver), so that I/O and timers are not left to the busy
-  // workers' periodic look.
+  // still asleep, and sleeps in the driver). Without this, a worker that found the driver held
+  // by a look and parked on its futex would leave nobody watching once the look ends, and the
+  // monitor, seeing every worker parked, sleeps too. A sleeper that parks after this check
+  // takes the driver itself: the release happened before it (the idle lock orders them).
   if (reactor_->held() || !reactor_->has_work()) return;
   try {
-    if (auto index = idle_.any_sleeper_except(self.index)) workers_[*index]->parker_.unpark();
+    if (auto index = idle_.any_sleeper_except(leaving)) workers_[*index]->parker_.unpark();
   } catch (...) {
     // Only a failure to lock the idle mutex gets here; the busy look and the monitor remain.
   }
@@ -249,6 +252,7 @@ void scheduler::turn_reactor_while_busy(worker& self) noexcept {
   if (!reactor_->maybe_ready(seam::now_nanoseconds()) || !reactor_->try_hold(self.index)) return;
   waiter* ready = reactor_->turn(nullptr);
   reactor_->release();
+  hand_off_driver(self.index);
   wait_list::wake_all(ready);  // onto this worker's queues, where idle workers can steal them
 }
 
