@@ -1,0 +1,139 @@
+// See brigade/net/unix.hpp.
+#include "brigade/net/unix.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "brigade/runtime/runtime.hpp"
+
+namespace brigade::net {
+namespace {
+
+void require_path(const endpoint& where, const char* operation) {
+  if (!where.is_unix())
+    throw std::invalid_argument(std::string("brigade: ") + operation + " to " + where.to_string() +
+                                " (not a Unix socket path)");
+}
+
+/// Starts the connect: true when connected, false when it is in progress. A Unix stream socket
+/// connects (or fails) at once: a full backlog is EAGAIN, reported as an error as Go and Tokio do
+/// (no readiness of the connecting socket says when the listener has room).
+bool start_connect(const detail::socket_descriptor& descriptor, const endpoint& server) {
+  const int error = descriptor.with_descriptor(
+      [&](int fd) {
+        int result;
+        do result = ::connect(fd, server.data(), server.size());
+        while (result != 0 && errno == EINTR);
+        return result == 0 ? 0 : errno;
+      },
+      "connect");
+  if (error == 0) return true;
+  if (error != EINPROGRESS) detail::throw_socket_error_at(error, "connect to", server);
+  return false;
+}
+
+/// The end of a connect in progress (see stream.cpp's for TCP): done when SO_ERROR is 0 and the
+/// socket has a peer.
+auto connect_finished(const endpoint& server) {
+  return [&server](int fd) -> ssize_t {
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    if (error != 0) detail::throw_socket_error_at(error, "connect to", server);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) return 0;
+    errno = EAGAIN;
+    return -1;
+  };
+}
+
+}  // namespace
+
+task<unix_stream> unix_stream::connect_async(endpoint server) {
+  require_path(server, "unix_stream::connect_async");
+  detail::scheduler& sched = *detail::worker_or_throw("brigade: connect_async() awaited outside a runtime").owner;
+  detail::socket_descriptor descriptor(
+      detail::register_io_source(sched, detail::open_socket(AF_UNIX, SOCK_STREAM, "connect")));
+  if (!start_connect(descriptor, server))
+    co_await descriptor.retry_async(detail::io_direction::write, connect_finished(server), "connect");
+  co_return unix_stream(std::move(descriptor));
+}
+
+unix_stream unix_stream::connect(runtime& rt, const endpoint& server, std::stop_token token) {
+  require_path(server, "unix_stream::connect");
+  detail::socket_descriptor descriptor(
+      detail::register_io_source(rt, detail::open_socket(AF_UNIX, SOCK_STREAM, "connect")));
+  if (!start_connect(descriptor, server))
+    descriptor.retry_blocking(detail::io_direction::write, connect_finished(server), "connect", std::move(token));
+  return unix_stream(std::move(descriptor));
+}
+
+unix_listener::unix_listener(unix_listener&& other) noexcept
+    : descriptor_(std::move(other.descriptor_)),
+      created_(std::exchange(other.created_, std::string())),
+      device_(other.device_),
+      inode_(other.inode_),
+      unlink_on_close_(other.unlink_on_close_) {}
+
+unix_listener& unix_listener::operator=(unix_listener&& other) noexcept {
+  if (this != &other) {
+    close();
+    descriptor_ = std::move(other.descriptor_);
+    created_ = std::exchange(other.created_, std::string());
+    device_ = other.device_;
+    inode_ = other.inode_;
+    unlink_on_close_ = other.unlink_on_close_;
+  }
+  return *this;
+}
+
+unix_listener unix_listener::bind(const endpoint& where, listen_options options) {
+  return bind(detail::current_runtime_for("unix_listener::bind"), where, options);
+}
+
+unix_listener unix_listener::bind(runtime& rt, const endpoint& where, listen_options options) {
+  require_path(where, "unix_listener::bind");
+  detail::socket_descriptor descriptor = detail::bind_socket(rt, where, options, SOCK_STREAM, "unix_listener::bind");
+  // Remember which file bind created (by absolute path, device and inode), to remove that file
+  // and no other at close.
+  const std::string path = where.path();
+  struct stat created {};
+  if (::stat(path.c_str(), &created) != 0) return unix_listener(std::move(descriptor), std::string(), 0, 0);
+  std::error_code ignored;
+  std::string absolute = std::filesystem::absolute(path, ignored).string();
+  if (absolute.empty()) absolute = path;
+  return unix_listener(std::move(descriptor), std::move(absolute), static_cast<std::uint64_t>(created.st_dev),
+                       static_cast<std::uint64_t>(created.st_ino));
+}
+
+void unix_listener::close() noexcept {
+  if (!created_.empty()) {
+    const std::string path = std::exchange(created_, std::string());
+    struct stat now {};
+    if (unlink_on_close_ && ::lstat(path.c_str(), &now) == 0 && S_ISSOCK(now.st_mode) &&
+        static_cast<std::uint64_t>(now.st_dev) == device_ && static_cast<std::uint64_t>(now.st_ino) == inode_)
+      ::unlink(path.c_str());
+  }
+  descriptor_.close();
+}
+
+endpoint unix_listener::local_endpoint() const {
+  return descriptor_.with_descriptor(
+      [](int fd) {
+        sockaddr_storage storage{};
+        socklen_t length = sizeof storage;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
+          detail::throw_socket_error(errno, "getsockname", fd);
+        return endpoint(reinterpret_cast<sockaddr*>(&storage), length);
+      },
+      "local_endpoint");
+}
+
+}  // namespace brigade::net
