@@ -25,6 +25,11 @@ How it measures (see docs/benchmarks.md):
     Release, the same compiler): both sides run the same benchmark code. A program that does
     not build against the older library, and the workloads in BASELINE_SKIPS (which need what
     the older library lacks), are left out of the baseline.
+  * The TCP rows (tcp_echo, idle_connections) run servers: per round, the server is started, its
+    {"listening":PORT} line read, bench/peers/echo_load_client.cpp drives it (the same client for
+    every server: --echo-seconds of echo load, or --idle-connections held open while the server
+    measures its RSS), then the server gets SIGTERM and must exit 0. The server's CPU over the
+    client's run is added to the echo line (server_cores, from /proc/PID/stat).
   * Every program checks its answer (skynet's sum, fib's value, counts); a failed check or a
     crash is shown in the table and makes this script exit with status 1.
 
@@ -38,9 +43,13 @@ import datetime
 import json
 import os
 import platform
+import queue
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +81,21 @@ PROGRAMS = {
         "hash_map_compute_reads": ("brigade_hash_map", "hash_map_compute_reads"),
         "cancel_latency": ("brigade_cancel", "cancel_latency"),
         "cancel_latency_thread": ("brigade_cancel", "cancel_latency_thread"),
+        # Issue 16, the reactor. tcp_echo and idle_connections name servers (see SERVER_WORKLOADS).
+        "tcp_echo": ("brigade_net", "tcp_echo_server"),
+        "idle_connections": ("brigade_net", "idle_connections_server"),
+        "timers_schedule_cancel": ("brigade_timers", "timers_schedule_cancel"),
+        "timers_lateness": ("brigade_timers", "timers_lateness"),
     },
+    # brigade's user-level schedule+cancel: co_await timeout(an awaitable that is ready, 1s).
+    "brigade_timeout": {"timers_schedule_cancel": ("brigade_timers", "timers_schedule_cancel_timeout")},
+    # brigade's lateness while one more task computes without yielding for the whole window.
+    "brigade_busy": {"timers_lateness": ("brigade_timers", "timers_lateness_busy")},
+    # brigade's servers on the epoll backend (the default, automatic, takes io_uring where it can).
+    "brigade_epoll": {"tcp_echo": ("brigade_net", "tcp_echo_server"),
+                      "idle_connections": ("brigade_net", "idle_connections_server")},
+    # brigade's lateness on one worker (Asio's peer is one thread).
+    "brigade_1w": {"timers_lateness": ("brigade_timers", "timers_lateness")},
     "tbb": {
         "skynet": ("tbb_fork_join", "skynet"),
         "fib": ("tbb_fork_join", "fib"),
@@ -90,7 +113,14 @@ PROGRAMS = {
         "chan_pingpong": ("go_channel", "chan_pingpong"),
         "chan_mpmc": ("go_channel", "chan_mpmc"),
         "cancel_latency": ("go_channel", "cancel_latency"),
+        "tcp_echo": ("go_net", "echo"),
+        "idle_connections": ("go_net", "idle"),
     },
+    # The hand-written single-threaded epoll echo server in C: the floor of the echo rows.
+    "epoll_c": {"tcp_echo": ("epoll_echo_server", "")},
+    # Boost.Asio steady_timer, one io_context on one thread.
+    "asio": {"timers_schedule_cancel": ("asio_timers", "timers_schedule_cancel"),
+             "timers_lateness": ("asio_timers", "timers_lateness")},
     "fiber": {
         "skynet": ("fiber_fork_join", "skynet"),
         "fib": ("fiber_fork_join", "fib"),
@@ -132,7 +162,22 @@ IMPL_LABELS = {
     "tbb-map": "oneTBB concurrent_hash_map",
     "fiber-channel": "Boost.Fiber unbuffered_channel",
     "libcuckoo": "libcuckoo cuckoohash_map",
+    "brigade_timeout": "brigade, timeout()",
+    "brigade_busy": "brigade, one worker kept busy",
+    "brigade_1w": "brigade, 1 worker",
+    "brigade_epoll": "brigade, epoll backend",
+    "epoll_c": "C, epoll, one thread",
+    "asio": "Boost.Asio steady_timer",
 }
+
+# The workloads whose programs are servers: the runner starts the server, reads its
+# {"listening":PORT} line, drives it with echo_load_client, then sends it SIGTERM (run_server_round).
+SERVER_WORKLOADS = {"tcp_echo", "idle_connections"}
+LOAD_CLIENT = "echo_load_client"
+# Environment of an implementation's programs (on top of this process's).
+IMPL_ENV = {"brigade_epoll": {"BRIGADE_IO_BACKEND": "epoll"}}
+# Servers that run one thread whatever --threads says.
+SERVER_THREADS = {"epoll_echo_server": 1}
 
 
 @dataclass
@@ -161,6 +206,9 @@ class Workload:
     # not a time: idle CPU). Implementations listed in `alone` still run by themselves.
     concurrent: bool = False
     alone: tuple[str, ...] = ()
+    # "program": each round runs the program and reads its lines; "echo" / "idle_server": each
+    # round starts the program as a server and drives it with echo_load_client (run_server_round).
+    kind: str = "program"
 
 
 MS = Metric("ms", "ms")
@@ -275,6 +323,60 @@ WORKLOADS = [
              [Metric("abort_wake_median_us", "median µs"), Metric("abort_wake_p99_us", "99th percentile µs")],
              iters=3, args=["--threads", "2"],
              impl_notes={"brigade": "main calls abort() while both workers sleep: includes waking one"}),
+    # Issue 16: the reactor. The servers: a fresh server process per round, the load from
+    # echo_load_client (bench/peers/echo_load_client.cpp), the same for every server.
+    Workload("tcp_echo", "tcp_echo",
+             "TCP echo, {echo_connections} connections x 64 B, one message in flight each, {echo_s:g} s",
+             ["brigade", "brigade_epoll", "go", "epoll_c"],
+             [Metric("round_trips_per_s", "k round trips/s", lower_is_better=False, scale=1e-3),
+              Metric("p50_us", "round trip p50 µs"), Metric("p99_us", "round trip p99 µs"),
+              Metric("server_cores", "server's CPU, cores", diagnostic=True),
+              Metric("client_cores", "load client's CPU, cores", diagnostic=True)],
+             iters=1, kind="echo",
+             impl_notes={"brigade": "a task per connection, read_some_async / write_all_async, 64 KiB buffer; "
+                                    "default backend (io_uring here)",
+                         "brigade_epoll": "the same, BRIGADE_IO_BACKEND=epoll",
+                         "go": "net package, a goroutine per connection, 64 KiB buffer",
+                         "epoll_c": "edge-triggered, 64 KiB shared buffer"}),
+    Workload("idle_connections", "idle_connections", "{idle_connections} idle TCP connections, server RSS",
+             ["brigade", "brigade_epoll", "go"],
+             [Metric("bytes_per_connection", "bytes per connection"),
+              Metric("connect_s", "s for the client to open them all", diagnostic=True)],
+             iters=1, kind="idle_server",
+             impl_notes={"brigade": "a task parked in read_some_async, 64 KiB buffer allocated, untouched; "
+                                    "default backend (io_uring here)",
+                         "brigade_epoll": "the same, BRIGADE_IO_BACKEND=epoll",
+                         "go": "a goroutine parked in conn.Read, 64 KiB buffer allocated, untouched"}),
+    Workload("timers_schedule_cancel", "timers_schedule_cancel",
+             "1M timers scheduled then cancelled, batches of 1000, random 1..1000 ms, one thread",
+             ["brigade", "brigade_timeout", "asio"],
+             [Metric("ops_per_s", "M timers/s", lower_is_better=False, scale=1e-6),
+              Metric("ns_per_timer", "ns per timer")],
+             iters=4,
+             impl_notes={"brigade": "timer_queue park + withdraw; no handler runs",
+                         "brigade_timeout": "co_await timeout(ready awaitable, 1s): a timer armed and withdrawn per call",
+                         "asio": "expires_after + async_wait, cancel, poll: an aborted handler runs per timer"}),
+    Workload("timers_lateness", "timers_lateness", "timer lateness, 100k timers at random 0..1000 ms",
+             ["brigade", "brigade_1w", "brigade_busy", "asio"],
+             [Metric("p50_us", "lateness p50 µs"), Metric("p99_us", "lateness p99 µs"),
+              Metric("max_us", "lateness max µs"),
+              Metric("after_arming_p99_us", "lateness p99 µs of the timers due after all were armed"),
+              Metric("schedule_ms", "ms to arm them all", diagnostic=True)],
+             iters=3, args=["--n", "100000"], impl_args={"brigade_1w": ["--threads", "1"]},
+             impl_notes={"brigade": "100k tasks in sleep_until_async, 2 workers",
+                         "brigade_1w": "the same on 1 worker",
+                         "brigade_busy": "the same, 2 workers, one of them taken by a task computing for the whole second",
+                         "asio": "100k steady_timers, one thread"}),
+    Workload("timers_lateness_1m", "timers_lateness", "timer lateness, 1M tasks at random 0..1000 ms",
+             ["brigade", "brigade_busy", "asio"],
+             [Metric("p50_us", "lateness p50 µs"), Metric("p99_us", "lateness p99 µs"),
+              Metric("max_us", "lateness max µs"),
+              Metric("schedule_ms", "ms until the last timer was armed", diagnostic=True),
+              Metric("ms", "ms until the last one woke", diagnostic=True)],
+             iters=3, args=["--n", "1000000"],
+             impl_notes={"brigade": "1M tasks in sleep_until_async, 2 workers",
+                         "brigade_busy": "the same, one worker taken by a computing task",
+                         "asio": "1M steady_timers, one thread"}),
     Workload("idle", "idle", "idle {idle_s:g} s",
              ["brigade", "tbb", "go", "fiber-suspend", "fiber"],
              [Metric("cpu_ms", "CPU ms")], iters=1, rounds=3, concurrent=True, alone=("fiber",)),
@@ -372,7 +474,7 @@ def start_round(exe: Path, w: Workload, impl: str, rnd: int, args) -> subprocess
     cmd += w.args + w.impl_args.get(impl, [])
     if args.cpus:
         cmd = ["taskset", "-c", args.cpus] + cmd
-    env = dict(os.environ, GOMAXPROCS=str(args.threads))
+    env = dict(os.environ, GOMAXPROCS=str(args.threads), **IMPL_ENV.get(impl, {}))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -407,6 +509,166 @@ def parse_lines(out: str) -> list[dict]:
     return records
 
 
+# ----------------------------------------------------------------------------------------------
+# Servers (tcp_echo, idle_connections): each round starts the server, reads its
+# {"listening":PORT} line, drives it with echo_load_client, then sends it SIGTERM and expects
+# exit status 0 (the protocol in the top comments of bench/peers/*echo* and go_net.go).
+
+
+class LinePump:
+    """A process's stdout, line by line, read by a thread: next_record() waits with a timeout."""
+
+    def __init__(self, stream):
+        self.lines: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _pump(self, stream):
+        try:
+            for line in stream:
+                self.lines.put(line)
+        finally:
+            self.lines.put(None)
+
+    def next_record(self, timeout: float) -> dict | None:
+        """The next JSON object line, or None at end of stream or after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                return None
+            if line is None:
+                return None
+            recs = parse_lines(line)
+            if recs:
+                return recs[0]
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def stderr_tail(f) -> str:
+    try:
+        f.seek(0)
+        lines = [l for l in f.read().strip().splitlines() if l.strip()]
+        return lines[-1] if lines else ""
+    except (OSError, ValueError):
+        return ""
+
+
+def server_command(exe: Path, w: Workload, impl: str, rnd: int, args) -> tuple[list[str], int]:
+    """The server's command line and its thread count (echoed by the client)."""
+    mode = PROGRAMS[impl][w.program_workload][1]
+    threads = SERVER_THREADS.get(exe.name, args.threads)
+    if exe.name == "go_net":
+        cmd = [str(exe), "-mode", mode, "-port", "0", "-threads", str(threads), "-round", str(rnd)]
+        if w.kind == "idle_server":
+            cmd += ["-expect", str(args.idle_connections)]
+    elif exe.name == "epoll_echo_server":
+        cmd = [str(exe), "--port", "0"]
+    else:  # brigade_net, of this tree or of the baseline
+        cmd = [str(exe), "--workload", mode, "--port", "0", "--threads", str(threads), "--round", str(rnd)]
+        if w.kind == "idle_server":
+            cmd += ["--expect", str(args.idle_connections)]
+    cmd += w.impl_args.get(impl, [])
+    if args.cpus:
+        cmd = ["taskset", "-c", args.cpus] + cmd
+    return cmd, threads
+
+
+def run_server_round(exe: Path, client: Path, w: Workload, impl: str, rnd: int, args) -> RoundResult:
+    cmd, threads = server_command(exe, w, impl, rnd, args)
+    env = dict(os.environ, GOMAXPROCS=str(threads), **IMPL_ENV.get(impl, {}))
+    taskset = ["taskset", "-c", args.cpus] if args.cpus else []
+    with tempfile.TemporaryFile(mode="w+") as server_err, tempfile.TemporaryFile(mode="w+") as client_err:
+        server = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=server_err,
+                                  text=True, env=env)
+        pump = LinePump(server.stdout)
+        records: list[dict] = []
+        error = None
+        try:
+            first = pump.next_record(timeout=30)
+            if not first or "listening" not in first:
+                server.poll()
+                return RoundResult([], f"the server printed no listening line (exit status {server.returncode}"
+                                       f"{': ' + stderr_tail(server_err) if stderr_tail(server_err) else ''})")
+            port = str(first["listening"])
+            if w.kind == "echo":
+                client_cmd = taskset + [str(client), "--impl", impl, "--threads", str(threads), "--round", str(rnd),
+                                        "--port", port, "--seconds", str(args.echo_seconds),
+                                        "--connections", str(args.echo_connections)]
+                cpu0, t0 = process_cpu_seconds(server.pid), time.monotonic()
+                try:
+                    c = subprocess.run(client_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=client_err, text=True, timeout=args.echo_seconds + 60)
+                except subprocess.TimeoutExpired:
+                    return RoundResult([], "the load client timed out")
+                wall, cpu1 = time.monotonic() - t0, process_cpu_seconds(server.pid)
+                records = parse_lines(c.stdout)
+                for rec in records:
+                    # The server's CPU over the client's whole run (connect, warm-up, window): a rate.
+                    if cpu0 is not None and cpu1 is not None and wall > 0:
+                        rec["server_cores"] = (cpu1 - cpu0) / wall
+                    if rec.get("ms"):
+                        rec["client_cores"] = rec.get("client_cpu_ms", 0) / rec["ms"]
+                if c.returncode != 0:
+                    error = f"load client exit status {c.returncode}: {stderr_tail(client_err)}"
+            else:  # idle_server: hold the connections until the server has measured
+                holder = subprocess.Popen(taskset + [str(client), "--hold", str(args.idle_connections),
+                                                     "--port", port],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=client_err, text=True)
+                h0 = time.monotonic()
+                held = LinePump(holder.stdout).next_record(timeout=120)
+                hold_s = time.monotonic() - h0
+                rec = pump.next_record(timeout=120) if held else None
+                try:
+                    holder.stdin.close()  # end of file: the client closes its connections and exits
+                    holder.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    holder.kill()
+                    holder.wait()
+                if not held:
+                    error = f"the client did not hold the connections: {stderr_tail(client_err)}"
+                elif rec is None:
+                    error = f"the server printed no measurement: {stderr_tail(server_err)}"
+                else:
+                    records = [rec]
+                    rec.setdefault("threads", threads)
+                    # How long the client took to open them all (one blocking connect after the
+                    # other): slow when the server's accepts fall behind and its backlog fills.
+                    rec["connect_s"] = hold_s
+        finally:
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+                try:
+                    server.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+                    error = error or "the server did not exit within 15 s of SIGTERM"
+            pump.thread.join(timeout=5)
+        if error is None and server.returncode != 0:
+            error = f"server exit status {server.returncode}: {stderr_tail(server_err)}"
+    if error is None and not records:
+        error = "no output"
+    if error is None:
+        bad = [r for r in records if r.get("check") != "ok"]
+        if bad:
+            error = f"check failed: {json.dumps(bad[0])}"
+    return RoundResult(records, error)
+
+
 def impls_of(w: Workload, args) -> list[str]:
     """The implementations to run for `w`: its own (filtered by --impls), plus the baseline
     build right after brigade when --baseline is given."""
@@ -430,6 +692,12 @@ def run_workload(w: Workload, build_dir: Path, args, raw) -> dict[str, list[Roun
             log(f"  {w.name}/{impl}: {PROGRAMS[impl][w.program_workload][0]} not built: skipped")
         exes[impl] = exe
     runnable = [i for i in impls if exes[i] is not None]
+    client = None
+    if w.kind != "program":
+        client = find_program(build_dir, LOAD_CLIENT)
+        if client is None:
+            log(f"  {w.name}: {LOAD_CLIENT} not built: skipped")
+            runnable = []
     for rnd in range(rounds):
         if w.concurrent:
             groups = [[i for i in runnable if i not in w.alone]] + [[i] for i in runnable if i in w.alone]
@@ -439,6 +707,15 @@ def run_workload(w: Workload, build_dir: Path, args, raw) -> dict[str, list[Roun
             if not group:
                 continue
             t0 = time.monotonic()
+            if w.kind != "program":  # servers: one at a time, never concurrent
+                for impl in group:
+                    res = run_server_round(exes[impl], client, w, impl, rnd, args)
+                    results[impl].append(res)
+                    for rec in res.records:
+                        rec["table_row"] = w.name
+                        raw.write(json.dumps(rec) + "\n")
+                    log(f"  {w.name} round {rnd} {impl}: {res.error or 'ok'} ({time.monotonic() - t0:.1f} s)")
+                continue
             procs = {i: start_round(exes[i], w, i, rnd, args) for i in group}
             for impl, proc in procs.items():
                 res = finish_round(proc, args.timeout)
@@ -515,6 +792,12 @@ def cell(values: list[float]) -> str:
     return f"{fmt(med)} ({fmt(min(values))}–{fmt(max(values))})"
 
 
+def workload_label(w: Workload, args) -> str:
+    return w.label.format(idle_s=args.idle_ms / 1000, echo_s=args.echo_seconds,
+                          echo_connections=args.echo_connections,
+                          idle_connections=f"{args.idle_connections:,}")
+
+
 def workload_args_note(w: Workload, impl: str) -> str:
     notes = []
     if w.impl_notes.get(impl):
@@ -533,7 +816,7 @@ def render_table(all_results: dict[str, dict[str, list[RoundResult]]], args) -> 
         if w.name not in all_results:
             continue
         results = all_results[w.name]
-        wl = w.label.format(idle_s=args.idle_ms / 1000)
+        wl = workload_label(w, args)
         for m in w.metrics:
             brigade_primary = None
             if "brigade" in results:
@@ -612,7 +895,7 @@ def machine_info(args, build_dir: Path) -> str:
     gxx = run([build_compiler(build_dir), "--version"]).splitlines()[:1]
     go = run(["go", "version"])
     pkgs = run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "libtbb-dev",
-                "libboost-fiber-dev", "golang-go"])
+                "libboost-fiber-dev", "golang-go", "libboost-dev", "libboost1.74-dev"])
     pkgs = ", ".join(p for p in pkgs.splitlines() if p)
     return (f"Machine: {model}, {cores} logical CPUs, Linux {kernel}. "
             f"Compiler: {gxx[0] if gxx else '?'}. {go}. Packages: {pkgs}. "
@@ -661,6 +944,13 @@ def main() -> int:
     ap.add_argument("--cpus", default=None, metavar="LIST",
                     help="run every program under `taskset -c LIST` (e.g. 1: a one-thread workload "
                     "always on the same vCPU, so that rounds differ less)")
+    ap.add_argument("--echo-seconds", type=float, default=10, metavar="S",
+                    help="tcp_echo: the load client's measured window per round (default 10; after "
+                    "its 1 s warm-up)")
+    ap.add_argument("--echo-connections", type=int, default=100, metavar="N",
+                    help="tcp_echo: connections, one 64-byte message in flight on each (default 100)")
+    ap.add_argument("--idle-connections", type=int, default=10000, metavar="N",
+                    help="idle_connections: connections held open (default 10000)")
     ap.add_argument("--baseline", default=None, metavar="REV_OR_DIR",
                     help="also run brigade as built from this git revision (or configured build "
                     "directory), interleaved, as the implementation 'baseline'")
@@ -671,6 +961,7 @@ def main() -> int:
         args.rounds = 3
         args.idle_ms = 1000
         args.max_rounds = 3
+        args.echo_seconds = min(args.echo_seconds, 2)
     unknown = [o for o in args.only if o not in {w.name for w in WORKLOADS}]
     if unknown:
         ap.error(f"unknown workload(s): {', '.join(unknown)}")
@@ -685,7 +976,7 @@ def main() -> int:
         for w in WORKLOADS:
             if args.only and w.name not in args.only:
                 continue
-            log(f"{w.name}: {w.label.format(idle_s=args.idle_ms / 1000)}")
+            log(f"{w.name}: {workload_label(w, args)}")
             all_results[w.name] = run_workload(w, build_dir, args, raw)
     elapsed = time.monotonic() - started
     table, failed = render_table(all_results, args)
