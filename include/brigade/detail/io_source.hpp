@@ -120,11 +120,30 @@ struct io_source {
     return events[static_cast<int>(direction)].load(seam::memory_order::acquire);
   }
 
+  /// A byte stream's transfer shorter than asked emptied the receive queue (or filled the send
+  /// buffer) as of the snapshot `seen` taken before it: until the next edge, the next operation
+  /// in that direction parks at once instead of making a system call that would say EAGAIN
+  /// (Tokio clears readiness on a short read for the same reason). Safe by the counter: data
+  /// that arrives after that call, or during it, brings an edge that moves the counter past
+  /// `seen`. Relaxed: a stale value only costs or saves one system call.
+  void mark_drained(io_direction direction, std::uint64_t seen) noexcept {
+    drained_at[static_cast<int>(direction)].store(seen, seam::memory_order::relaxed);
+  }
+  /// Whether the next operation may park without trying: drained as of `seen`, and no hang-up
+  /// reported (the end of the stream, or an error, is pending, and its edge may have come before
+  /// the short transfer: the system call must report it).
+  bool drained(io_direction direction, std::uint64_t seen) const noexcept {
+    return drained_at[static_cast<int>(direction)].load(seam::memory_order::relaxed) == seen &&
+           !hung_up.load(seam::memory_order::relaxed);
+  }
+
   /// The driver's holder: an edge in the given directions for the registration `tag` (a stale
   /// tag is ignored). Appends the woken waiters to `chain` (to wake after every lock).
-  void mark_ready(bool readable, bool writable, std::uint32_t tag, waiter*& chain) noexcept {
+  void mark_ready(bool readable, bool writable, bool hangup, std::uint32_t tag, waiter*& chain) noexcept {
     std::lock_guard guard(lock);
     if (tag != generation || closed) return;
+    // Before the counters move (release): an operation that sees the new count sees this too.
+    if (hangup) hung_up.store(true, seam::memory_order::relaxed);
     auto bump = [&](io_direction direction, wait_list& list) {
       auto& counter = events[static_cast<int>(direction)];
       counter.store(counter.load(seam::memory_order::relaxed) + 1, seam::memory_order::release);
@@ -176,6 +195,8 @@ struct io_source {
   bool closed = false;
   std::uint32_t generation = 0;  // of the registration (also in `uses`), set before publishing
   seam::atomic<std::uint64_t> events[2] = {0, 0};
+  seam::atomic<std::uint64_t> drained_at[2] = {~std::uint64_t{0}, ~std::uint64_t{0}};  // see mark_drained
+  seam::atomic<bool> hung_up{false};  // sticky for the registration: the driver saw a hang-up
   seam::atomic<std::uint64_t> uses{0};  // see begin_use
   cancel_target cancel_readers{&cancel_from_list<io_source, &io_source::lock, &io_source::readers>, this};
   cancel_target cancel_writers{&cancel_from_list<io_source, &io_source::lock, &io_source::writers>, this};

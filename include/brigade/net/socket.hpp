@@ -23,6 +23,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <concepts>
 #include <cstdint>
 #include <span>
 #include <stop_token>
@@ -37,6 +38,13 @@ class runtime;
 }
 
 namespace brigade::detail {
+
+/// A call on a byte stream that says how much it asked for: a shorter transfer (but not 0, the
+/// end of the stream) means the socket is drained in that direction (io_source::mark_drained).
+template <class Call>
+concept stream_transfer = requires(const Call& call) {
+  { call.requested() } -> std::convertible_to<std::size_t>;
+};
 
 /// Registers `fd` with the runtime's reactor (io_source.hpp's register_io_source, for a
 /// runtime rather than a scheduler). src/runtime/runtime.cpp.
@@ -97,8 +105,17 @@ class socket_descriptor {
     if (!use) throw_socket_closed(operation);
     for (;;) {
       const std::uint64_t seen = source.snapshot(direction);
+      if constexpr (stream_transfer<Call>) {
+        if (source.drained(direction, seen)) {
+          if (!wait_readiness_blocking(source, direction, seen, token)) throw_socket_closed(operation);
+          continue;
+        }
+      }
       const auto result = call(source.fd);
-      if (result >= 0) return static_cast<std::size_t>(result);
+      if (result >= 0) {
+        note_transfer(source, direction, seen, call, result);
+        return static_cast<std::size_t>(result);
+      }
       const int error = errno;
       if (error == EINTR) continue;
       if (error != EAGAIN && error != EWOULDBLOCK) throw_socket_error(error, operation, source.fd);
@@ -124,12 +141,30 @@ class socket_descriptor {
     if (!use) throw_socket_closed(operation);
     for (;;) {
       const std::uint64_t seen = source->snapshot(direction);
+      if constexpr (stream_transfer<Call>) {
+        if (source->drained(direction, seen)) {
+          if (!co_await readiness_awaiter(*source, direction, seen)) throw_socket_closed(operation);
+          continue;
+        }
+      }
       const auto result = call(source->fd);
-      if (result >= 0) co_return static_cast<std::size_t>(result);
+      if (result >= 0) {
+        note_transfer(*source, direction, seen, call, result);
+        co_return static_cast<std::size_t>(result);
+      }
       const int error = errno;
       if (error == EINTR) continue;
       if (error != EAGAIN && error != EWOULDBLOCK) throw_socket_error(error, operation, source->fd);
       if (!co_await readiness_awaiter(*source, direction, seen)) throw_socket_closed(operation);
+    }
+  }
+
+  template <class Call, class Result>
+  static void note_transfer(io_source& source, io_direction direction, std::uint64_t seen, const Call& call,
+                            Result result) noexcept {
+    if constexpr (stream_transfer<Call>) {
+      const auto transferred = static_cast<std::size_t>(result);
+      if (transferred > 0 && transferred < call.requested()) source.mark_drained(direction, seen);
     }
   }
 

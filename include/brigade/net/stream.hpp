@@ -60,7 +60,7 @@ inline int accept_skipping_aborted(int listener, sockaddr_storage& peer, socklen
   }
 }
 
-/// The system calls of a stream's reads and writes (MSG_NOSIGNAL: a write to a closed peer
+/// The system calls of a socket's reads and writes (MSG_NOSIGNAL: a write to a closed peer
 /// fails with EPIPE instead of raising SIGPIPE).
 struct receive_into {
   std::span<std::byte> buffer;
@@ -69,6 +69,14 @@ struct receive_into {
 struct send_from {
   std::span<const std::byte> buffer;
   ssize_t operator()(int fd) const noexcept { return ::send(fd, buffer.data(), buffer.size(), MSG_NOSIGNAL); }
+};
+/// The same on a byte stream, where a short transfer means drained (socket.hpp's
+/// stream_transfer); not for datagrams, where each call takes one datagram.
+struct stream_receive_into : receive_into {
+  std::size_t requested() const noexcept { return buffer.size(); }
+};
+struct stream_send_from : send_from {
+  std::size_t requested() const noexcept { return buffer.size(); }
 };
 
 class stream_socket_base {
@@ -83,10 +91,10 @@ class stream_socket_base {
   /// co_await: at least one byte into `buffer`, or 0 at the end of the stream (or for an empty
   /// buffer).
   [[nodiscard("co_await the read")]] task<std::size_t> read_some_async(std::span<std::byte> buffer) const {
-    return descriptor_.retry_async(io_direction::read, receive_into{buffer}, "read");
+    return descriptor_.retry_async(io_direction::read, stream_receive_into{{buffer}}, "read");
   }
   std::size_t read_some(std::span<std::byte> buffer, std::stop_token token = {}) const {
-    return descriptor_.retry_blocking(io_direction::read, receive_into{buffer}, "read", std::move(token));
+    return descriptor_.retry_blocking(io_direction::read, stream_receive_into{{buffer}}, "read", std::move(token));
   }
 
   /// co_await: fills `buffer`, or throws (the stream ended first: errc::connection_aborted).
@@ -111,12 +119,12 @@ class stream_socket_base {
   [[nodiscard("co_await the write")]] task<void> write_all_async(std::span<const std::byte> buffer) const {
     std::size_t done = 0;
     while (done < buffer.size())
-      done += co_await descriptor_.retry_async(io_direction::write, send_from{buffer.subspan(done)}, "write");
+      done += co_await descriptor_.retry_async(io_direction::write, stream_send_from{{buffer.subspan(done)}}, "write");
   }
   void write_all(std::span<const std::byte> buffer, std::stop_token token = {}) const {
     std::size_t done = 0;
     while (done < buffer.size())
-      done += descriptor_.retry_blocking(io_direction::write, send_from{buffer.subspan(done)}, "write", token);
+      done += descriptor_.retry_blocking(io_direction::write, stream_send_from{{buffer.subspan(done)}}, "write", token);
   }
 
   /// Ends one direction (or both): after shutdown(write) the peer reads end of stream.

@@ -75,7 +75,7 @@ class epoll_driver final : public io_driver {
       }
       const bool failed = (e.events & (EPOLLERR | EPOLLHUP)) != 0;
       out[produced++] = io_event{e.data.u64, failed || (e.events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) != 0,
-                                 failed || (e.events & EPOLLOUT) != 0};
+                                 failed || (e.events & EPOLLOUT) != 0, failed || (e.events & EPOLLRDHUP) != 0};
     }
     return produced;
   }

@@ -16,11 +16,14 @@ namespace brigade::detail {
 
 /// What the driver tells its holder: descriptor `token` (the reactor's, opaque here) became
 /// ready. `readable` also covers end of file, hang-up and error (the next system call says
-/// which); `writable` likewise.
+/// which); `writable` likewise. `hangup`: the peer closed its side or the descriptor failed
+/// (EPOLLRDHUP, EPOLLHUP, EPOLLERR): reading no longer waits for more data, so the source stops
+/// skipping system calls after short reads (io_source::mark_drained).
 struct io_event {
   std::uint64_t token;
   bool readable;
   bool writable;
+  bool hangup = false;
 };
 
 class io_driver {

@@ -128,6 +128,7 @@ io_source& reactor::register_source(int fd) {
     std::lock_guard guard(source->lock);
     ++source->generation;
     source->closed = false;
+    source->hung_up.store(false, seam::memory_order::relaxed);
     source->fd = fd;
   }
   source->uses.store(static_cast<std::uint64_t>(source->generation) << 32, seam::memory_order::release);
@@ -205,7 +206,7 @@ waiter* reactor::turn(parker* sleeper) {
     const io_event& event = events_[i];
     io_source* source = registry_->find(static_cast<std::uint32_t>(event.token));
     if (source != nullptr)
-      source->mark_ready(event.readable, event.writable, static_cast<std::uint32_t>(event.token >> 32), chain);
+      source->mark_ready(event.readable, event.writable, event.hangup, static_cast<std::uint32_t>(event.token >> 32), chain);
   }
   return chain;
 }
