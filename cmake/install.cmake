@@ -11,6 +11,14 @@ install(TARGETS brigade EXPORT brigade-targets
 install(DIRECTORY include/brigade DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT brigade-targets NAMESPACE brigade::
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/brigade)
+# A static brigade built with liburing (src/CMakeLists.txt) passes it on to its users' link: the
+# package config then finds it again, with pkg-config as the build did.
+get_target_property(brigade_library_type brigade TYPE)
+if(BRIGADE_HAVE_LIBURING AND brigade_library_type STREQUAL "STATIC_LIBRARY")
+  set(BRIGADE_PACKAGE_NEEDS_LIBURING 1)
+else()
+  set(BRIGADE_PACKAGE_NEEDS_LIBURING 0)
+endif()
 configure_package_config_file(cmake/brigade-config.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/brigade-config.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/brigade)
