@@ -55,6 +55,10 @@ inline constexpr std::uint32_t io_ready_outcome = 0x10AEADE1u;
 /// Registers `fd` (non-blocking, owned by the source from now on) with the reactor of `sched`.
 /// Throws std::system_error (the descriptor is closed then). src/runtime/reactor.cpp.
 io_source& register_io_source(scheduler& sched, int fd);
+/// Keep the registry of sources (and so every source's memory) alive while an object names one
+/// of its sources, even after its runtime is gone. src/runtime/reactor/reactor.cpp.
+void retain_io_registry(void* registry) noexcept;
+void release_io_registry(void* registry) noexcept;
 /// The second of close and the last end_use: deregisters and closes the descriptor, and gives
 /// the source back to its registry. src/runtime/reactor.cpp.
 void finish_io_source_close(io_source& source) noexcept;

@@ -63,32 +63,47 @@ runtime& current_runtime_for(const char* operation);
 class socket_descriptor {
  public:
   socket_descriptor() noexcept = default;
-  explicit socket_descriptor(io_source& source) noexcept : source_(&source), registration_(source.generation) {}
+  explicit socket_descriptor(io_source& source) noexcept
+      : source_(&source), registry_(source.registry), registration_(source.generation) {
+    retain_io_registry(registry_);
+  }
+  // Moving is not synchronised with use (as for any object); close() is (see close()).
   socket_descriptor(socket_descriptor&& other) noexcept
-      : source_(std::exchange(other.source_, nullptr)), registration_(other.registration_) {}
+      : source_(other.source_.exchange(nullptr, seam::memory_order::relaxed)),
+        registry_(std::exchange(other.registry_, nullptr)),
+        registration_(other.registration_) {}
   socket_descriptor& operator=(socket_descriptor&& other) noexcept {
     if (this != &other) {
       close();
-      source_ = std::exchange(other.source_, nullptr);
+      if (registry_ != nullptr) release_io_registry(registry_);
+      source_.store(other.source_.exchange(nullptr, seam::memory_order::relaxed), seam::memory_order::relaxed);
+      registry_ = std::exchange(other.registry_, nullptr);
       registration_ = other.registration_;
     }
     return *this;
   }
-  ~socket_descriptor() { close(); }
+  ~socket_descriptor() {
+    close();
+    if (registry_ != nullptr) release_io_registry(registry_);
+  }
 
-  [[nodiscard]] bool is_open() const noexcept { return source_ != nullptr; }
-  /// Closes now: operations waiting on it end with the "closed" error. Idempotent.
+  [[nodiscard]] bool is_open() const noexcept { return current() != nullptr; }
+  /// Closes now: operations waiting on it end with the "closed" error. Idempotent. May be called
+  /// while other threads and tasks use the socket (Go allows a Close during a Read): the pointer
+  /// is atomic, and an operation that read it before holds a use of the source (or finds the
+  /// registration closed), never a freed or reused one.
   void close() noexcept {
-    if (source_ != nullptr) std::exchange(source_, nullptr)->close(registration_);
+    if (io_source* source = source_.exchange(nullptr, seam::memory_order::relaxed)) source->close(registration_);
   }
 
   /// Runs `call(fd)` (a non-blocking system call: >= 0 done, -1 with errno) once, holding a use
   /// of the descriptor. Throws the "closed" error if it is closed.
   template <class Call>
   auto with_descriptor(Call call, const char* operation) const {
-    io_use use(checked(operation), registration_);
+    io_source& source = checked(operation);
+    io_use use(source, registration_);
     if (!use) throw_socket_closed(operation);
-    return call(source_->fd);
+    return call(source.fd);
   }
 
   /// co_await: runs `call(fd)` until it does not say EAGAIN, waiting for readiness in
@@ -124,14 +139,18 @@ class socket_descriptor {
   }
 
   /// The descriptor (for options; -1 when closed). Not protected from a concurrent close.
-  [[nodiscard]] int native_handle() const noexcept { return source_ != nullptr ? source_->fd : -1; }
-  [[nodiscard]] io_source* source() const noexcept { return source_; }
+  [[nodiscard]] int native_handle() const noexcept {
+    io_source* source = current();
+    return source != nullptr ? source->fd : -1;
+  }
+  [[nodiscard]] io_source* source() const noexcept { return current(); }
   [[nodiscard]] std::uint32_t registration() const noexcept { return registration_; }
 
  private:
   io_source& checked(const char* operation) const {
-    if (source_ == nullptr) throw_socket_closed(operation);
-    return *source_;
+    io_source* source = current();
+    if (source == nullptr) throw_socket_closed(operation);
+    return *source;
   }
 
   template <class Call>
@@ -168,7 +187,13 @@ class socket_descriptor {
     }
   }
 
-  io_source* source_ = nullptr;
+  io_source* current() const noexcept { return source_.load(seam::memory_order::relaxed); }
+
+  // The registration this object names, or null once closed. Sources are never freed while the
+  // registry lives (they are reused, under a new generation, which registration_ tells apart),
+  // and the registry lives while an object names it (registry_, even after the runtime is gone).
+  seam::atomic<io_source*> source_{nullptr};
+  void* registry_ = nullptr;
   std::uint32_t registration_ = 0;
 };
 

@@ -28,6 +28,12 @@ struct io_registry {
   io_driver* driver = nullptr;                                // guarded by mutex; null once the reactor is gone
   bool reactor_gone = false;                                  // guarded by mutex
   seam::atomic<std::uint64_t> live{0};                        // registered sources (written under mutex)
+  std::uint64_t holders = 0;                                  // guarded by mutex: socket objects naming a source
+
+  /// Under mutex: nothing names the registry any more.
+  bool unused_locked() const noexcept {
+    return reactor_gone && holders == 0 && live.load(seam::memory_order::relaxed) == 0;
+  }
 
   io_source* find(std::uint32_t index) const noexcept {
     io_source* chunk = chunks[index / chunk_size].load(seam::memory_order::acquire);
@@ -94,7 +100,7 @@ reactor::~reactor() {
     std::lock_guard lock(registry_->mutex);
     registry_->driver = nullptr;
     registry_->reactor_gone = true;
-    last = registry_->live.load(seam::memory_order::relaxed) == 0;
+    last = registry_->unused_locked();
   }
   if (last) delete registry_;
 }
@@ -151,9 +157,26 @@ void finish_io_source_close(io_source& source) noexcept {
     source.fd = -1;
     registry->free.push_back(source.index);
     registry->live.store(registry->live.load(seam::memory_order::relaxed) - 1, seam::memory_order::relaxed);
-    last = registry->reactor_gone && registry->live.load(seam::memory_order::relaxed) == 0;
+    last = registry->unused_locked();
   }
   if (last) delete registry;
+}
+
+void retain_io_registry(void* registry) noexcept {
+  auto* r = static_cast<io_registry*>(registry);
+  std::lock_guard lock(r->mutex);
+  ++r->holders;
+}
+
+void release_io_registry(void* registry) noexcept {
+  auto* r = static_cast<io_registry*>(registry);
+  bool last;
+  {
+    std::lock_guard lock(r->mutex);
+    --r->holders;
+    last = r->unused_locked();
+  }
+  if (last) delete r;
 }
 
 void reactor::close_all_sources() noexcept {

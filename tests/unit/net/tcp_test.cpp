@@ -344,6 +344,19 @@ TEST(tcp, shutdown_with_open_connections_closes_everything) {
   EXPECT_EQ(open_descriptors(), before);
 }
 
+TEST(tcp, sockets_that_outlive_their_runtime_are_closed_and_safe_to_use) {
+  auto rt = std::make_unique<brigade::runtime>(brigade::runtime_options{.worker_threads = 1});
+  auto listener = tcp_listener::bind(*rt, endpoint::loopback_v4(0));
+  auto client = tcp_stream::connect(*rt, listener.local_endpoint());
+  auto [server_side, peer] = listener.accept(*rt);
+  rt.reset();  // the reactor is gone; the objects above still name its sources
+  std::array<std::byte, 8> buffer;
+  EXPECT_THROW((void)client.read_some(buffer), std::system_error);
+  EXPECT_THROW(client.write_all(bytes_of("x")), std::system_error);
+  client.close();
+  server_side.close();
+}
+
 TEST(tcp, endpoints_parse_and_reject_bad_input) {
   EXPECT_EQ(endpoint::parse("127.0.0.1:80").to_string(), "127.0.0.1:80");
   EXPECT_EQ(endpoint::parse("[::1]:443").to_string(), "[::1]:443");
