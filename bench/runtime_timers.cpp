@@ -34,9 +34,9 @@
 //     With --busy (or --workload timers_lateness_busy): at least 2 workers, and one more task,
 //     spawned before the sleepers, computes without yielding from the start until 5 ms after the
 //     last deadline: one worker is taken for the whole window. busy_ms is how long it ran.
-//   A task's sleep is a timer in a wheel of 1 ms ticks (deadlines rounded up to the next tick),
-//   so brigade's lateness is about half a tick plus the wake-up on average and under a tick plus
-//   the wake-up at most on an idle machine; Asio's timers use a timerfd with nanosecond
+//   A task's sleep is a timer in a wheel of 100 µs ticks (deadlines rounded up to the next
+//   tick), so brigade's lateness is about half a tick plus the wake-up on average and under a
+//   tick plus the wake-up at most on an idle machine; Asio's timers use a timerfd with nanosecond
 //   deadlines.
 #include <brigade/brigade.hpp>
 #include <brigade/detail/timer_queue.hpp>

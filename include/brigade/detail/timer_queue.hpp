@@ -9,8 +9,11 @@
 // entry is still parked exactly while it is in the wheel). Exactly one of the two takes the entry
 // out, under the lock, so the waiter is woken once.
 //
-// Ticks: 1 ms, counted from the queue's origin; a deadline is rounded up to the next tick, so a
-// timer never fires early and at most one tick late (plus the wake-up).
+// Ticks: 100 µs, counted from the queue's origin; a deadline is rounded up to the next tick, so
+// a timer never fires early and at most one tick late (plus the wake-up). (1 ms ticks, Tokio's,
+// made a sleep half a millisecond late on average: the median lateness of 100k sleeps was
+// 0.59 ms against Asio's 0.03 ms. The wheel's range at 100 µs is about 80 days; a longer deadline
+// is cascaded down from the top level until due.)
 //
 // Who watches the deadlines: the worker that holds the driver sleeps until the earliest tick it
 // knows of (watch_until). A timer inserted earlier than that (or while nobody watches, value 0)
@@ -79,7 +82,7 @@ struct timer_entry : timer_node {
 
 class timer_queue {
  public:
-  static constexpr std::uint64_t nanoseconds_per_tick = 1'000'000;
+  static constexpr std::uint64_t nanoseconds_per_tick = 100'000;
   static constexpr std::uint64_t no_tick = std::numeric_limits<std::uint64_t>::max();
   using attention_function = void (*)(void* context) noexcept;
 

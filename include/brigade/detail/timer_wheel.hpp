@@ -3,7 +3,7 @@
 //
 // Defines `timer_node` (the links a timer entry carries; the caller's entry derives from it) and
 // `timer_wheel` (six levels of 64 slots; a slot of level k spans 64^k ticks, so the wheel sees
-// 64^6 = 2^36 ticks ahead, about 2.2 years at the runtime's 1 ms tick). The design is the hashed
+// 64^6 = 2^36 ticks ahead, about 80 days at the runtime's 100 µs tick). The design is the hashed
 // hierarchical timing wheel of Varghese and Lauck ("Hashed and Hierarchical Timing Wheels", 1987)
 // in the shape Tokio's time driver gives it: one 64-bit occupancy bitmap per level, so finding
 // the next occupied slot is a count of trailing zeros, and a node is placed by the highest group

@@ -9,7 +9,7 @@
 // by a task (docs/ARCHITECTURE.md, "One naming rule"). A thread form called on a worker thread
 // throws usage_error (it would stall the worker and every task queued on it).
 //
-// Precision: a task's sleep is a timer in its runtime's timer wheel with 1 ms ticks; it never
+// Precision: a task's sleep is a timer in its runtime's timer wheel with 100 µs ticks; it never
 // ends early, and ends at most one tick after the deadline plus the time to wake a worker (the
 // lateness is measured in docs/benchmarks.md). A deadline that has passed completes at once,
 // without suspending. A thread's sleep waits on a futex with the kernel's precision.

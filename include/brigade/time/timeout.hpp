@@ -17,7 +17,7 @@
 //   - the task itself was stopped (an abort, an enclosing timeout): task_cancelled, as for any
 //     wait.
 // A deadline that has already passed gives the operation one step: what completes without
-// waiting completes (a ready value is returned), what waits is stopped at the next tick (1 ms).
+// waiting completes (a ready value is returned), what waits is stopped at the next tick (100 µs).
 // Deadlines nest and propagate: everything the operation starts in its scope (awaited tasks,
 // when_all children, task groups) is stopped at the deadline too, and an inner timeout longer
 // than an outer one is cut short by the outer.
