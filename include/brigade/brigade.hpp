@@ -43,6 +43,7 @@
 #include "brigade/task/task_group.hpp"
 #include "brigade/task/when_all.hpp"
 #include "brigade/task/when_any.hpp"
+#include "brigade/time/after.hpp"
 #include "brigade/time/interval.hpp"
 #include "brigade/time/retry.hpp"
 #include "brigade/time/sleep.hpp"

@@ -43,6 +43,8 @@ detail::io_source& detail::register_io_source(runtime& rt, int fd) {
   return rt.scheduler_->io_reactor().register_source(fd);
 }
 
+detail::timer_queue& detail::timers_of(runtime& rt) noexcept { return rt.scheduler_->io_reactor().timers(); }
+
 const char* runtime::io_backend_name() const noexcept { return scheduler_->io_reactor().backend_name(); }
 
 void runtime::shutdown() { scheduler_->shutdown(std::chrono::steady_clock::time_point::max()); }

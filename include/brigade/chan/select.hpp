@@ -13,6 +13,8 @@
 //   brigade::try_select(...)          // Go's `default:`: an empty optional when no case is ready
 //   co_await brigade::select_async(std::move(cases))   // a std::vector of cases built at run
 //                                                      // time (Go's reflect.Select; fan-in)
+//   auto deadline = brigade::after(100ms);             // a deadline case (Go's time.After):
+//   brigade::recv_case(deadline, expired)              // see time/after.hpp
 //
 // The result is the index of the case that ran. A receive case writes the value into its
 // optional, or leaves it empty when the channel is closed and drained (Go's `v, ok := <-ch` with

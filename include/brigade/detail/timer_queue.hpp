@@ -59,6 +59,8 @@ std::uint64_t deadline_at(std::chrono::time_point<std::chrono::steady_clock, Dur
 
 /// The outcome of a waiter whose timer's deadline passed.
 inline constexpr std::uint32_t timer_fired_outcome = 0x71AE0001u;
+/// The outcome of a waiter whose timer queue was destroyed first (its runtime is gone).
+inline constexpr std::uint32_t timer_abandoned_outcome = 0x71AE0002u;
 
 class timer_queue;
 
@@ -90,6 +92,18 @@ class timer_queue {
       : origin_(seam::now_nanoseconds()), attention_(attention), attention_context_(context) {}
   timer_queue(const timer_queue&) = delete;
   timer_queue& operator=(const timer_queue&) = delete;
+  /// Only timers that own themselves (time/after.hpp) can still be parked here: a task's sleep
+  /// leaves the wheel when its frame is destroyed, which a runtime's shutdown does first. They
+  /// are woken with timer_abandoned_outcome, and free themselves.
+  ~timer_queue() {
+    timer_node* left = wheel_.advance(~std::uint64_t{0});
+    while (left != nullptr) {
+      auto* entry = static_cast<timer_entry*>(left);
+      left = left->next;
+      entry->due_->outcome = timer_abandoned_outcome;
+      entry->due_->wake();
+    }
+  }
 
   /// The first tick at or after `nanoseconds` (seam::now_nanoseconds()'s clock).
   std::uint64_t tick_at_or_after(std::uint64_t nanoseconds) const noexcept {
@@ -223,5 +237,12 @@ inline void timer_entry::cancel(cancel_target& self, const root_stop_state* slot
 class scheduler;
 /// The timers of the runtime `sched` (src/runtime/scheduler.cpp).
 timer_queue& timers_of(scheduler& sched) noexcept;
+}  // namespace brigade::detail
+namespace brigade {
+class runtime;
+}
+namespace brigade::detail {
+/// The timers of `rt` (src/runtime/runtime.cpp).
+timer_queue& timers_of(runtime& rt) noexcept;
 
 }  // namespace brigade::detail

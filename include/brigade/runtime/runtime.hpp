@@ -55,7 +55,9 @@ namespace brigade {
 class runtime;
 namespace detail {
 struct io_source;
+class timer_queue;
 io_source& register_io_source(runtime& rt, int fd);
+timer_queue& timers_of(runtime& rt) noexcept;
 }  // namespace detail
 }  // namespace brigade
 
@@ -197,6 +199,7 @@ class runtime {
 
  private:
   friend detail::io_source& detail::register_io_source(runtime& rt, int fd);
+  friend detail::timer_queue& detail::timers_of(runtime& rt) noexcept;
   bool shutdown_until(std::chrono::steady_clock::time_point deadline);
 
   std::unique_ptr<detail::scheduler> scheduler_;
