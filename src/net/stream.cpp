@@ -37,13 +37,11 @@ std::pair<socket_descriptor, net::endpoint> accept_blocking(runtime& rt, const s
   for (;;) {
     sockaddr_storage peer{};
     socklen_t length = sizeof peer;
-    try {
-      const std::size_t fd = listener.retry_blocking(
-          io_direction::read, [&](int l) { return accept_skipping_aborted(l, peer, length); }, "accept", token);
+    const std::size_t fd = listener.retry_blocking(
+        io_direction::read, [&](int l) { return accept_skipping_aborted(l, peer, length); }, "accept", token);
+    if (fd != static_cast<std::size_t>(accept_exhausted)) {
       socket_descriptor connection(register_io_source(rt, static_cast<int>(fd)));
       return {std::move(connection), net::endpoint(reinterpret_cast<sockaddr*>(&peer), length)};
-    } catch (const std::system_error& error) {
-      if (error.code().category() != std::system_category() || !accept_should_back_off(error.code().value())) throw;
     }
     brigade::sleep_for(delay, token);
     delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(1));

@@ -135,6 +135,7 @@ class scheduler {
   // The reactor (worker.cpp): a turn without waiting by a busy worker, and the hand-off of the
   // driver to a sleeping worker when its holder leaves it.
   void turn_reactor_while_busy(worker& self) noexcept;
+  void* turn_reactor_while_searching(worker& self);
   void hand_off_driver(std::uint32_t leaving) noexcept;
   /// The timer queue's attention function: wakes whoever should watch the driver.
   static void reactor_needs_attention(void* self) noexcept;

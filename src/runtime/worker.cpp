@@ -155,6 +155,12 @@ void* scheduler::search_for_work(worker& self) {
       if (std::size_t taken = victim.deque.steal_batch(batch.data(), batch.size())) return keep(taken);
     }
     if (void* task = take_from_inject(self)) return task;
+    // Nothing to steal: look at the reactor instead of only spinning (Go's findrunnable polls
+    // the network the same way), on the first round and every eighth, when descriptors are
+    // registered and nobody holds the driver. What it wakes lands on this worker's queues.
+    if (round % 8 == 0 && reactor_->registered_sources() != 0) [[unlikely]] {
+      if (void* task = turn_reactor_while_searching(self)) return task;
+    }
   }
   // P8: a worker that holds private tasks publishes them at its next fork or pop once it sees us
   // searching. One that has neither pushed nor popped for private_rescue_delay_nanoseconds is in
@@ -246,6 +252,16 @@ void scheduler::hand_off_driver(std::uint32_t leaving) noexcept {
   } catch (...) {
     // Only a failure to lock the idle mutex gets here; the busy look and the monitor remain.
   }
+}
+
+void* scheduler::turn_reactor_while_searching(worker& self) {
+  if (!reactor_->try_hold(self.index)) return nullptr;
+  waiter* ready = reactor_->turn(nullptr);
+  reactor_->release();
+  if (ready == nullptr) return nullptr;
+  hand_off_driver(self.index);
+  wait_list::wake_all(ready);
+  return next_local_task(self);
 }
 
 void scheduler::turn_reactor_while_busy(worker& self) noexcept {

@@ -47,16 +47,25 @@ namespace brigade::detail {
 
 /// The system error for a stream that ended before a read_exact was satisfied.
 [[noreturn]] void throw_stream_ended(const char* operation, std::size_t got, std::size_t wanted);
-/// An accept error after which the loop backs off and tries again.
+/// An accept error after which the loop backs off and tries again. The categories are compared
+/// by address: a member call on libstdc++'s category object trips UndefinedBehaviorSanitizer's
+/// vptr check (libstdc++ is not instrumented).
 inline bool accept_should_back_off(int error) noexcept {
   return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
 }
-/// accept4 that skips connections aborted before they were accepted.
-inline int accept_skipping_aborted(int listener, sockaddr_storage& peer, socklen_t& length) noexcept {
+/// What accept_skipping_aborted returns when the loop must back off (no descriptor is free): a
+/// value no descriptor has, so that the back-off costs no exception (and needs no descriptor,
+/// which a sanitizer's own checks may want in that moment).
+inline constexpr ssize_t accept_exhausted = ssize_t{1} << 40;
+/// accept4 that skips connections aborted before they were accepted, and reports exhaustion as
+/// accept_exhausted.
+inline ssize_t accept_skipping_aborted(int listener, sockaddr_storage& peer, socklen_t& length) noexcept {
   for (;;) {
     length = sizeof peer;
     const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0 || (errno != ECONNABORTED && errno != EPROTO)) return fd;
+    if (fd >= 0) return fd;
+    if (accept_should_back_off(errno)) return accept_exhausted;
+    if (errno != ECONNABORTED && errno != EPROTO) return -1;
   }
 }
 
@@ -154,14 +163,12 @@ inline task<std::pair<socket_descriptor, net::endpoint>> accept_async(const sock
   for (;;) {
     sockaddr_storage peer{};
     socklen_t length = sizeof peer;
-    try {
-      const std::size_t fd = co_await listener.retry_async(
-          io_direction::read, [&](int l) { return accept_skipping_aborted(l, peer, length); }, "accept");
+    const std::size_t fd = co_await listener.retry_async(
+        io_direction::read, [&](int l) { return accept_skipping_aborted(l, peer, length); }, "accept");
+    if (fd != static_cast<std::size_t>(accept_exhausted)) {
       scheduler& sched = *worker_or_throw("brigade: accept_async() awaited outside a runtime").owner;
       socket_descriptor connection(register_io_source(sched, static_cast<int>(fd)));
       co_return std::pair{std::move(connection), net::endpoint(reinterpret_cast<sockaddr*>(&peer), length)};
-    } catch (const std::system_error& error) {
-      if (error.code().category() != std::system_category() || !accept_should_back_off(error.code().value())) throw;
     }
     co_await sleep_for_async(delay);
     delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(1));

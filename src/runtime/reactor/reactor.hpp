@@ -78,6 +78,8 @@ class reactor {
            now - last_turn_.load(seam::memory_order::relaxed) >= io_poll_interval_nanoseconds;
   }
   static constexpr std::uint64_t io_poll_interval_nanoseconds = 100'000;
+  /// Descriptors registered now (one relaxed load).
+  std::uint64_t registered_sources() const noexcept { return registered_.load(seam::memory_order::relaxed); }
 
   io_source& register_source(int fd);
   /// Closes every source still open (shutdown: waiters wake with io_closed_outcome).
