@@ -92,7 +92,7 @@ PROGRAMS = {
     # brigade's lateness while one more task computes without yielding for the whole window.
     "brigade_busy": {"timers_lateness": ("brigade_timers", "timers_lateness_busy")},
     # brigade's servers on the epoll backend (the default, automatic, takes io_uring where it can).
-    "brigade_epoll": {"tcp_echo": ("brigade_net", "tcp_echo_server"),
+    "brigade_uring": {"tcp_echo": ("brigade_net", "tcp_echo_server"),
                       "idle_connections": ("brigade_net", "idle_connections_server")},
     # brigade's lateness on one worker (Asio's peer is one thread).
     "brigade_1w": {"timers_lateness": ("brigade_timers", "timers_lateness")},
@@ -165,7 +165,7 @@ IMPL_LABELS = {
     "brigade_timeout": "brigade, timeout()",
     "brigade_busy": "brigade, one worker kept busy",
     "brigade_1w": "brigade, 1 worker",
-    "brigade_epoll": "brigade, epoll backend",
+    "brigade_uring": "brigade, io_uring backend",
     "epoll_c": "C, epoll, one thread",
     "asio": "Boost.Asio steady_timer",
 }
@@ -175,7 +175,7 @@ IMPL_LABELS = {
 SERVER_WORKLOADS = {"tcp_echo", "idle_connections"}
 LOAD_CLIENT = "echo_load_client"
 # Environment of an implementation's programs (on top of this process's).
-IMPL_ENV = {"brigade_epoll": {"BRIGADE_IO_BACKEND": "epoll"}}
+IMPL_ENV = {"brigade_uring": {"BRIGADE_IO_BACKEND": "io_uring"}}
 # Servers that run one thread whatever --threads says.
 SERVER_THREADS = {"epoll_echo_server": 1}
 
@@ -327,25 +327,25 @@ WORKLOADS = [
     # echo_load_client (bench/peers/echo_load_client.cpp), the same for every server.
     Workload("tcp_echo", "tcp_echo",
              "TCP echo, {echo_connections} connections x 64 B, one message in flight each, {echo_s:g} s",
-             ["brigade", "brigade_epoll", "go", "epoll_c"],
+             ["brigade", "brigade_uring", "go", "epoll_c"],
              [Metric("round_trips_per_s", "k round trips/s", lower_is_better=False, scale=1e-3),
               Metric("p50_us", "round trip p50 µs"), Metric("p99_us", "round trip p99 µs"),
               Metric("server_cores", "server's CPU, cores", diagnostic=True),
               Metric("client_cores", "load client's CPU, cores", diagnostic=True)],
              iters=1, kind="echo",
              impl_notes={"brigade": "a task per connection, read_some_async / write_all_async, 64 KiB buffer; "
-                                    "default backend (io_uring here)",
-                         "brigade_epoll": "the same, BRIGADE_IO_BACKEND=epoll",
+                                    "default backend (epoll)",
+                         "brigade_uring": "the same, BRIGADE_IO_BACKEND=io_uring",
                          "go": "net package, a goroutine per connection, 64 KiB buffer",
                          "epoll_c": "edge-triggered, 64 KiB shared buffer"}),
     Workload("idle_connections", "idle_connections", "{idle_connections} idle TCP connections, server RSS",
-             ["brigade", "brigade_epoll", "go"],
+             ["brigade", "brigade_uring", "go"],
              [Metric("bytes_per_connection", "bytes per connection"),
               Metric("connect_s", "s for the client to open them all", diagnostic=True)],
              iters=1, kind="idle_server",
              impl_notes={"brigade": "a task parked in read_some_async, 64 KiB buffer allocated, untouched; "
-                                    "default backend (io_uring here)",
-                         "brigade_epoll": "the same, BRIGADE_IO_BACKEND=epoll",
+                                    "default backend (epoll)",
+                         "brigade_uring": "the same, BRIGADE_IO_BACKEND=io_uring",
                          "go": "a goroutine parked in conn.Read, 64 KiB buffer allocated, untouched"}),
     Workload("timers_schedule_cancel", "timers_schedule_cancel",
              "1M timers scheduled then cancelled, batches of 1000, random 1..1000 ms, one thread",

@@ -66,11 +66,15 @@ namespace brigade {
 /// How a runtime is built.
 /// Which kernel interface the reactor waits on (docs/ARCHITECTURE.md, "The reactor").
 enum class io_backend : unsigned char {
-  automatic,  ///< io_uring where this build has it and the kernel allows it, else epoll; the
-              ///< environment variable BRIGADE_IO_BACKEND=epoll|io_uring overrides it
-  epoll,      ///< epoll(7), edge-triggered; files go through the blocking pool
-  io_uring,   ///< io_uring(7) (liburing): readiness by multishot poll, files by read/write
-              ///< requests; the runtime fails to start (std::system_error) where it cannot
+  automatic,        ///< epoll, unless the environment variable BRIGADE_IO_BACKEND says
+                    ///< epoll, io_uring or prefer_io_uring. epoll is the default because it is
+                    ///< faster for sockets here: the TCP echo benchmark made 105k round trips/s
+                    ///< on epoll against 66k on io_uring (docs/benchmarks.md, issue 16), whose
+                    ///< readiness requests contend on the socket lock in the kernel
+  epoll,            ///< epoll(7), edge-triggered; files go through the blocking pool
+  io_uring,         ///< io_uring(7) (liburing): readiness by multishot poll requests; the
+                    ///< runtime fails to start (std::system_error) where the kernel refuses it
+  prefer_io_uring,  ///< io_uring where this build has it and the kernel allows it, else epoll
 };
 
 struct runtime_options {

@@ -56,12 +56,14 @@ std::unique_ptr<io_driver> start_driver(io_backend choice) {
       const std::string_view name(forced);
       if (name == "epoll") choice = io_backend::epoll;
       else if (name == "io_uring") choice = io_backend::io_uring;
+      else if (name == "prefer_io_uring") choice = io_backend::prefer_io_uring;
       else if (name != "automatic")
         throw std::invalid_argument("brigade: BRIGADE_IO_BACKEND is \"" + std::string(name) +
-                                    "\"; expected epoll, io_uring or automatic");
+                                    "\"; expected epoll, io_uring, prefer_io_uring or automatic");
     }
   }
   switch (choice) {
+    case io_backend::automatic:  // epoll: measured faster for sockets (runtime.hpp, io_backend)
     case io_backend::epoll:
       return make_epoll_driver();
     case io_backend::io_uring:
@@ -70,7 +72,7 @@ std::unique_ptr<io_driver> start_driver(io_backend choice) {
                                 "brigade: the io_uring backend was asked for, but this build has no "
                                 "liburing (install liburing-dev and rebuild)");
       return make_uring_driver();
-    case io_backend::automatic:
+    case io_backend::prefer_io_uring:
       break;
   }
   if (uring_driver_built()) {

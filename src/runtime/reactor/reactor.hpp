@@ -30,8 +30,9 @@ struct io_registry;
 
 class reactor {
  public:
-  /// Picks the backend (`choice`; automatic: io_uring where the kernel allows it, else epoll;
-  /// the environment variable BRIGADE_IO_BACKEND=epoll|io_uring overrides automatic). Throws
+  /// Picks the backend (`choice`; automatic: epoll; prefer_io_uring: io_uring where the kernel
+  /// allows it, else epoll; the environment variable BRIGADE_IO_BACKEND=epoll|io_uring|
+  /// prefer_io_uring overrides automatic). Throws
   /// std::system_error when the forced backend cannot start. `attention` is the timer queue's
   /// (see timer_queue.hpp).
   reactor(io_backend choice, timer_queue::attention_function attention, void* context);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <random>
 #include <stop_token>
@@ -26,6 +27,7 @@ brigade::task<clock_type::duration> sleeps(clock_type::duration how_long) {
 
 TEST(sleep, a_task_sleeps_at_least_its_duration) {
   brigade::runtime rt({.worker_threads = 2});
+  std::printf("[ reactor  ] backend: %s\n", rt.io_backend_name());  // which backend this run tests
   EXPECT_GE(rt.block_on(sleeps(20ms)), 20ms);
 }
 
