@@ -54,6 +54,31 @@ void throw_socket_closed(const char* operation) {
                           std::string("brigade: ") + operation + ": the socket is closed");
 }
 
+net::endpoint socket_name(const socket_descriptor& descriptor, bool peer) {
+  return descriptor.with_descriptor(
+      [&](int fd) {
+        sockaddr_storage storage{};
+        socklen_t length = sizeof storage;
+        const int result = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &length)
+                                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
+        if (result != 0) throw_socket_error(errno, peer ? "getpeername" : "getsockname", fd);
+        return net::endpoint(reinterpret_cast<sockaddr*>(&storage), length);
+      },
+      peer ? "peer_endpoint" : "local_endpoint");
+}
+
+ssize_t connect_completion::operator()(int fd) const {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+  if (error != 0) throw_socket_error_at(error, "connect to", server);
+  sockaddr_storage peer{};
+  socklen_t peer_length = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) return 0;
+  errno = EAGAIN;
+  return -1;
+}
+
 runtime& current_runtime_for(const char* operation) {
   runtime* current = runtime::current();
   if (current == nullptr)

@@ -18,18 +18,7 @@ void throw_stream_ended(const char* operation, std::size_t got, std::size_t want
                               " of " + std::to_string(wanted) + " bytes");
 }
 
-net::endpoint stream_socket_base::name_of(bool peer) const {
-  return descriptor_.with_descriptor(
-      [&](int fd) {
-        sockaddr_storage storage{};
-        socklen_t length = sizeof storage;
-        const int result = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &length)
-                                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
-        if (result != 0) throw_socket_error(errno, peer ? "getpeername" : "getsockname", fd);
-        return net::endpoint(reinterpret_cast<sockaddr*>(&storage), length);
-      },
-      peer ? "peer_endpoint" : "local_endpoint");
-}
+net::endpoint stream_socket_base::name_of(bool peer) const { return socket_name(descriptor_, peer); }
 
 std::pair<socket_descriptor, net::endpoint> accept_blocking(runtime& rt, const socket_descriptor& listener,
                                                             std::stop_token token) {
@@ -55,23 +44,6 @@ void set_flag(const socket_descriptor& descriptor, int level, int option, bool o
   const int error = descriptor.with_descriptor(
       [&](int fd) { return ::setsockopt(fd, level, option, &value, sizeof value) == 0 ? 0 : errno; }, operation);
   if (error != 0) throw_socket_error(error, operation, descriptor.native_handle());
-}
-
-/// A connected socket from a descriptor whose non-blocking connect is in progress: done when
-/// SO_ERROR is 0 and the socket has a peer (a socket registered before it connects can report
-/// writable early), failed when SO_ERROR says so.
-auto connect_finished(const net::endpoint& server) {
-  return [&server](int fd) -> ssize_t {
-    int error = 0;
-    socklen_t length = sizeof error;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-    if (error != 0) throw_socket_error_at(error, "connect to", server);
-    sockaddr_storage peer{};
-    socklen_t peer_length = sizeof peer;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) return 0;
-    errno = EAGAIN;
-    return -1;
-  };
 }
 
 /// Starts the connect; returns whether it completed at once. Throws on an immediate failure.
@@ -118,14 +90,14 @@ task<socket_descriptor> connect_descriptor_async(net::endpoint server) {
   scheduler& sched = *worker_or_throw("brigade: connect_async() awaited outside a runtime").owner;
   socket_descriptor descriptor(register_io_source(sched, open_socket(server.family(), SOCK_STREAM, "connect")));
   if (!start_connect(descriptor, server))
-    co_await descriptor.retry_async(io_direction::write, connect_finished(server), "connect");
+    co_await descriptor.retry_async(io_direction::write, connect_completion{server}, "connect");
   co_return descriptor;
 }
 
 socket_descriptor connect_descriptor(runtime& rt, const net::endpoint& server, std::stop_token token) {
   socket_descriptor descriptor(register_io_source(rt, open_socket(server.family(), SOCK_STREAM, "connect")));
   if (!start_connect(descriptor, server))
-    descriptor.retry_blocking(io_direction::write, connect_finished(server), "connect", std::move(token));
+    descriptor.retry_blocking(io_direction::write, connect_completion{server}, "connect", std::move(token));
   return descriptor;
 }
 
@@ -165,16 +137,6 @@ tcp_listener tcp_listener::bind(runtime& rt, const endpoint& where, listen_optio
   return tcp_listener(detail::bind_socket(rt, where, options, SOCK_STREAM, "tcp_listener::bind"));
 }
 
-endpoint tcp_listener::local_endpoint() const {
-  return descriptor_.with_descriptor(
-      [](int fd) {
-        sockaddr_storage storage{};
-        socklen_t length = sizeof storage;
-        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
-          detail::throw_socket_error(errno, "getsockname", fd);
-        return endpoint(reinterpret_cast<sockaddr*>(&storage), length);
-      },
-      "local_endpoint");
-}
+endpoint tcp_listener::local_endpoint() const { return detail::socket_name(descriptor_, false); }
 
 }  // namespace brigade::net

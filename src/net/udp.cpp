@@ -113,18 +113,7 @@ void udp_socket::set_broadcast(bool on) const {
   detail::set_socket_flag(descriptor_, SOL_SOCKET, SO_BROADCAST, on, "setsockopt(SO_BROADCAST)");
 }
 
-endpoint udp_socket::name_of(bool peer) const {
-  return descriptor_.with_descriptor(
-      [&](int fd) {
-        sockaddr_storage storage{};
-        socklen_t length = sizeof storage;
-        const int result = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &length)
-                                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
-        if (result != 0) detail::throw_socket_error(errno, peer ? "getpeername" : "getsockname", fd);
-        return endpoint(reinterpret_cast<sockaddr*>(&storage), length);
-      },
-      peer ? "peer_endpoint" : "local_endpoint");
-}
+endpoint udp_socket::name_of(bool peer) const { return detail::socket_name(descriptor_, peer); }
 
 endpoint udp_socket::local_endpoint() const { return name_of(false); }
 endpoint udp_socket::peer_endpoint() const { return name_of(true); }

@@ -38,22 +38,6 @@ bool start_connect(const detail::socket_descriptor& descriptor, const endpoint& 
   return false;
 }
 
-/// The end of a connect in progress (see stream.cpp's for TCP): done when SO_ERROR is 0 and the
-/// socket has a peer.
-auto connect_finished(const endpoint& server) {
-  return [&server](int fd) -> ssize_t {
-    int error = 0;
-    socklen_t length = sizeof error;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-    if (error != 0) detail::throw_socket_error_at(error, "connect to", server);
-    sockaddr_storage peer{};
-    socklen_t peer_length = sizeof peer;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) return 0;
-    errno = EAGAIN;
-    return -1;
-  };
-}
-
 }  // namespace
 
 task<unix_stream> unix_stream::connect_async(endpoint server) {
@@ -62,7 +46,7 @@ task<unix_stream> unix_stream::connect_async(endpoint server) {
   detail::socket_descriptor descriptor(
       detail::register_io_source(sched, detail::open_socket(AF_UNIX, SOCK_STREAM, "connect")));
   if (!start_connect(descriptor, server))
-    co_await descriptor.retry_async(detail::io_direction::write, connect_finished(server), "connect");
+    co_await descriptor.retry_async(detail::io_direction::write, detail::connect_completion{server}, "connect");
   co_return unix_stream(std::move(descriptor));
 }
 
@@ -71,7 +55,7 @@ unix_stream unix_stream::connect(runtime& rt, const endpoint& server, std::stop_
   detail::socket_descriptor descriptor(
       detail::register_io_source(rt, detail::open_socket(AF_UNIX, SOCK_STREAM, "connect")));
   if (!start_connect(descriptor, server))
-    descriptor.retry_blocking(detail::io_direction::write, connect_finished(server), "connect", std::move(token));
+    descriptor.retry_blocking(detail::io_direction::write, detail::connect_completion{server}, "connect", std::move(token));
   return unix_stream(std::move(descriptor));
 }
 
@@ -124,16 +108,6 @@ void unix_listener::close() noexcept {
   descriptor_.close();
 }
 
-endpoint unix_listener::local_endpoint() const {
-  return descriptor_.with_descriptor(
-      [](int fd) {
-        sockaddr_storage storage{};
-        socklen_t length = sizeof storage;
-        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
-          detail::throw_socket_error(errno, "getsockname", fd);
-        return endpoint(reinterpret_cast<sockaddr*>(&storage), length);
-      },
-      "local_endpoint");
-}
+endpoint unix_listener::local_endpoint() const { return detail::socket_name(descriptor_, false); }
 
 }  // namespace brigade::net

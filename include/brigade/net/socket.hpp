@@ -59,6 +59,19 @@ int open_socket(int family, int type, const char* operation);
 /// The runtime that runs the calling worker thread; usage_error elsewhere.
 runtime& current_runtime_for(const char* operation);
 
+class socket_descriptor;
+/// The socket's own address (getsockname) or its peer's (getpeername). Throws std::system_error.
+net::endpoint socket_name(const socket_descriptor& descriptor, bool peer);
+
+/// The call that ends a non-blocking connect in progress (to retry_async/retry_blocking in the
+/// write direction): done (0) when SO_ERROR is 0 and the socket has a peer (a socket registered
+/// before it connects may report writable early: then "would block"); throws the connect's
+/// error, naming `server`, when SO_ERROR has one.
+struct connect_completion {
+  const net::endpoint& server;
+  ssize_t operator()(int fd) const;
+};
+
 /// A descriptor registered with a reactor, owned: closed by close() or the destructor.
 class socket_descriptor {
  public:
