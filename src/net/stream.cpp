@@ -46,7 +46,9 @@ void set_flag(const socket_descriptor& descriptor, int level, int option, bool o
   if (error != 0) throw_socket_error(error, operation, descriptor.native_handle());
 }
 
-/// Starts the connect; returns whether it completed at once. Throws on an immediate failure.
+/// Starts the connect; returns whether it completed at once (false: in progress). Throws on an
+/// immediate failure, EAGAIN included: connect(2) gives it to a full Unix backlog and, for IP, to
+/// a lack of local ports or routing entries; neither is a connect in progress to wait for.
 bool start_connect(const socket_descriptor& descriptor, const net::endpoint& server) {
   const int error = descriptor.with_descriptor(
       [&](int fd) {
@@ -57,7 +59,7 @@ bool start_connect(const socket_descriptor& descriptor, const net::endpoint& ser
       },
       "connect");
   if (error == 0) return true;
-  if (error != EINPROGRESS && error != EAGAIN) throw_socket_error_at(error, "connect to", server);
+  if (error != EINPROGRESS) throw_socket_error_at(error, "connect to", server);
   return false;
 }
 

@@ -21,42 +21,19 @@ void require_path(const endpoint& where, const char* operation) {
                                 " (not a Unix socket path)");
 }
 
-/// Starts the connect: true when connected, false when it is in progress. A Unix stream socket
-/// connects (or fails) at once: a full backlog is EAGAIN, reported as an error as Go and Tokio do
-/// (no readiness of the connecting socket says when the listener has room).
-bool start_connect(const detail::socket_descriptor& descriptor, const endpoint& server) {
-  const int error = descriptor.with_descriptor(
-      [&](int fd) {
-        int result;
-        do result = ::connect(fd, server.data(), server.size());
-        while (result != 0 && errno == EINTR);
-        return result == 0 ? 0 : errno;
-      },
-      "connect");
-  if (error == 0) return true;
-  if (error != EINPROGRESS) detail::throw_socket_error_at(error, "connect to", server);
-  return false;
-}
-
 }  // namespace
 
+// A Unix stream socket connects (or fails) at once: a full backlog is EAGAIN, an error (as in Go
+// and Tokio: no readiness of the connecting socket says when the listener has room), which is
+// what detail::connect_descriptor's start does with EAGAIN for every family.
 task<unix_stream> unix_stream::connect_async(endpoint server) {
   require_path(server, "unix_stream::connect_async");
-  detail::scheduler& sched = *detail::worker_or_throw("brigade: connect_async() awaited outside a runtime").owner;
-  detail::socket_descriptor descriptor(
-      detail::register_io_source(sched, detail::open_socket(AF_UNIX, SOCK_STREAM, "connect")));
-  if (!start_connect(descriptor, server))
-    co_await descriptor.retry_async(detail::io_direction::write, detail::connect_completion{server}, "connect");
-  co_return unix_stream(std::move(descriptor));
+  co_return unix_stream(co_await detail::connect_descriptor_async(server));
 }
 
 unix_stream unix_stream::connect(runtime& rt, const endpoint& server, std::stop_token token) {
   require_path(server, "unix_stream::connect");
-  detail::socket_descriptor descriptor(
-      detail::register_io_source(rt, detail::open_socket(AF_UNIX, SOCK_STREAM, "connect")));
-  if (!start_connect(descriptor, server))
-    descriptor.retry_blocking(detail::io_direction::write, detail::connect_completion{server}, "connect", std::move(token));
-  return unix_stream(std::move(descriptor));
+  return unix_stream(detail::connect_descriptor(rt, server, std::move(token)));
 }
 
 unix_listener::unix_listener(unix_listener&& other) noexcept
