@@ -138,11 +138,18 @@ class timer_queue {
       // clock rounds to: the clock is read before the lock) fires at the next advance.
       if (entry.deadline <= wheel_.elapsed()) entry.deadline = wheel_.elapsed() + 1;
       wheel_.insert(entry);
-      if (entry.deadline < earliest_tick_.load(seam::memory_order::relaxed))
-        earliest_tick_.store(entry.deadline, seam::memory_order::relaxed);
-      if (watched_until_ == 0 || entry.deadline < watched_until_) {
-        watched_until_ = entry.deadline;
-        needs_attention = true;
+      // The tick the wheel wants an advance for: the deadline, or sooner, when the entry's slot
+      // is to be moved down ahead of time (timer_wheel.hpp, "Staging"). Never before the next
+      // tick: when the driver is told about that one already (many timers), nothing to do.
+      const std::uint64_t soonest = wheel_.elapsed() + 1;
+      const std::uint64_t earliest = earliest_tick_.load(seam::memory_order::relaxed);
+      if (earliest > soonest || watched_until_ == 0 || watched_until_ > soonest) {
+        const std::uint64_t wakeup = wheel_.wakeup_of(entry);
+        if (wakeup < earliest) earliest_tick_.store(wakeup, seam::memory_order::relaxed);
+        if (watched_until_ == 0 || wakeup < watched_until_) {
+          watched_until_ = wakeup;
+          needs_attention = true;
+        }
       }
     }
     if (needs_attention) attention_(attention_context_);

@@ -23,15 +23,32 @@
 // next_wakeup() is never later than the earliest deadline in the wheel, and is later than
 // elapsed(), so advancing to it always makes progress.
 //
+// Staging (why moves are spread out): in a plain hierarchical wheel a slot of level k is
+// re-sorted onto the levels below in one go when the clock reaches it. At 100 µs ticks a level-2
+// slot spans 409.6 ms: with a million sleeps of up to a second, 400,000 nodes move at once, each
+// a cache miss, and the timers due in that slot's first ticks wait 40 ms for the move (measured:
+// the p99 lateness of the 1M-sleep benchmark was 130-170 ms, a fifth of its time in advance()).
+// Here levels 0..3 have two banks of slots: the current turn of the level, and its next turn.
+// The slot of level k (1..4) that comes after the current one (its "next slot") is moved ahead
+// of time into the next-turn bank of level k-1, at most stage_batch nodes per level per
+// advance() (all of them once it starts within stage_rush_ticks), and next_wakeup() asks for a
+// tick-by-tick advance while such a slot is not empty. When the clock reaches the end of a turn,
+// the banks swap in O(1) ("flip"), and the slot's nodes are already where they belong. A node
+// inserted into a next slot goes straight to the next-turn bank. So a node still moves at most
+// once per level, but the moves happen during the span before its slot, a batch per tick.
+// Only the top level is not staged: its slots span 30 hours, and one moves down in one go.
+//
 // Thread safety: none of its own; the caller holds its lock around every member.
 // Complexity: insert and remove O(1); next_wakeup O(levels); advance O(1) amortised per node per
-// level it moves through, plus one step per occupied slot it passes (never one per tick, however
-// far it jumps). A deadline past the wheel's reach costs one more step each 2^36 ticks of small
-// steps; one large jump places it again at most once.
+// level it moves through, plus one step per occupied slot or bank flip it passes (never one per
+// tick, however far it jumps), plus at most stage_batch moves per level (unless a next slot
+// starts within stage_rush_ticks and is not yet empty). A deadline past the wheel's reach costs
+// one more step each 2^36 ticks of small steps; one large jump places it again at most once.
 #pragma once
 
 #include <array>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -64,8 +81,9 @@ struct timer_node {
   static constexpr std::uint16_t not_in_wheel = 0xFFFF;
 
   timer_node* prev_ = nullptr;  // the previous node on the slot's list; nullptr for the first
-  // Which slot list the node is on, as level * 64 + slot, or not_in_wheel. remove() needs it to
-  // find the list head and the occupancy bit when the node is the first or the last of its slot.
+  // Which slot list the node is on, as (bank * levels + level) * 64 + slot, or not_in_wheel.
+  // remove() needs it to find the list head and the occupancy bit when the node is the first or
+  // the last of its slot.
   std::uint16_t slot_ = not_in_wheel;
 };
 
@@ -82,6 +100,12 @@ class timer_wheel {
   static constexpr unsigned slots_per_level = 1u << bits_per_level;  // 64
   /// How far ahead of elapsed() the wheel places deadlines exactly: 64^6 = 2^36 ticks.
   static constexpr std::uint64_t range = std::uint64_t{1} << (levels * bits_per_level);
+  /// Levels 0..banked_levels-1 have a next-turn bank; levels 1..banked_levels are staged into it.
+  static constexpr unsigned banked_levels = 4;
+  /// How many nodes one advance() moves from the next slot of each level into the bank below.
+  static constexpr std::size_t stage_batch = 256;
+  /// A next slot that starts within this many ticks is moved whole.
+  static constexpr std::uint64_t stage_rush_ticks = 2;
 
   explicit timer_wheel(std::uint64_t start_tick = 0) noexcept : elapsed_(start_tick) {}
   timer_wheel(const timer_wheel&) = delete;
@@ -113,33 +137,79 @@ class timer_wheel {
   }
 
   /// The earliest tick at which advance() may have something to do: the deadline of a due node,
-  /// or the start of a higher-level slot whose nodes must be moved down. std::nullopt when the
-  /// wheel is empty. Never later than the earliest deadline in the wheel; always later than
-  /// elapsed().
+  /// the start of a higher-level slot whose nodes must be moved down, or, for a slot that is
+  /// staged, the tick at which it becomes the next slot (elapsed() + 1 while a next slot is not
+  /// empty). std::nullopt when the wheel is empty. Never later than the earliest deadline in the
+  /// wheel; always later than elapsed().
   [[nodiscard]] std::optional<std::uint64_t> next_wakeup() const noexcept {
-    const std::optional<slot_position> next = next_occupied_slot();
-    if (!next) return std::nullopt;
-    return next->start;
+    std::optional<std::uint64_t> earliest;
+    for (unsigned level = 0; level < levels; ++level) {
+      if (const std::optional<slot_position> first = first_occupied(level)) {
+        const std::uint64_t wakeup = wakeup_for(level, first->start);
+        if (!earliest || wakeup < *earliest) earliest = wakeup;
+      }
+      if (level < banked_levels) {
+        const std::uint64_t occupied = occupied_[list_group(next_bank(level), level)];
+        if (occupied == 0) continue;
+        const auto slot = static_cast<unsigned>(std::countr_zero(occupied));
+        const std::uint64_t wakeup = wakeup_for(level, next_turn_start(level) + (std::uint64_t{slot} << shift_of(level)));
+        if (!earliest || wakeup < *earliest) earliest = wakeup;
+      }
+    }
+    return earliest;
   }
+
+  /// The tick next_wakeup() asks for on account of `node` alone, which must be in the wheel
+  /// (after insert(): whether the caller's driver must wake earlier than it planned).
+  [[nodiscard]] std::uint64_t wakeup_of(const timer_node& node) const noexcept {
+    const unsigned slot = node.slot_ % slots_per_level;
+    const unsigned level = (node.slot_ / slots_per_level) % levels;
+    const unsigned bank = node.slot_ / (slots_per_level * levels);
+    std::uint64_t start;
+    if (level < banked_levels && bank != current_bank(level))
+      start = next_turn_start(level) + (std::uint64_t{slot} << shift_of(level));
+    else
+      start = current_slot_start(level, slot);
+    return wakeup_for(level, start);
+  }
+
+  /// How many nodes the last advance() placed again (moved down a level or staged ahead); fired
+  /// nodes do not count. Staging bounds it by banked_levels * stage_batch plus the nodes of
+  /// slots that were never a next slot before the clock reached them (a jump) or were rushed.
+  [[nodiscard]] std::size_t moved_by_last_advance() const noexcept { return moved_; }
 
   /// Advances the wheel to tick `now` and returns the nodes whose deadline is <= now, taken out
   /// of the wheel and chained through `next` (nullptr-terminated, in no particular order).
   /// A `now` at or before elapsed() does nothing and returns nullptr.
   timer_node* advance(std::uint64_t now) noexcept {
     timer_node* due = nullptr;
+    moved_ = 0;
     if (now <= elapsed_) return due;
-    // Visit the occupied slots in the order the clock reaches them, each at its start tick. The
-    // lowest occupied level holds the earliest slot (see next_occupied_slot), so one level's
-    // occupancy bitmap says where to go next and the empty ticks between are skipped.
-    while (const std::optional<slot_position> next = next_occupied_slot()) {
-      if (next->start > now) break;
+    // Visit the occupied slots, and the ends of turns whose next-turn bank is filled, in the
+    // order the clock reaches them. The lowest occupied level holds the earliest slot (see
+    // next_occupied_slot), so one level's occupancy bitmap says where to go next and the empty
+    // ticks between are skipped.
+    for (;;) {
+      const std::optional<slot_position> next = next_occupied_slot();
+      const std::optional<std::uint64_t> flip = next_flip();
+      if (flip && (!next || *flip <= next->start)) {
+        // A turn ends before (or where) the next slot starts: every slot of the ending turns is
+        // done, so their banks swap, and the next-turn bank's nodes are in place for the new
+        // turn. A slot of a higher level that starts here is sorted out after the swap.
+        if (*flip > now) break;
+        elapsed_ = *flip;
+        flip_banks(*flip);
+        continue;
+      }
+      if (!next || next->start > now) break;
       if (next->level == levels - 1 && now - elapsed_ >= range) {
         // The jump covers a whole turn of the top level, the only level with nodes left (the
-        // lower ones were all earlier and are done): stepping slot by slot would visit every
-        // top slot at least once, and a slot of far deadlines once more per turn, up to 2^28
-        // turns before UINT64_MAX. Take the whole level instead, jump straight to `now`, and
-        // place each node again from there: one visit per node, the cost of a single turn.
-        // Detach every list before placing any node again, so that none is visited twice.
+        // lower ones and the next-turn banks were all earlier and are done): stepping slot by
+        // slot would visit every top slot at least once, and a slot of far deadlines once more
+        // per turn, up to 2^28 turns before UINT64_MAX. Take the whole level instead, jump
+        // straight to `now`, and place each node again from there: one visit per node, the
+        // cost of a single turn. Detach every list before placing any node again, so that none
+        // is visited twice.
         std::array<timer_node*, slots_per_level> lists{};
         for (unsigned slot = 0; slot < slots_per_level; ++slot)
           lists[slot] = take_slot(levels - 1, slot);
@@ -153,14 +223,18 @@ class timer_wheel {
       elapsed_ = next->start;
       due = sort_out(take_slot(next->level, next->slot), now, due);
     }
-    // No slot starts at or before `now` (the loop's exit), so every node still in the wheel has
-    // a deadline later than `now`, and moving the clock there keeps every slot ahead of it
-    // (next_occupied_slot explains why).
+    // No slot starts and no turn ends at or before `now` (the loop's exit), so every node still
+    // in the wheel has a deadline later than `now`, and moving the clock there keeps every slot
+    // ahead of it (next_occupied_slot explains why).
     elapsed_ = now;
+    stage_next_slots();
     return due;
   }
 
  private:
+  static constexpr unsigned shift_of(unsigned level) noexcept { return level * bits_per_level; }
+  static constexpr std::uint64_t span_of(unsigned level) noexcept { return std::uint64_t{1} << shift_of(level); }
+
   // Where a node goes. Write E for elapsed_ and D for a deadline > E, and split a tick into
   // groups of six bits; group k selects the slot at level k. A node goes to the level of the
   // highest group in which D differs from E, into the slot that D's group selects there:
@@ -177,6 +251,9 @@ class timer_wheel {
   // top level's position; the top level alone wraps around, so a slot at or behind its position
   // is reached on the next turn, whose start (E's next 2^36-aligned turn plus the slot's offset)
   // is still <= D, since D lies in that turn or a later one.
+  //
+  // A slot of level k in 1..banked_levels right after the position is the level's next slot:
+  // a node bound there is staged instead (stage()).
   static unsigned level_for(std::uint64_t elapsed, std::uint64_t deadline) noexcept {
     const std::uint64_t differing = elapsed ^ deadline;
     if (differing >= range) return levels - 1;
@@ -188,40 +265,146 @@ class timer_wheel {
   }
 
   static unsigned slot_for(unsigned level, std::uint64_t deadline) noexcept {
-    return static_cast<unsigned>(deadline >> (level * bits_per_level)) & (slots_per_level - 1);
+    return static_cast<unsigned>(deadline >> shift_of(level)) & (slots_per_level - 1);
   }
 
-  void place(timer_node& node) noexcept {
-    const unsigned level = level_for(elapsed_, node.deadline);
-    const unsigned slot = slot_for(level, node.deadline);
-    timer_node*& head = slots_[level][slot];
+  unsigned current_bank(unsigned level) const noexcept { return level < banked_levels ? current_bank_[level] : 0u; }
+  // Only for level < banked_levels.
+  unsigned next_bank(unsigned level) const noexcept { return current_bank_[level] ^ 1u; }
+
+  // The start of E's current turn at `level` (E with that level's group and every lower one
+  // cleared), and of the turn after it. At the top level the shift is 36 bits, still below 64.
+  std::uint64_t turn_start(unsigned level) const noexcept { return elapsed_ & ~(span_of(level + 1) - 1); }
+  // Only for level < banked_levels with a filled next-turn bank: then a deadline lies in that
+  // turn, so its start does not overflow.
+  std::uint64_t next_turn_start(unsigned level) const noexcept { return turn_start(level) + span_of(level + 1); }
+
+  // The start of slot `slot` of `level`'s current bank (ahead of the position; at the top level
+  // a slot at or behind the position belongs to the next turn).
+  std::uint64_t current_slot_start(unsigned level, unsigned slot) const noexcept {
+    const std::uint64_t offset = std::uint64_t{slot} << shift_of(level);
+    if (level == levels - 1 && slot <= slot_for(level, elapsed_)) return turn_start(level) + range + offset;
+    return turn_start(level) + offset;
+  }
+
+  // When a slot of `level` that starts at `start` needs an advance: at its start; for a staged
+  // level, already when it becomes the next slot (the start of the slot before it), and at once
+  // if it is the next slot now.
+  std::uint64_t wakeup_for(unsigned level, std::uint64_t start) const noexcept {
+    if (level == 0 || level > banked_levels) return start;
+    const std::uint64_t becomes_next = start - span_of(level);
+    return becomes_next > elapsed_ ? becomes_next : elapsed_ + 1;
+  }
+
+  // The lists are one flat array: list (bank * levels + level) * 64 + slot, which is also what
+  // a node's slot_ holds, and the occupancy word of a bank's level is that index / 64.
+  static unsigned list_group(unsigned bank, unsigned level) noexcept { return bank * levels + level; }
+
+  void link(timer_node& node, unsigned bank, unsigned level, unsigned slot) noexcept {
+    const unsigned group = list_group(bank, level);
+    const unsigned list = group * slots_per_level + slot;
+    timer_node*& head = lists_[list];
     node.prev_ = nullptr;
     node.next = head;
     if (head != nullptr) head->prev_ = &node;
     head = &node;
-    node.slot_ = static_cast<std::uint16_t>(level * slots_per_level + slot);
-    occupied_[level] |= std::uint64_t{1} << slot;
+    node.slot_ = static_cast<std::uint16_t>(list);
+    occupied_[group] |= std::uint64_t{1} << slot;
+  }
+
+  void place(timer_node& node) noexcept {
+    unsigned level = level_for(elapsed_, node.deadline);
+    unsigned slot = slot_for(level, node.deadline);
+    unsigned bank = current_bank(level);
+    if (level - 1 < banked_levels && slot == slot_for(level, elapsed_) + 1) {
+      // The next slot of a staged level (1..banked_levels): the next-turn bank below (stage()),
+      // written out for the common case, which inserts take often.
+      --level;
+      slot = slot_for(level, node.deadline);
+      if (level >= 1 && slot == 0 && slot_for(level, elapsed_) == slots_per_level - 1) [[unlikely]] {
+        stage(node, level + 1);
+        return;
+      }
+      bank = next_bank(level);
+    }
+    link(node, bank, level, slot);
+  }
+
+  // `node`'s deadline lies in the next slot of `level` (1..banked_levels), which starts where
+  // the current turn of level - 1 ends, at S: it goes to the next-turn bank of level - 1, into
+  // the slot its group there selects (that turn is [S, S + 64^level)). Unless that slot is
+  // itself the next slot of level - 1 (slot 0, with level - 1's position on its last slot:
+  // the current turn of level - 2 ends at S as well): then one level further down, and so on.
+  void stage(timer_node& node, unsigned level) noexcept {
+    for (unsigned below = level - 1;; --below) {
+      const unsigned slot = slot_for(below, node.deadline);
+      if (below >= 1 && slot == 0 && slot_for(below, elapsed_) == slots_per_level - 1) continue;
+      link(node, next_bank(below), below, slot);
+      return;
+    }
+  }
+
+  // Moves nodes out of the next slot of each staged level, from the top down (a node staged
+  // from level k may land in the next slot of k - 1, and moves on in the same call).
+  void stage_next_slots() noexcept {
+    for (unsigned level = banked_levels; level >= 1; --level) {
+      const unsigned position = slot_for(level, elapsed_);
+      timer_node** head;
+      if (position + 1 < slots_per_level)
+        head = &lists_[list_group(current_bank(level), level) * slots_per_level + position + 1];
+      else if (level < banked_levels)
+        head = &lists_[list_group(next_bank(level), level) * slots_per_level];
+      else
+        continue;  // the top level is not staged
+      if (*head == nullptr) continue;
+      const std::uint64_t starts = (elapsed_ | (span_of(level) - 1)) + 1;  // a deadline is >= it
+      std::size_t budget = starts - elapsed_ <= stage_rush_ticks ? ~std::size_t{0} : stage_batch;
+      while (budget-- != 0 && *head != nullptr) {
+        timer_node& node = **head;
+        unlink(node);
+        stage(node, level);
+        ++moved_;
+      }
+    }
+  }
+
+  // The end of a turn at tick `at`: every level whose turn ends there swaps its banks. Their
+  // current banks are empty: each of their slots started before `at` and was visited.
+  void flip_banks(std::uint64_t at) noexcept {
+    for (unsigned level = 0; level < banked_levels && at % span_of(level + 1) == 0; ++level) {
+      assert(occupied_[list_group(current_bank(level), level)] == 0);
+      current_bank_[level] ^= 1u;
+    }
+  }
+
+  // The end of the earliest turn whose next-turn bank holds nodes, or nullopt. Turns of lower
+  // levels end first, so the lowest such level answers.
+  std::optional<std::uint64_t> next_flip() const noexcept {
+    for (unsigned level = 0; level < banked_levels; ++level)
+      if (occupied_[list_group(next_bank(level), level)] != 0) return next_turn_start(level);
+    return std::nullopt;
   }
 
   void unlink(timer_node& node) noexcept {
-    const unsigned level = node.slot_ / slots_per_level;
-    const unsigned slot = node.slot_ % slots_per_level;
+    const unsigned list = node.slot_;
     if (node.prev_ != nullptr)
       node.prev_->next = node.next;
     else
-      slots_[level][slot] = node.next;
+      lists_[list] = node.next;
     if (node.next != nullptr) node.next->prev_ = node.prev_;
-    if (slots_[level][slot] == nullptr) occupied_[level] &= ~(std::uint64_t{1} << slot);
+    if (lists_[list] == nullptr) occupied_[list / slots_per_level] &= ~(std::uint64_t{1} << (list % slots_per_level));
     node.next = nullptr;
     node.prev_ = nullptr;
     node.slot_ = timer_node::not_in_wheel;
   }
 
-  // Detaches a slot's whole list and returns its first node; the nodes keep their `next` links.
+  // Detaches a current slot's whole list and returns its first node; the nodes keep their
+  // `next` links.
   timer_node* take_slot(unsigned level, unsigned slot) noexcept {
-    timer_node* const first = slots_[level][slot];
-    slots_[level][slot] = nullptr;
-    occupied_[level] &= ~(std::uint64_t{1} << slot);
+    const unsigned group = list_group(current_bank(level), level);
+    timer_node* const first = lists_[group * slots_per_level + slot];
+    lists_[group * slots_per_level + slot] = nullptr;
+    occupied_[group] &= ~(std::uint64_t{1} << slot);
     return first;
   }
 
@@ -239,6 +422,7 @@ class timer_wheel {
         --size_;
       } else {
         place(node);
+        ++moved_;
       }
     }
     return due;
@@ -250,59 +434,61 @@ class timer_wheel {
     std::uint64_t start;  // the tick at which the clock reaches the slot
   };
 
-  // The next slot the clock reaches, or nullopt when the wheel is empty.
+  // The first slot of `level`'s current bank that the clock reaches, or nullopt if it is empty.
+  [[nodiscard]] std::optional<slot_position> first_occupied(unsigned level) const noexcept {
+    const std::uint64_t occupied = occupied_[list_group(current_bank(level), level)];
+    if (occupied == 0) return std::nullopt;
+    unsigned slot = static_cast<unsigned>(std::countr_zero(occupied));
+    if (level == levels - 1) {
+      const unsigned position = slot_for(level, elapsed_);
+      // The slots after the position (none after the last; a shift by 64 would be undefined)
+      // belong to this turn and come first. A slot at or behind the position holds only
+      // deadlines of a later turn than E's, so E's turn is not the last one before UINT64_MAX,
+      // and the next turn's start does not overflow.
+      const std::uint64_t ahead_mask =
+          position == slots_per_level - 1 ? 0 : ~std::uint64_t{0} << (position + 1);
+      if (const std::uint64_t ahead = occupied & ahead_mask; ahead != 0)
+        slot = static_cast<unsigned>(std::countr_zero(ahead));
+    }
+    return slot_position{level, slot, current_slot_start(level, slot)};
+  }
+
+  // The next slot the clock reaches, or nullopt when the current banks are empty.
   //
-  // Invariant (between calls): on levels 0..4 every occupied slot lies strictly ahead of the
-  // level's position (E's group at that level), within the current turn of that level; on the
-  // top level, a slot ahead of the position belongs to this turn and one at or behind it to the
-  // next turn. Every node's slot starts at or before its deadline.
+  // Invariant (between calls): on levels 0..4 every occupied slot of the current bank lies
+  // strictly ahead of the level's position (E's group at that level), within the current turn
+  // of that level; on the top level, a slot ahead of the position belongs to this turn and one
+  // at or behind it to the next turn. A next-turn bank holds nodes of the level's next turn
+  // only. Every node's slot starts at or before its deadline.
   //
-  // Why it holds: place() puts nodes there (see level_for). advance() moves the clock only to
-  // the start S of the earliest occupied slot, or to a `now` earlier than S; a tick T with
-  // E <= T < S agrees with E on every group above that slot's level and so leaves those
-  // positions where they were, and on the slot's own level T's group stays below the slot (or,
-  // at S, the slot is the one being emptied). On the top level, a T in the next turn is earlier
-  // than every next-turn slot's start, so each of those slots is now ahead in T's turn, at the
-  // same start.
+  // Why it holds: place() and stage() put nodes there (see level_for and stage). advance()
+  // moves the clock only to the start S of the earliest occupied slot, to the end of a turn
+  // whose next-turn bank is filled (and swaps the banks there), or to a `now` earlier than both;
+  // a tick T with E <= T < S agrees with E on every group above that slot's level and so leaves
+  // those positions where they were, and on the slot's own level T's group stays below the slot
+  // (or, at S, the slot is the one being emptied). A filled next-turn bank stops the clock at
+  // its turn's start, so a level's position never wraps past it. On the top level, a T in the
+  // next turn is earlier than every next-turn slot's start, so each of those slots is now ahead
+  // in T's turn, at the same start.
   //
   // Why the lowest occupied level holds the earliest slot: a slot of level k < 5 starts before
   // the end of E's current span at level k + 1, which is where the next slot of any higher
   // level begins at the earliest.
   [[nodiscard]] std::optional<slot_position> next_occupied_slot() const noexcept {
-    for (unsigned level = 0; level < levels; ++level) {
-      const std::uint64_t occupied = occupied_[level];
-      if (occupied == 0) continue;
-      const unsigned shift = level * bits_per_level;
-      // The start of E's current turn at this level: E with this level's group and every lower
-      // one cleared. At the top level the shift is 36 bits, still less than 64.
-      const std::uint64_t turn_mask = (std::uint64_t{1} << (shift + bits_per_level)) - 1;
-      const std::uint64_t turn_start = elapsed_ & ~turn_mask;
-      if (level < levels - 1) {
-        const auto slot = static_cast<unsigned>(std::countr_zero(occupied));
-        return slot_position{level, slot, turn_start + (std::uint64_t{slot} << shift)};
-      }
-      const unsigned position = slot_for(level, elapsed_);
-      // The slots after the position (none after the last; a shift by 64 would be undefined).
-      const std::uint64_t ahead_mask =
-          position == slots_per_level - 1 ? 0 : ~std::uint64_t{0} << (position + 1);
-      const std::uint64_t ahead = occupied & ahead_mask;
-      if (ahead != 0) {
-        const auto slot = static_cast<unsigned>(std::countr_zero(ahead));
-        return slot_position{level, slot, turn_start + (std::uint64_t{slot} << shift)};
-      }
-      // A slot at or behind the position holds only deadlines of a later turn than E's, so E's
-      // turn is not the last one before UINT64_MAX, and the next turn's start does not overflow.
-      const auto slot = static_cast<unsigned>(std::countr_zero(occupied));
-      return slot_position{level, slot, turn_start + range + (std::uint64_t{slot} << shift)};
-    }
+    for (unsigned level = 0; level < levels; ++level)
+      if (std::optional<slot_position> first = first_occupied(level)) return first;
     return std::nullopt;
   }
 
   std::uint64_t elapsed_;
   std::size_t size_ = 0;
-  // One bit per slot: set exactly when the slot's list is not empty.
-  std::array<std::uint64_t, levels> occupied_{};
-  std::array<std::array<timer_node*, slots_per_level>, levels> slots_{};
+  std::size_t moved_ = 0;  // by the last advance()
+  // Which of a banked level's two banks holds its current turn (the other: its next turn).
+  std::array<std::uint8_t, levels> current_bank_{};
+  // Per bank and level (list_group), one bit per slot: set exactly when the slot's list is not
+  // empty.
+  std::array<std::uint64_t, 2 * levels> occupied_{};
+  std::array<timer_node*, 2 * levels * slots_per_level> lists_{};
 };
 
 }  // namespace brigade::detail

@@ -353,4 +353,114 @@ TEST(timer_wheel, matches_a_sorted_set_model_under_random_operations) {
   EXPECT_TRUE(model.empty());
 }
 
+// Staging (timer_wheel.hpp): many nodes over several level-2 slots, a driver that follows
+// next_wakeup() tick by tick, inserts and removals while slots are being staged. Every node
+// fires exactly at its deadline, and no advance moves more than a batch per staged level: the
+// moves of a slot happen before the clock reaches it, not all at its start.
+TEST(timer_wheel, staged_slots_fire_on_time_and_move_in_batches) {
+  constexpr int node_count = 40'000;
+  constexpr std::uint64_t window = 3 * level_span(2);  // three level-2 slots
+  std::mt19937_64 random(7);
+  auto below = [&random](std::uint64_t bound) {
+    return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(random);
+  };
+  std::vector<entry> entries(node_count);
+  for (int i = 0; i < node_count; ++i) entries[i].id = i;
+  std::set<std::pair<std::uint64_t, int>> model;
+  const std::uint64_t start = level_span(2) * 5 + 4000;  // near the end of a level-2 slot
+  timer_wheel wheel(start);
+  auto insert = [&](entry& node) {
+    node.deadline = wheel.elapsed() + 1 + below(window);
+    ASSERT_TRUE(wheel.insert(node));
+    model.emplace(node.deadline, node.id);
+  };
+  for (int i = 0; i < node_count / 2; ++i) insert(entries[i]);
+  int next_to_insert = node_count / 2;
+  std::size_t most_moved = 0;
+  int advances = 0;
+  while (!model.empty()) {
+    const std::optional<std::uint64_t> wakeup = wheel.next_wakeup();
+    ASSERT_TRUE(wakeup.has_value());
+    ASSERT_GT(*wakeup, wheel.elapsed());
+    ASSERT_LE(*wakeup, model.begin()->first);
+    std::vector<int> expected;
+    while (!model.empty() && model.begin()->first <= *wakeup) {
+      expected.push_back(model.begin()->second);
+      model.erase(model.begin());
+    }
+    std::sort(expected.begin(), expected.end());
+    ASSERT_EQ(ids_of(wheel.advance(*wakeup)), expected) << "advance to " << *wakeup;
+    ++advances;
+    most_moved = std::max(most_moved, wheel.moved_by_last_advance());
+    // Keep inserting (some land straight in next-turn banks) and remove a few staged nodes.
+    for (int k = 0; k < 8 && next_to_insert < node_count; ++k) insert(entries[next_to_insert++]);
+    if (below(4) == 0 && !model.empty()) {
+      entry& node = entries[model.rbegin()->second];
+      model.erase(std::prev(model.end()));
+      ASSERT_TRUE(wheel.remove(node));
+    }
+    ASSERT_EQ(wheel.size(), model.size());
+  }
+  EXPECT_TRUE(wheel.empty());
+  EXPECT_EQ(wheel.next_wakeup(), std::nullopt);
+  // A plain hierarchical wheel moves a whole level-2 slot (about a third of the nodes, over
+  // 10,000) in one advance.
+  EXPECT_LE(most_moved, timer_wheel::banked_levels * timer_wheel::stage_batch);
+  EXPECT_GT(advances, 1000);
+}
+
+// The random-operation model of the test above, at the density where staging batches bind:
+// thousands of nodes within a level-3 span, small steps, removals.
+TEST(timer_wheel, matches_a_sorted_set_model_with_dense_deadlines_and_small_steps) {
+  constexpr int node_count = 3000;
+  constexpr int operations = 40'000;
+  std::mt19937_64 random(99);
+  auto below = [&random](std::uint64_t bound) {
+    return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(random);
+  };
+  std::vector<entry> entries(node_count);
+  for (int i = 0; i < node_count; ++i) entries[i].id = i;
+  std::set<std::pair<std::uint64_t, int>> model;
+  timer_wheel wheel(level_span(3) - 70);  // turns of every staged level end soon
+  for (int step = 0; step < operations; ++step) {
+    const std::uint64_t choice = below(100);
+    if (choice < 55) {
+      entry& node = entries[below(node_count)];
+      if (node.in_wheel()) continue;
+      const std::uint64_t delay = below(3) == 0 ? below(200) : below(level_span(3) / 4);
+      node.deadline = wheel.elapsed() + 1 + delay;
+      ASSERT_TRUE(wheel.insert(node));
+      model.emplace(node.deadline, node.id);
+    } else if (choice < 65) {
+      entry& node = entries[below(node_count)];
+      const bool was_in = node.in_wheel();
+      ASSERT_EQ(wheel.remove(node), was_in);
+      if (was_in) model.erase({node.deadline, node.id});
+    } else {
+      const std::optional<std::uint64_t> wakeup = wheel.next_wakeup();
+      const std::uint64_t now = below(2) == 0 && wakeup ? *wakeup : wheel.elapsed() + 1 + below(96);
+      std::vector<int> expected;
+      while (!model.empty() && model.begin()->first <= now) {
+        expected.push_back(model.begin()->second);
+        model.erase(model.begin());
+      }
+      std::sort(expected.begin(), expected.end());
+      ASSERT_EQ(ids_of(wheel.advance(now)), expected) << "advance to " << now;
+    }
+    ASSERT_EQ(wheel.size(), model.size());
+    const std::optional<std::uint64_t> wakeup = wheel.next_wakeup();
+    ASSERT_EQ(wakeup.has_value(), !model.empty());
+    if (wakeup) {
+      ASSERT_GT(*wakeup, wheel.elapsed());
+      ASSERT_LE(*wakeup, model.begin()->first);
+    }
+  }
+  const std::uint64_t last = model.empty() ? wheel.elapsed() + 1 : model.rbegin()->first;
+  std::vector<int> expected;
+  for (const auto& [deadline, id] : model) expected.push_back(id);
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(ids_of(wheel.advance(last)), expected);
+  EXPECT_TRUE(wheel.empty());
+}
+
 }  // namespace
