@@ -95,7 +95,8 @@ PROGRAMS = {
     "brigade_uring": {"tcp_echo": ("brigade_net", "tcp_echo_server"),
                       "idle_connections": ("brigade_net", "idle_connections_server")},
     # brigade's lateness on one worker (Asio's peer is one thread).
-    "brigade_1w": {"timers_lateness": ("brigade_timers", "timers_lateness")},
+    "brigade_1w": {"timers_lateness": ("brigade_timers", "timers_lateness"),
+                   "tcp_echo": ("brigade_net", "tcp_echo_server")},
     "tbb": {
         "skynet": ("tbb_fork_join", "skynet"),
         "fib": ("tbb_fork_join", "fib"),
@@ -327,14 +328,15 @@ WORKLOADS = [
     # echo_load_client (bench/peers/echo_load_client.cpp), the same for every server.
     Workload("tcp_echo", "tcp_echo",
              "TCP echo, {echo_connections} connections x 64 B, one message in flight each, {echo_s:g} s",
-             ["brigade", "brigade_uring", "go", "epoll_c"],
+             ["brigade", "brigade_1w", "brigade_uring", "go", "epoll_c"],
              [Metric("round_trips_per_s", "k round trips/s", lower_is_better=False, scale=1e-3),
               Metric("p50_us", "round trip p50 µs"), Metric("p99_us", "round trip p99 µs"),
               Metric("server_cores", "server's CPU, cores", diagnostic=True),
               Metric("client_cores", "load client's CPU, cores", diagnostic=True)],
-             iters=1, kind="echo",
+             iters=1, kind="echo", impl_args={"brigade_1w": ["--threads", "1"]},
              impl_notes={"brigade": "a task per connection, read_some_async / write_all_async, 64 KiB buffer; "
                                     "default backend (epoll)",
+                         "brigade_1w": "the same on 1 worker (the C server's one thread)",
                          "brigade_uring": "the same, BRIGADE_IO_BACKEND=io_uring",
                          "go": "net package, a goroutine per connection, 64 KiB buffer",
                          "epoll_c": "edge-triggered, 64 KiB shared buffer"}),
@@ -371,6 +373,8 @@ WORKLOADS = [
              ["brigade", "brigade_busy", "asio"],
              [Metric("p50_us", "lateness p50 µs"), Metric("p99_us", "lateness p99 µs"),
               Metric("max_us", "lateness max µs"),
+              Metric("after_arming_p99_us", "lateness p99 µs of the timers due after all were armed"),
+              Metric("after_arming_max_us", "lateness max µs of the timers due after all were armed"),
               Metric("schedule_ms", "ms until the last timer was armed", diagnostic=True),
               Metric("ms", "ms until the last one woke", diagnostic=True)],
              iters=3, args=["--n", "1000000"],
@@ -581,7 +585,10 @@ def server_command(exe: Path, w: Workload, impl: str, rnd: int, args) -> tuple[l
         cmd = [str(exe), "--workload", mode, "--port", "0", "--threads", str(threads), "--round", str(rnd)]
         if w.kind == "idle_server":
             cmd += ["--expect", str(args.idle_connections)]
-    cmd += w.impl_args.get(impl, [])
+    extra = w.impl_args.get(impl, [])
+    cmd += extra
+    if "--threads" in extra:  # an implementation row that runs on another worker count
+        threads = int(extra[extra.index("--threads") + 1])
     if args.cpus:
         cmd = ["taskset", "-c", args.cpus] + cmd
     return cmd, threads
