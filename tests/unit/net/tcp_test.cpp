@@ -276,6 +276,16 @@ TEST(tcp, the_accept_loop_backs_off_when_descriptors_run_out_and_serves_again) {
   // The client's descriptor exists before the limit drops; the server's accept then fails with
   // EMFILE until the limit is raised again.
   auto client = tcp_stream::connect(rt, server);
+  // Every runtime thread must have run before the descriptors run out: the sanitizers check a
+  // thread's first virtual call (std::thread's entry) through a pipe, and without a free
+  // descriptor they report a false "invalid vptr".
+  while (true) {
+    const auto stats = rt.stats();
+    bool running = stats.monitor_looks > 0 || stats.monitor_asleep;
+    for (const auto& worker : stats.workers) running = running && (worker.parks > 0 || worker.tasks_run > 0);
+    if (running) break;
+    std::this_thread::sleep_for(1ms);
+  }
   rlimit original{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
   // Wait for the first accept, then leave no room for another descriptor.
