@@ -12,7 +12,7 @@
 // Ticks: 100 µs, counted from the queue's origin; a deadline is rounded up to the next tick, so
 // a timer never fires early and at most one tick late (plus the wake-up). (1 ms ticks, Tokio's,
 // made a sleep half a millisecond late on average: the median lateness of 100k sleeps was
-// 0.59 ms against Asio's 0.03 ms. The wheel's range at 100 µs is about 80 days; a longer deadline
+// 0.59 ms against Asio's 0.03 ms. The wheel's range at 100 µs is about 14 years; a longer deadline
 // is cascaded down from the top level until due.)
 //
 // Who watches the deadlines: the worker that holds the driver sleeps until the earliest tick it

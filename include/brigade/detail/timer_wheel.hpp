@@ -2,12 +2,19 @@
 // of the time driver, written as a plain data structure: no clock, no lock, no allocation.
 //
 // Defines `timer_node` (the links a timer entry carries; the caller's entry derives from it) and
-// `timer_wheel` (six levels of 64 slots; a slot of level k spans 64^k ticks, so the wheel sees
-// 64^6 = 2^36 ticks ahead, about 80 days at the runtime's 100 µs tick). The design is the hashed
-// hierarchical timing wheel of Varghese and Lauck ("Hashed and Hierarchical Timing Wheels", 1987)
-// in the shape Tokio's time driver gives it: one 64-bit occupancy bitmap per level, so finding
-// the next occupied slot is a count of trailing zeros, and a node is placed by the highest group
-// of six bits in which its deadline differs from the current tick.
+// `timer_wheel` (six levels: the root, level 0, has 4096 slots of one tick; levels 1..5 have 64
+// slots each, and a slot of level k spans 4096 * 64^(k-1) ticks; the wheel sees 2^42 ticks
+// ahead, about 14 years at the runtime's 100 µs tick). The design is the hashed hierarchical
+// timing wheel of Varghese and Lauck ("Hashed and Hierarchical Timing Wheels", 1987) in the shape
+// Tokio's time driver gives it: a 64-bit occupancy bitmap per level (the root's 64 words with a
+// summary word), so finding the next occupied slot is a count of trailing zeros, and a node is
+// placed by the highest group of bits in which its deadline differs from the current tick (the
+// root's 12 bits, then groups of six).
+//
+// Why the wide root: every move of a node from one level to another is a cache miss on a task's
+// frame, and with 64 root slots (6.4 ms) a one-second sleep moved twice. With 4096 (409.6 ms)
+// a sleep below that never moves and one below 26 s moves once: in the 1M-sleep benchmark the
+// wheel's moves were a fifth of the run's CPU. The root costs 2 x 32 KiB of list heads.
 //
 // Usage: set `deadline` (in ticks, whatever unit the caller counts in) on a node that is not in
 // the wheel, then insert() it; insert() refuses a deadline that is already due, and the caller
@@ -24,10 +31,11 @@
 // elapsed(), so advancing to it always makes progress.
 //
 // Staging (why moves are spread out): in a plain hierarchical wheel a slot of level k is
-// re-sorted onto the levels below in one go when the clock reaches it. At 100 µs ticks a level-2
-// slot spans 409.6 ms: with a million sleeps of up to a second, 400,000 nodes move at once, each
-// a cache miss, and the timers due in that slot's first ticks wait 40 ms for the move (measured:
-// the p99 lateness of the 1M-sleep benchmark was 130-170 ms, a fifth of its time in advance()).
+// re-sorted onto the levels below in one go when the clock reaches it. With 64-slot levels at
+// 100 µs ticks a level-2 slot spanned 409.6 ms (a level-1 slot does now): with a million sleeps
+// of up to a second, 400,000 nodes moved at once, each a cache miss, and the timers due in that
+// slot's first ticks waited 40 ms for the move (measured: the p99 lateness of the 1M-sleep
+// benchmark was 130-170 ms, a fifth of its time in advance()).
 // Here levels 0..3 have two banks of slots: the current turn of the level, and its next turn.
 // The slot of level k (1..4) that comes after the current one (its "next slot") is moved ahead
 // of time into the next-turn bank of level k-1, at most stage_batch nodes per level per
@@ -36,14 +44,14 @@
 // the banks swap in O(1) ("flip"), and the slot's nodes are already where they belong. A node
 // inserted into a next slot goes straight to the next-turn bank. So a node still moves at most
 // once per level, but the moves happen during the span before its slot, a batch per tick.
-// Only the top level is not staged: its slots span 30 hours, and one moves down in one go.
+// Only the top level is not staged: its slots span 80 days, and one moves down in one go.
 //
 // Thread safety: none of its own; the caller holds its lock around every member.
 // Complexity: insert and remove O(1); next_wakeup O(levels); advance O(1) amortised per node per
 // level it moves through, plus one step per occupied slot or bank flip it passes (never one per
 // tick, however far it jumps), plus at most stage_batch moves per level (unless a next slot
 // starts within stage_rush_ticks and is not yet empty). A deadline past the wheel's reach costs
-// one more step each 2^36 ticks of small steps; one large jump places it again at most once.
+// one more step each 2^42 ticks of small steps; one large jump places it again at most once.
 #pragma once
 
 #include <array>
@@ -96,10 +104,22 @@ struct timer_node {
 class timer_wheel {
  public:
   static constexpr unsigned levels = 6;
-  static constexpr unsigned bits_per_level = 6;
-  static constexpr unsigned slots_per_level = 1u << bits_per_level;  // 64
-  /// How far ahead of elapsed() the wheel places deadlines exactly: 64^6 = 2^36 ticks.
-  static constexpr std::uint64_t range = std::uint64_t{1} << (levels * bits_per_level);
+  /// Level 0 (the root) has 2^12 = 4096 slots of one tick; levels 1..5 have 64 slots each.
+  static constexpr unsigned root_bits = 12;
+  static constexpr unsigned upper_bits = 6;
+  static constexpr unsigned root_slots = 1u << root_bits;
+  static constexpr unsigned upper_slots = 1u << upper_bits;
+  /// The bits of a tick below `level`'s group (level 0: none; level 1: the root's 12).
+  static constexpr unsigned shift_of(unsigned level) noexcept {
+    return level == 0 ? 0 : root_bits + (level - 1) * upper_bits;
+  }
+  /// The slots of `level`.
+  static constexpr unsigned slots_of(unsigned level) noexcept { return level == 0 ? root_slots : upper_slots; }
+  /// The ticks one slot of `level` spans (level 0: 1; level 1: 4096; each level above: 64 times
+  /// the one below); span_of(levels) is the wheel's range.
+  static constexpr std::uint64_t span_of(unsigned level) noexcept { return std::uint64_t{1} << shift_of(level); }
+  /// How far ahead of elapsed() the wheel places deadlines exactly: 2^(12 + 5 * 6) = 2^42 ticks.
+  static constexpr std::uint64_t range = std::uint64_t{1} << (root_bits + (levels - 1) * upper_bits);
   /// Levels 0..banked_levels-1 have a next-turn bank; levels 1..banked_levels are staged into it.
   static constexpr unsigned banked_levels = 4;
   /// How many nodes one advance() moves from the next slot of each level into the bank below.
@@ -149,10 +169,9 @@ class timer_wheel {
         if (!earliest || wakeup < *earliest) earliest = wakeup;
       }
       if (level < banked_levels) {
-        const std::uint64_t occupied = occupied_[list_group(next_bank(level), level)];
-        if (occupied == 0) continue;
-        const auto slot = static_cast<unsigned>(std::countr_zero(occupied));
-        const std::uint64_t wakeup = wakeup_for(level, next_turn_start(level) + (std::uint64_t{slot} << shift_of(level)));
+        const std::optional<unsigned> slot = lowest_slot(next_bank(level), level);
+        if (!slot) continue;
+        const std::uint64_t wakeup = wakeup_for(level, next_turn_start(level) + (std::uint64_t{*slot} << shift_of(level)));
         if (!earliest || wakeup < *earliest) earliest = wakeup;
       }
     }
@@ -162,9 +181,10 @@ class timer_wheel {
   /// The tick next_wakeup() asks for on account of `node` alone, which must be in the wheel
   /// (after insert(): whether the caller's driver must wake earlier than it planned).
   [[nodiscard]] std::uint64_t wakeup_of(const timer_node& node) const noexcept {
-    const unsigned slot = node.slot_ % slots_per_level;
-    const unsigned level = (node.slot_ / slots_per_level) % levels;
-    const unsigned bank = node.slot_ / (slots_per_level * levels);
+    const unsigned bank = node.slot_ / lists_per_bank;
+    const unsigned local = node.slot_ % lists_per_bank;
+    const unsigned level = local < root_slots ? 0 : 1 + (local - root_slots) / upper_slots;
+    const unsigned slot = local < root_slots ? local : (local - root_slots) % upper_slots;
     std::uint64_t start;
     if (level < banked_levels && bank != current_bank(level))
       start = next_turn_start(level) + (std::uint64_t{slot} << shift_of(level));
@@ -206,12 +226,12 @@ class timer_wheel {
         // The jump covers a whole turn of the top level, the only level with nodes left (the
         // lower ones and the next-turn banks were all earlier and are done): stepping slot by
         // slot would visit every top slot at least once, and a slot of far deadlines once more
-        // per turn, up to 2^28 turns before UINT64_MAX. Take the whole level instead, jump
+        // per turn, up to 2^22 turns before UINT64_MAX. Take the whole level instead, jump
         // straight to `now`, and place each node again from there: one visit per node, the
         // cost of a single turn. Detach every list before placing any node again, so that none
         // is visited twice.
-        std::array<timer_node*, slots_per_level> lists{};
-        for (unsigned slot = 0; slot < slots_per_level; ++slot)
+        std::array<timer_node*, upper_slots> lists{};
+        for (unsigned slot = 0; slot < upper_slots; ++slot)
           lists[slot] = take_slot(levels - 1, slot);
         elapsed_ = now;
         for (timer_node* list : lists) due = sort_out(list, now, due);
@@ -232,24 +252,24 @@ class timer_wheel {
   }
 
  private:
-  static constexpr unsigned shift_of(unsigned level) noexcept { return level * bits_per_level; }
-  static constexpr std::uint64_t span_of(unsigned level) noexcept { return std::uint64_t{1} << shift_of(level); }
 
   // Where a node goes. Write E for elapsed_ and D for a deadline > E, and split a tick into
-  // groups of six bits; group k selects the slot at level k. A node goes to the level of the
+  // groups of bits (group 0: bits 0..11; group k >= 1: the six bits above group k - 1); group k
+  // selects the slot at level k. A node goes to the level of the
   // highest group in which D differs from E, into the slot that D's group selects there:
   //
   //   - D and E agree on every group above that level, and D's group there is larger than E's
   //     (D > E). So the slot lies strictly ahead of the level's current position, which is E's
   //     group, and the slot's start (D with the lower groups cleared) is > E and <= D.
-  //   - The span of the slot (64^level ticks) holds D, so once the clock reaches the slot's
+  //   - The span of the slot (span_of(level) ticks) holds D, so once the clock reaches the slot's
   //     start, D differs from the clock only in lower groups: the node moves down a level at
   //     least, and reaches level 0 (whose slot starts at D itself) after at most five moves.
   //
   // A deadline past the wheel's reach (it differs from E above group 5, so it lies in a later
-  // 2^36-tick turn of the top level than E) goes to the top level, into the slot its group 5 selects. That slot may be at or behind the
+  // 2^42-tick turn of the top level than E) goes to the top level, into the slot its group 5
+  // selects. That slot may be at or behind the
   // top level's position; the top level alone wraps around, so a slot at or behind its position
-  // is reached on the next turn, whose start (E's next 2^36-aligned turn plus the slot's offset)
+  // is reached on the next turn, whose start (E's next 2^42-aligned turn plus the slot's offset)
   // is still <= D, since D lies in that turn or a later one.
   //
   // A slot of level k in 1..banked_levels right after the position is the level's next slot:
@@ -257,15 +277,14 @@ class timer_wheel {
   static unsigned level_for(std::uint64_t elapsed, std::uint64_t deadline) noexcept {
     const std::uint64_t differing = elapsed ^ deadline;
     if (differing >= range) return levels - 1;
-    // The highest differing bit, counting from 0; `| (slots_per_level - 1)` makes level 0 the
-    // answer for bits 0..5 and keeps bit_width away from 0.
-    const auto highest_bit =
-        static_cast<unsigned>(std::bit_width(differing | (slots_per_level - 1))) - 1;
-    return highest_bit / bits_per_level;
+    if (differing < root_slots) return 0;
+    // The highest differing bit, counting from 0 (at least root_bits here).
+    const auto highest_bit = static_cast<unsigned>(std::bit_width(differing)) - 1;
+    return 1 + (highest_bit - root_bits) / upper_bits;
   }
 
   static unsigned slot_for(unsigned level, std::uint64_t deadline) noexcept {
-    return static_cast<unsigned>(deadline >> shift_of(level)) & (slots_per_level - 1);
+    return static_cast<unsigned>(deadline >> shift_of(level)) & (slots_of(level) - 1);
   }
 
   unsigned current_bank(unsigned level) const noexcept { return level < banked_levels ? current_bank_[level] : 0u; }
@@ -296,20 +315,57 @@ class timer_wheel {
     return becomes_next > elapsed_ ? becomes_next : elapsed_ + 1;
   }
 
-  // The lists are one flat array: list (bank * levels + level) * 64 + slot, which is also what
-  // a node's slot_ holds, and the occupancy word of a bank's level is that index / 64.
-  static unsigned list_group(unsigned bank, unsigned level) noexcept { return bank * levels + level; }
+  // The lists are one flat array, which is also what a node's slot_ indexes: a bank holds the
+  // root's 4096 lists, then 64 per upper level. The occupancy bits follow the same numbering,
+  // 64 lists to a word (a bank's lists fill whole words, and an upper level is one word); the
+  // root's 64 words have a summary word per bank, a bit per non-zero word.
+  static constexpr unsigned lists_per_bank = root_slots + (levels - 1) * upper_slots;
+  static constexpr unsigned first_list(unsigned level) noexcept {
+    return level == 0 ? 0 : root_slots + (level - 1) * upper_slots;
+  }
+  static unsigned list_of(unsigned bank, unsigned level, unsigned slot) noexcept {
+    return bank * lists_per_bank + first_list(level) + slot;
+  }
+  void mark_occupied(unsigned list) noexcept {
+    occupied_[list / 64] |= std::uint64_t{1} << (list % 64);
+    const unsigned local = list % lists_per_bank;
+    if (local < root_slots) root_summary_[list / lists_per_bank] |= std::uint64_t{1} << (local / 64);
+  }
+  void mark_empty(unsigned list) noexcept {
+    std::uint64_t& word = occupied_[list / 64];
+    word &= ~(std::uint64_t{1} << (list % 64));
+    const unsigned local = list % lists_per_bank;
+    if (local < root_slots && word == 0) root_summary_[list / lists_per_bank] &= ~(std::uint64_t{1} << (local / 64));
+  }
+  // The occupancy word of an upper level (one word: 64 slots).
+  std::uint64_t upper_word(unsigned bank, unsigned level) const noexcept {
+    return occupied_[(bank * lists_per_bank + first_list(level)) / 64];
+  }
+  bool level_empty(unsigned bank, unsigned level) const noexcept {
+    return level == 0 ? root_summary_[bank] == 0 : upper_word(bank, level) == 0;
+  }
+  // The lowest occupied slot of a bank's level, or nullopt.
+  std::optional<unsigned> lowest_slot(unsigned bank, unsigned level) const noexcept {
+    if (level == 0) {
+      const std::uint64_t summary = root_summary_[bank];
+      if (summary == 0) return std::nullopt;
+      const auto word = static_cast<unsigned>(std::countr_zero(summary));
+      return word * 64 + static_cast<unsigned>(std::countr_zero(occupied_[bank * lists_per_bank / 64 + word]));
+    }
+    const std::uint64_t occupied = upper_word(bank, level);
+    if (occupied == 0) return std::nullopt;
+    return static_cast<unsigned>(std::countr_zero(occupied));
+  }
 
   void link(timer_node& node, unsigned bank, unsigned level, unsigned slot) noexcept {
-    const unsigned group = list_group(bank, level);
-    const unsigned list = group * slots_per_level + slot;
+    const unsigned list = list_of(bank, level, slot);
     timer_node*& head = lists_[list];
     node.prev_ = nullptr;
     node.next = head;
     if (head != nullptr) head->prev_ = &node;
     head = &node;
     node.slot_ = static_cast<std::uint16_t>(list);
-    occupied_[group] |= std::uint64_t{1} << slot;
+    mark_occupied(list);
   }
 
   void place(timer_node& node) noexcept {
@@ -321,7 +377,7 @@ class timer_wheel {
       // written out for the common case, which inserts take often.
       --level;
       slot = slot_for(level, node.deadline);
-      if (level >= 1 && slot == 0 && slot_for(level, elapsed_) == slots_per_level - 1) [[unlikely]] {
+      if (level >= 1 && slot == 0 && slot_for(level, elapsed_) == slots_of(level) - 1) [[unlikely]] {
         stage(node, level + 1);
         return;
       }
@@ -332,13 +388,13 @@ class timer_wheel {
 
   // `node`'s deadline lies in the next slot of `level` (1..banked_levels), which starts where
   // the current turn of level - 1 ends, at S: it goes to the next-turn bank of level - 1, into
-  // the slot its group there selects (that turn is [S, S + 64^level)). Unless that slot is
+  // the slot its group there selects (that turn is [S, S + span_of(level))). Unless that slot is
   // itself the next slot of level - 1 (slot 0, with level - 1's position on its last slot:
   // the current turn of level - 2 ends at S as well): then one level further down, and so on.
   void stage(timer_node& node, unsigned level) noexcept {
     for (unsigned below = level - 1;; --below) {
       const unsigned slot = slot_for(below, node.deadline);
-      if (below >= 1 && slot == 0 && slot_for(below, elapsed_) == slots_per_level - 1) continue;
+      if (below >= 1 && slot == 0 && slot_for(below, elapsed_) == slots_of(below) - 1) continue;
       link(node, next_bank(below), below, slot);
       return;
     }
@@ -350,10 +406,10 @@ class timer_wheel {
     for (unsigned level = banked_levels; level >= 1; --level) {
       const unsigned position = slot_for(level, elapsed_);
       timer_node** head;
-      if (position + 1 < slots_per_level)
-        head = &lists_[list_group(current_bank(level), level) * slots_per_level + position + 1];
+      if (position + 1 < slots_of(level))
+        head = &lists_[list_of(current_bank(level), level, position + 1)];
       else if (level < banked_levels)
-        head = &lists_[list_group(next_bank(level), level) * slots_per_level];
+        head = &lists_[list_of(next_bank(level), level, 0)];
       else
         continue;  // the top level is not staged
       if (*head == nullptr) continue;
@@ -372,7 +428,7 @@ class timer_wheel {
   // current banks are empty: each of their slots started before `at` and was visited.
   void flip_banks(std::uint64_t at) noexcept {
     for (unsigned level = 0; level < banked_levels && at % span_of(level + 1) == 0; ++level) {
-      assert(occupied_[list_group(current_bank(level), level)] == 0);
+      assert(level_empty(current_bank(level), level));
       current_bank_[level] ^= 1u;
     }
   }
@@ -381,7 +437,7 @@ class timer_wheel {
   // levels end first, so the lowest such level answers.
   std::optional<std::uint64_t> next_flip() const noexcept {
     for (unsigned level = 0; level < banked_levels; ++level)
-      if (occupied_[list_group(next_bank(level), level)] != 0) return next_turn_start(level);
+      if (!level_empty(next_bank(level), level)) return next_turn_start(level);
     return std::nullopt;
   }
 
@@ -392,7 +448,7 @@ class timer_wheel {
     else
       lists_[list] = node.next;
     if (node.next != nullptr) node.next->prev_ = node.prev_;
-    if (lists_[list] == nullptr) occupied_[list / slots_per_level] &= ~(std::uint64_t{1} << (list % slots_per_level));
+    if (lists_[list] == nullptr) mark_empty(list);
     node.next = nullptr;
     node.prev_ = nullptr;
     node.slot_ = timer_node::not_in_wheel;
@@ -401,10 +457,10 @@ class timer_wheel {
   // Detaches a current slot's whole list and returns its first node; the nodes keep their
   // `next` links.
   timer_node* take_slot(unsigned level, unsigned slot) noexcept {
-    const unsigned group = list_group(current_bank(level), level);
-    timer_node* const first = lists_[group * slots_per_level + slot];
-    lists_[group * slots_per_level + slot] = nullptr;
-    occupied_[group] &= ~(std::uint64_t{1} << slot);
+    const unsigned list = list_of(current_bank(level), level, slot);
+    timer_node* const first = lists_[list];
+    lists_[list] = nullptr;
+    mark_empty(list);
     return first;
   }
 
@@ -436,17 +492,18 @@ class timer_wheel {
 
   // The first slot of `level`'s current bank that the clock reaches, or nullopt if it is empty.
   [[nodiscard]] std::optional<slot_position> first_occupied(unsigned level) const noexcept {
-    const std::uint64_t occupied = occupied_[list_group(current_bank(level), level)];
-    if (occupied == 0) return std::nullopt;
-    unsigned slot = static_cast<unsigned>(std::countr_zero(occupied));
+    const std::optional<unsigned> lowest = lowest_slot(current_bank(level), level);
+    if (!lowest) return std::nullopt;
+    unsigned slot = *lowest;
     if (level == levels - 1) {
+      const std::uint64_t occupied = upper_word(current_bank(level), level);
       const unsigned position = slot_for(level, elapsed_);
       // The slots after the position (none after the last; a shift by 64 would be undefined)
       // belong to this turn and come first. A slot at or behind the position holds only
       // deadlines of a later turn than E's, so E's turn is not the last one before UINT64_MAX,
       // and the next turn's start does not overflow.
       const std::uint64_t ahead_mask =
-          position == slots_per_level - 1 ? 0 : ~std::uint64_t{0} << (position + 1);
+          position == upper_slots - 1 ? 0 : ~std::uint64_t{0} << (position + 1);
       if (const std::uint64_t ahead = occupied & ahead_mask; ahead != 0)
         slot = static_cast<unsigned>(std::countr_zero(ahead));
     }
@@ -485,10 +542,11 @@ class timer_wheel {
   std::size_t moved_ = 0;  // by the last advance()
   // Which of a banked level's two banks holds its current turn (the other: its next turn).
   std::array<std::uint8_t, levels> current_bank_{};
-  // Per bank and level (list_group), one bit per slot: set exactly when the slot's list is not
-  // empty.
-  std::array<std::uint64_t, 2 * levels> occupied_{};
-  std::array<timer_node*, 2 * levels * slots_per_level> lists_{};
+  // One bit per list (list_of's numbering), set exactly when the list is not empty; and per
+  // bank, a bit per root word that is not zero.
+  std::array<std::uint64_t, 2 * lists_per_bank / 64> occupied_{};
+  std::array<std::uint64_t, 2> root_summary_{};
+  std::array<timer_node*, 2 * lists_per_bank> lists_{};
 };
 
 }  // namespace brigade::detail

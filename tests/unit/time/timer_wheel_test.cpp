@@ -17,7 +17,8 @@ using brigade::detail::timer_node;
 using brigade::detail::timer_wheel;
 
 constexpr std::uint64_t max_tick = std::numeric_limits<std::uint64_t>::max();
-constexpr std::uint64_t level_span(unsigned level) { return std::uint64_t{1} << (6 * level); }
+// The ticks a slot of `level` spans (level 0: one tick; level_span(6): the wheel's range).
+constexpr std::uint64_t level_span(unsigned level) { return timer_wheel::span_of(level); }
 
 struct entry : timer_node {
   int id = 0;
@@ -100,7 +101,8 @@ TEST(timer_wheel, fires_exactly_at_its_deadline) {
   for (std::uint64_t start : {std::uint64_t{0}, std::uint64_t{1'234'567'891}}) {
     for (unsigned level = 0; level < 6; ++level) {
       const std::uint64_t span = level_span(level);
-      for (std::uint64_t delta : {span, span + 1, 2 * span - 1, 63 * span, 64 * span - 1})
+      const std::uint64_t slots = timer_wheel::slots_of(level);
+      for (std::uint64_t delta : {span, span + 1, 2 * span - 1, (slots - 1) * span, slots * span - 1})
         expect_fires_exactly_at(start, start + delta);
     }
     expect_fires_exactly_at(start, start + 1);
@@ -359,7 +361,7 @@ TEST(timer_wheel, matches_a_sorted_set_model_under_random_operations) {
 // moves of a slot happen before the clock reaches it, not all at its start.
 TEST(timer_wheel, staged_slots_fire_on_time_and_move_in_batches) {
   constexpr int node_count = 40'000;
-  constexpr std::uint64_t window = 3 * level_span(2);  // three level-2 slots
+  const std::uint64_t window = 3 * level_span(2);  // three level-2 slots
   std::mt19937_64 random(7);
   auto below = [&random](std::uint64_t bound) {
     return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(random);
@@ -367,7 +369,7 @@ TEST(timer_wheel, staged_slots_fire_on_time_and_move_in_batches) {
   std::vector<entry> entries(node_count);
   for (int i = 0; i < node_count; ++i) entries[i].id = i;
   std::set<std::pair<std::uint64_t, int>> model;
-  const std::uint64_t start = level_span(2) * 5 + 4000;  // near the end of a level-2 slot
+  const std::uint64_t start = level_span(2) * 6 - level_span(1) / 2;  // in a level-2 slot's last level-1 slot
   timer_wheel wheel(start);
   auto insert = [&](entry& node) {
     node.deadline = wheel.elapsed() + 1 + below(window);
@@ -421,13 +423,14 @@ TEST(timer_wheel, matches_a_sorted_set_model_with_dense_deadlines_and_small_step
   std::vector<entry> entries(node_count);
   for (int i = 0; i < node_count; ++i) entries[i].id = i;
   std::set<std::pair<std::uint64_t, int>> model;
-  timer_wheel wheel(level_span(3) - 70);  // turns of every staged level end soon
+  timer_wheel wheel(level_span(3) - 70);  // the turns of levels 0..2 end soon
   for (int step = 0; step < operations; ++step) {
     const std::uint64_t choice = below(100);
     if (choice < 55) {
       entry& node = entries[below(node_count)];
       if (node.in_wheel()) continue;
-      const std::uint64_t delay = below(3) == 0 ? below(200) : below(level_span(3) / 4);
+      // Hundreds of nodes per level-1 slot: more than a staging batch.
+      const std::uint64_t delay = below(3) == 0 ? below(200) : below(level_span(1) * 4);
       node.deadline = wheel.elapsed() + 1 + delay;
       ASSERT_TRUE(wheel.insert(node));
       model.emplace(node.deadline, node.id);
