@@ -211,7 +211,7 @@ class concurrent_hash_map {
       std::shared_lock lock(s.lock);
       if (const entry* found = s.entries.find(key, h, equal_)) return found->value;
     }
-    computation mine(key, h, detail::seam::this_thread_identity());
+    computation mine(key, h, detail::this_party_identity());
     {
       std::unique_lock lock(s.lock);
       while (true) {
@@ -397,7 +397,7 @@ class concurrent_hash_map {
     while (s.computing != nullptr) [[unlikely]] {
       computation* running = s.find_computation(key, h, equal_);
       if (running == nullptr) return;
-      if (running->computing_thread == detail::seam::this_thread_identity())
+      if (running->computing_thread == detail::this_party_identity())
         throw usage_error(
             "brigade: concurrent_hash_map written, for the key being computed, from inside its get_or_compute "
             "function (it would wait for itself)");

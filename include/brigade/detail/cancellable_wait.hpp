@@ -227,6 +227,9 @@ class park_registration {
 /// lock is taken: a std::stop_callback withdraws the parked waiter through the target, as a
 /// task's registration does; the thread stays inside the primitive until disarm(), which waits
 /// for a running callback, so the callback may touch the waiter and the primitive.
+/// On a fiber it also registers the wait with the scope of the task that drives the fiber, as
+/// that task's own wait would (park_registration): aborting a fiber, a timeout around it, and
+/// runtime shutdown end its blocking waits with task_cancelled.
 class thread_stop_registration {
  public:
   thread_stop_registration() noexcept = default;
@@ -238,16 +241,27 @@ class thread_stop_registration {
   /// Before the primitive's lock; `parked` is the thread's waiter (alive until disarm()).
   /// Returns false when a stop was requested already (nothing armed).
   bool arm(cancel_target& target, waiter& parked) {
+    if (fiber_core* fiber = current_fiber()) [[unlikely]] {
+      // A callback registration that names `parked` at once, not the park slot: the thread forms
+      // do not all bind their waiter under the lock (the slot's canceller needs that), and join
+      // and select park where the slot cannot name them.
+      if (!fiber_.arm(fiber_scope_word(*fiber), target, false, &parked)) return false;
+    }
     if (!token_.stop_possible()) return true;
     if (token_.stop_requested()) return false;
     parked_ = &parked;
     callback_ = std::make_unique<std::stop_callback<withdraw>>(token_, withdraw{&target, &parked_});
     return true;
   }
-  bool stop_requested_locked() const noexcept { return token_.stop_requested(); }
-  void bind_locked(waiter&) noexcept {}
-  bool bind_unless_stopped(waiter&) noexcept { return !token_.stop_requested(); }
-  void disarm() noexcept { callback_.reset(); }
+  bool stop_requested_locked() const noexcept { return token_.stop_requested() || fiber_.stop_requested_locked(); }
+  void bind_locked(waiter& parked) noexcept { fiber_.bind_locked(parked); }
+  bool bind_unless_stopped(waiter& parked) noexcept {
+    return !token_.stop_requested() && fiber_.bind_unless_stopped(parked);
+  }
+  void disarm() noexcept {
+    callback_.reset();
+    fiber_.disarm();
+  }
 
  private:
   struct withdraw {
@@ -256,6 +270,7 @@ class thread_stop_registration {
     void operator()() const noexcept { target->cancel_(*target, nullptr, parked); }
   };
   std::stop_token token_;
+  park_registration fiber_;  // armed on a fiber only
   waiter* parked_ = nullptr;
   // On the heap: std::optional<std::stop_callback> trips GCC 12's -Wmaybe-uninitialized, and a
   // blocking wait given a token can afford one allocation.

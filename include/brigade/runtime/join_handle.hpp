@@ -93,11 +93,11 @@ class [[nodiscard("dropping a join_handle detaches the task")]] join_handle {
   /// stays joinable).
   T join(std::stop_token token = {}) {
     check_joinable("join");
-    if (detail::current_worker() != nullptr) {
+    if (detail::blocking_would_stall_a_worker()) {
       joined_ = false;
       throw usage_error(
           "brigade: join_handle::join() would block a worker thread of a runtime; "
-          "use co_await on the handle inside a task");
+          "use co_await on the handle inside a task (a fiber may join)");
     }
     detail::thread_waiter waiter;
     detail::join_cancellation cancellation(*record_);

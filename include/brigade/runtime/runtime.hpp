@@ -160,10 +160,10 @@ class runtime {
   /// rethrows its exception.
   template <class T>
   T block_on(task<T> work) {
-    if (detail::current_worker() != nullptr)
+    if (detail::blocking_would_stall_a_worker())
       throw usage_error(
           "brigade: block_on() called on a worker thread; it would block the worker "
-          "(co_await the task instead)");
+          "(co_await the task instead; on a fiber, block_on parks only the fiber)");
     return spawn(std::move(work)).join();
   }
 

@@ -5,7 +5,11 @@
 //   who waits            park                                wake
 //   a plain OS thread    futex, after a short bounded spin   store + futex wake
 //   a coroutine task     co_await suspends, handle stored    schedule the handle on its runtime
-//   a fiber (later)      switch to the worker's loop         push the fiber on a run queue
+//   a fiber              switch to the task driving it       schedule that task
+//
+// A fiber waits through the same thread_waiter as a plain thread (the thread forms of every
+// primitive): on a fiber, wait() switches the fiber out instead of sleeping on the futex
+// (detail/fiber_hooks.hpp), so the primitives need no fiber form of their own.
 //
 // A waiter is one-shot: woken once, after which the waiting party owns it again. The party that
 // wakes must not touch the waiter after wake(): the waiting thread may return and free it at once.
@@ -20,6 +24,7 @@
 #include <cstdint>
 #include <string>
 
+#include "brigade/detail/fiber_hooks.hpp"
 #include "brigade/detail/parker.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
 #include "brigade/detail/seam.hpp"
@@ -59,7 +64,7 @@ struct waiter {
   wake_function wake_;
 };
 
-/// A plain thread blocked until woken.
+/// A plain thread (or a fiber) blocked until woken.
 class thread_waiter final : public waiter {
  public:
   thread_waiter() noexcept : waiter(&wake_thread) {}
@@ -77,7 +82,12 @@ class thread_waiter final : public waiter {
   /// As wait(), but gives up at `deadline` (seam::now_nanoseconds()'s clock). Returns whether it
   /// was woken. After a timeout the waiter may still be woken later (the waker may already have
   /// taken it off the primitive's list): see wait_until_or_withdraw.
+  /// On a fiber: parks the fiber (no spin: the worker has other work), with a timer for a deadline.
   bool wait_until(std::uint64_t deadline, std::uint64_t spin_nanoseconds = default_spin_nanoseconds) noexcept {
+    if (fiber_core* fiber = current_fiber()) [[unlikely]] {
+      fiber_ = fiber;  // published by the release that parks it (fiber_block_until)
+      return fiber_block_until(*fiber, state_, deadline);
+    }
     // Acquire: pairs with the release exchange in wake_thread().
     if (spin_nanoseconds > 0 &&
         seam::spin_until(spin_nanoseconds,
@@ -85,7 +95,7 @@ class thread_waiter final : public waiter {
       return true;
     std::uint32_t expected = waiting;
     // Fails when woken meanwhile, or when an earlier timed wait left the state at `sleeping`.
-    if (!state_.compare_exchange_strong(expected, sleeping, seam::memory_order::acquire) &&
+    if (!state_.compare_exchange_strong(expected, thread_sleeping, seam::memory_order::acquire) &&
         expected == woken)
       return true;
     // A worker thread about to sleep here (a thread-form lock inside a task) first hands its
@@ -101,8 +111,8 @@ class thread_waiter final : public waiter {
     } on_worker;
     while (state_.load(seam::memory_order::acquire) != woken) {
       if (deadline == no_deadline) {
-        seam::futex_wait(&state_, sleeping);
-      } else if (!seam::futex_wait_until(&state_, sleeping, deadline)) {
+        seam::futex_wait(&state_, thread_sleeping);
+      } else if (!seam::futex_wait_until(&state_, thread_sleeping, deadline)) {
         return state_.load(seam::memory_order::acquire) == woken;
       }
     }
@@ -128,27 +138,41 @@ class thread_waiter final : public waiter {
  private:
   static void wake_thread(waiter* self) noexcept {
     auto* me = static_cast<thread_waiter*>(self);
-    // After this exchange the waiting thread may return and free *me; futex_wake only uses the
+    // After this exchange a waiting thread may return and free *me; futex_wake only uses the
     // address as a key, which is harmless even then (a stale key wakes nobody, or causes one
-    // spurious wakeup that every futex user tolerates).
+    // spurious wakeup that every futex user tolerates). A parked fiber cannot return before it
+    // is scheduled, which only this waker does when it finds fiber_parked: *me is still there.
+    // Acquire as well: pairs with the fiber's release of fiber_ (fiber_block_until).
     seam::atomic<std::uint32_t>* word = &me->state_;
-    if (word->exchange(woken, seam::memory_order::release) == sleeping) seam::futex_wake(word, 1);
+    const std::uint32_t previous = word->exchange(woken, seam::memory_order::acq_rel);
+    if (previous == thread_sleeping)
+      seam::futex_wake(word, 1);
+    else if (previous == blocking_state::fiber_parked) [[unlikely]]
+      fiber_unblock(*me->fiber_);
   }
 
-  static constexpr std::uint32_t waiting = 0;
-  static constexpr std::uint32_t sleeping = 1;
-  static constexpr std::uint32_t woken = 2;
+  static constexpr std::uint32_t waiting = blocking_state::waiting;
+  static constexpr std::uint32_t thread_sleeping = blocking_state::thread_sleeping;
+  static constexpr std::uint32_t woken = blocking_state::woken;
   seam::atomic<std::uint32_t> state_{waiting};
+  fiber_core* fiber_ = nullptr;  // the fiber that waits, if a fiber does
 };
 
-/// Throws usage_error when called on a worker thread of a runtime: a blocking wait there would
-/// stall the worker and every task queued on it (and deadlock a one-worker runtime whose tasks
-/// it waits for), as join() and block_on() refuse to. `operation` names the call ("recv").
+/// Whether a blocking wait here would block a worker thread: on a worker, outside a fiber (a
+/// fiber's blocking wait parks only the fiber).
+inline bool blocking_would_stall_a_worker() noexcept {
+  return current_worker() != nullptr && current_fiber() == nullptr;
+}
+
+/// Throws usage_error when called on a worker thread of a runtime outside a fiber: a blocking
+/// wait there would stall the worker and every task queued on it (and deadlock a one-worker
+/// runtime whose tasks it waits for), as join() and block_on() refuse to. `operation` names the
+/// call ("recv").
 inline void refuse_blocking_on_worker(const char* operation) {
-  if (current_worker() != nullptr) [[unlikely]]
+  if (blocking_would_stall_a_worker()) [[unlikely]]
     throw usage_error(std::string("brigade: ") + operation +
                       " would block a worker thread of a runtime (and every task queued on it); in a "
-                      "task, co_await its _async form instead");
+                      "task, co_await its _async form instead (or run the blocking code on a fiber)");
 }
 
 /// The worker thread the caller runs on; throws usage_error(`off_runtime_message`) off a

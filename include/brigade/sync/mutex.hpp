@@ -14,7 +14,9 @@
 // for a short critical section (as Tokio advises for std::sync::Mutex): it blocks the worker
 // thread while it waits, so never hold such a lock across a co_await, and never call lock() in a
 // task that already holds the mutex through a guard (it would wait for itself; the recursion
-// check sees only that some guard holds it).
+// check sees only that some guard holds it). On a fiber (fiber/go.hpp), lock() parks only the
+// fiber, and the fiber owns the lock wherever it resumes: another fiber on the same thread may
+// not unlock it.
 //
 // Fairness. A waiting task is handed the lock directly by the unlocking party, in FIFO order:
 // waking a task costs little, and it never competes again. A waiting thread is woken to compete:
@@ -150,7 +152,8 @@ class mutex {
   // woken party to compete for.
   static constexpr std::uint32_t outcome_handed_off = 1;
   static constexpr std::uint32_t outcome_compete = 2;
-  // owner_: nobody, a guard (a task's lock), or a thread (the address of its identity).
+  // owner_: nobody, a guard (a task's lock), or a thread or fiber (the address of its identity:
+  // detail::this_party_identity(); a fiber owns its lock wherever it resumes).
   static constexpr std::uintptr_t no_owner = 0;
   static constexpr std::uintptr_t guard_owner = 1;
   static constexpr std::uint64_t starvation_nanoseconds = 1'000'000;
@@ -161,7 +164,7 @@ class mutex {
   static constexpr std::uint64_t hand_off_spin_nanoseconds = 50'000;
 
   static std::uintptr_t thread_owner() noexcept {
-    return reinterpret_cast<std::uintptr_t>(detail::seam::this_thread_identity());
+    return reinterpret_cast<std::uintptr_t>(detail::this_party_identity());  // a fiber owns its locks
   }
 
   static bool is_free(std::uint32_t state) noexcept { return (state & locked_bit) == 0; }

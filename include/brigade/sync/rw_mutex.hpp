@@ -135,7 +135,7 @@ class rw_mutex {
   static constexpr std::uintptr_t guard_owner = 1;
 
   static std::uintptr_t thread_owner() noexcept {
-    return reinterpret_cast<std::uintptr_t>(detail::seam::this_thread_identity());
+    return reinterpret_cast<std::uintptr_t>(detail::this_party_identity());  // a fiber owns its locks
   }
 
   void check_not_writing(const char* message = "brigade: rw_mutex::lock() by the thread that already holds the write lock") const {

@@ -4,6 +4,7 @@
 //   co_await brigade::sleep_until_async(deadline);          // a std::chrono::steady_clock time point
 //   brigade::sleep_for(100ms);                              // on a plain thread: blocks it
 //   brigade::sleep_for(100ms, token);                       // ... or until the token's stop
+//   brigade::sleep_for(100ms);                              // on a fiber: parks only the fiber
 //
 // Naming, as for every brigade wait: the plain name blocks a thread, the _async form is awaited
 // by a task (docs/ARCHITECTURE.md, "One naming rule"). A thread form called on a worker thread
@@ -16,7 +17,9 @@
 //
 // Cancellation: a task's sleep is a cancellation point: a stop request of its scope ends it at
 // once with task_cancelled (cancel-safe: nothing else happens). A thread's sleep with a
-// std::stop_token ends with task_cancelled on the token's stop.
+// std::stop_token ends with task_cancelled on the token's stop. A fiber's sleep is its driver
+// task's sleep (fiber/go.hpp), so a stop of the fiber ends it; given a token as well, the fiber
+// waits as a thread does, and only the token ends it.
 //
 // Thread safety: each call is independent. Cost: a sleep parks one timer (O(1) under the wheel's
 // spin lock) and allocates nothing.
@@ -29,6 +32,7 @@
 #include <stop_token>
 
 #include "brigade/detail/cancellable_wait.hpp"
+#include "brigade/detail/fiber_core.hpp"
 #include "brigade/detail/seam.hpp"
 #include "brigade/detail/timer_queue.hpp"
 #include "brigade/runtime/errors.hpp"
@@ -79,9 +83,16 @@ class [[nodiscard("co_await the sleep")]] sleep_awaiter {
   park_registration registration_;
 };
 
+inline task<void> sleep_task(std::uint64_t deadline) { co_await sleep_awaiter(deadline); }
+
 /// A thread's sleep until `deadline`, ended early by the token's stop (task_cancelled).
 inline void sleep_thread_until(std::uint64_t deadline, std::stop_token token, const char* name) {
   refuse_blocking_on_worker(name);
+  if (fiber_core* fiber = current_fiber(); fiber != nullptr && !token.stop_possible()) {
+    task<void> sleep = sleep_task(deadline);
+    fiber->await(sleep);
+    return;
+  }
   thread_waiter waiter;
   bool stopped = false;
   {
@@ -110,8 +121,8 @@ template <class Duration>
   return detail::sleep_awaiter(detail::deadline_at(when));
 }
 
-/// Blocks the calling thread for at least `duration`; with a token, throws task_cancelled at
-/// its stop. Throws usage_error on a worker thread.
+/// Blocks the calling thread (or fiber) for at least `duration`; with a token, throws
+/// task_cancelled at its stop. Throws usage_error on a worker thread outside a fiber.
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> duration, std::stop_token token = {}) {
   detail::sleep_thread_until(detail::deadline_after(duration), std::move(token), "sleep_for()");

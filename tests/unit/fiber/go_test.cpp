@@ -1,0 +1,374 @@
+#include "brigade/fiber/go.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "brigade/chan/channel.hpp"
+#include "brigade/fiber/fiber_local.hpp"
+#include "brigade/fiber/this_fiber.hpp"
+#include "brigade/runtime/runtime.hpp"
+#include "brigade/runtime/spawn.hpp"
+#include "brigade/sync/mutex.hpp"
+#include "brigade/sync/wait_group.hpp"
+#include "brigade/time/sleep.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(fiber, go_runs_a_function_and_join_returns_its_value) {
+  brigade::runtime rt({.worker_threads = 2});
+  auto handle = brigade::go(rt, [](int a, std::string b) { return b + std::to_string(a); }, 42, std::string("answer "));
+  EXPECT_EQ(handle.join(), "answer 42");
+}
+
+TEST(fiber, an_exception_reaches_the_joiner) {
+  brigade::runtime rt({.worker_threads = 1});
+  auto handle = brigade::go(rt, [] { throw std::runtime_error("the fiber failed"); });
+  try {
+    handle.join();
+    FAIL() << "join returned";
+  } catch (const std::runtime_error& error) {
+    EXPECT_STREQ(error.what(), "the fiber failed");
+  }
+}
+
+TEST(fiber, a_task_awaits_a_fiber_and_a_fiber_awaits_a_task) {
+  brigade::runtime rt({.worker_threads = 2});
+  const int result = rt.block_on([]() -> brigade::task<int> {
+    auto fiber = brigade::go([] {
+      // From the fiber, a coroutine task: only the fiber waits.
+      return brigade::this_fiber::await([]() -> brigade::task<int> {
+        co_await brigade::sleep_for_async(1ms);
+        co_return 20;
+      }()) + 1;
+    });
+    co_return co_await fiber * 2;
+  }());
+  EXPECT_EQ(result, 42);
+}
+
+TEST(fiber, two_fibers_on_one_worker_ping_pong_through_blocking_channel_calls) {
+  // One worker: if a blocking recv blocked the thread, the other fiber could never send.
+  brigade::runtime rt({.worker_threads = 1});
+  auto [ping_tx, ping_rx] = brigade::make_channel<int>(0);
+  auto [pong_tx, pong_rx] = brigade::make_channel<int>(0);
+  auto player = brigade::go(rt, [rx = std::move(ping_rx), tx = std::move(pong_tx)] {
+    int hits = 0;
+    while (auto ball = rx.recv()) {
+      tx.send(*ball + 1);
+      ++hits;
+    }
+    return hits;
+  });
+  auto server = brigade::go(rt, [tx = std::move(ping_tx), rx = std::move(pong_rx)]() mutable {
+    int ball = 0;
+    for (int i = 0; i < 1000; ++i) {
+      tx.send(ball);
+      ball = *rx.recv();
+    }
+    tx = brigade::sender<int>();  // closes the ping channel
+    return ball;
+  });
+  EXPECT_EQ(server.join(), 1000);
+  EXPECT_EQ(player.join(), 1000);
+}
+
+// Deep in plain functions, with no coroutine anywhere on the stack.
+int deep_receive(const brigade::receiver<int>& rx, int depth) {
+  if (depth == 0) return *rx.recv();
+  volatile char frame[64] = {};  // a real frame per level
+  return deep_receive(rx, depth - 1) + frame[0];
+}
+
+TEST(fiber, blocks_deep_in_a_plain_call_chain_on_a_channel_a_coroutine_fills_later) {
+  brigade::runtime rt({.worker_threads = 1});
+  auto [tx, rx] = brigade::make_channel<int>(0);
+  std::atomic<bool> received{false};
+  auto fiber = brigade::go(rt, [&received, rx = std::move(rx)] {
+    const int value = deep_receive(rx, 100);
+    received = true;
+    return value;
+  });
+  auto producer = rt.spawn([](brigade::sender<int> out, std::atomic<bool>& seen) -> brigade::task<void> {
+    co_await brigade::sleep_for_async(20ms);
+    EXPECT_FALSE(seen.load());  // the fiber is still parked, and this task ran on the same worker
+    co_await out.send_async(7);
+  }(std::move(tx), received));
+  producer.join();
+  EXPECT_EQ(fiber.join(), 7);
+}
+
+TEST(fiber, a_sleeping_fiber_leaves_its_worker_to_others) {
+  brigade::runtime rt({.worker_threads = 1});
+  std::atomic<int> order{0};
+  std::atomic<int> sleeper_done{0};
+  std::atomic<int> runner_done{0};
+  auto sleeper = brigade::go(rt, [&] {
+    brigade::sleep_for(30ms);  // the thread form, on a fiber
+    sleeper_done = ++order;
+  });
+  auto runner = brigade::go(rt, [&] { runner_done = ++order; });
+  sleeper.join();
+  runner.join();
+  EXPECT_EQ(runner_done.load(), 1);
+  EXPECT_EQ(sleeper_done.load(), 2);
+}
+
+TEST(fiber, fibers_share_a_mutex_and_each_fiber_owns_its_lock_across_migrations) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::mutex guard;
+  long counter = 0;
+  std::vector<brigade::join_handle<void>> fibers;
+  for (int f = 0; f < 16; ++f)
+    fibers.push_back(brigade::go(rt, [&] {
+      for (int i = 0; i < 200; ++i) {
+        guard.lock();
+        const long seen = counter;
+        if (i % 50 == 0) brigade::this_fiber::yield();  // holds the lock while other fibers run
+        counter = seen + 1;
+        guard.unlock();  // may be on another worker than the lock: the fiber owns it
+      }
+    }));
+  for (auto& f : fibers) f.join();
+  EXPECT_EQ(counter, 16 * 200);
+}
+
+TEST(fiber, another_fiber_on_the_same_thread_cannot_unlock_a_fibers_mutex) {
+  brigade::runtime rt({.worker_threads = 1});
+  brigade::mutex guard;
+  auto [tx, rx] = brigade::make_channel<int>(0);
+  auto holder = brigade::go(rt, [&guard, rx = std::move(rx)] {
+    guard.lock();
+    (void)rx.recv();  // parks holding the lock
+    guard.unlock();
+  });
+  auto intruder = brigade::go(rt, [&guard, tx = std::move(tx)] {
+    brigade::this_fiber::yield();
+    EXPECT_THROW(guard.unlock(), brigade::usage_error);
+    tx.send(1);
+  });
+  intruder.join();
+  holder.join();
+}
+
+TEST(fiber, timed_receives_time_out_and_succeed_on_a_fiber) {
+  brigade::runtime rt({.worker_threads = 1});
+  auto [tx, rx] = brigade::make_channel<int>(0);
+  auto fiber = brigade::go(rt, [rx = std::move(rx)] {
+    int value = 0;
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(rx.try_recv_for(value, 20ms), brigade::channel_status::timed_out);
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 20ms);
+    EXPECT_EQ(rx.try_recv_for(value, 5s), brigade::channel_status::ok);
+    return value;
+  });
+  auto sender = brigade::go(rt, [tx = std::move(tx)] {
+    brigade::this_fiber::sleep_for(60ms);
+    tx.send(5);
+  });
+  sender.join();
+  EXPECT_EQ(fiber.join(), 5);
+}
+
+TEST(fiber, abort_wakes_a_fiber_blocked_in_recv_and_no_value_is_lost) {
+  brigade::runtime rt({.worker_threads = 2});
+  auto [tx, rx] = brigade::make_channel<int>(1);
+  std::atomic<bool> parked{false};
+  auto fiber = brigade::go(rt, [&parked, rx]() {
+    parked = true;
+    return rx.recv();  // parks: nothing sent yet
+  });
+  while (!parked) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(10ms);
+  fiber.abort();
+  EXPECT_THROW(fiber.join(), brigade::task_cancelled);
+  tx.send(9);                 // nobody took a value for the cancelled receive:
+  EXPECT_EQ(rx.recv(), 9);    // it is still there
+}
+
+TEST(fiber, abort_reaches_a_fiber_in_a_mutex_wait_and_in_a_sleep) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::mutex guard;
+  guard.lock();
+  auto locker = brigade::go(rt, [&guard] { guard.lock(); });
+  auto sleeper = brigade::go(rt, [] { brigade::sleep_for(1h); });
+  std::this_thread::sleep_for(20ms);
+  locker.abort();
+  sleeper.abort();
+  EXPECT_THROW(locker.join(), brigade::task_cancelled);
+  EXPECT_THROW(sleeper.join(), brigade::task_cancelled);
+  guard.unlock();
+  EXPECT_TRUE(guard.try_lock());  // the cancelled lock took nothing
+  guard.unlock();
+}
+
+TEST(fiber, yield_lets_the_other_fiber_run_in_turn) {
+  brigade::runtime rt({.worker_threads = 1});
+  std::vector<int> trace;
+  brigade::mutex trace_lock;  // one worker: only to please the reader
+  auto a = brigade::go(rt, [&] {
+    for (int i = 0; i < 3; ++i) {
+      trace.push_back(0);
+      brigade::this_fiber::yield();
+    }
+  });
+  auto b = brigade::go(rt, [&] {
+    for (int i = 0; i < 3; ++i) {
+      trace.push_back(1);
+      brigade::this_fiber::yield();
+    }
+  });
+  a.join();
+  b.join();
+  ASSERT_EQ(trace.size(), 6u);
+  for (std::size_t i = 1; i < trace.size(); ++i) EXPECT_NE(trace[i], trace[i - 1]) << "at " << i;
+}
+
+struct counted {
+  static inline std::atomic<int> alive{0};
+  std::string text;
+  counted() { ++alive; }
+  ~counted() { --alive; }
+};
+
+TEST(fiber, fiber_local_is_per_fiber_and_destroyed_when_the_fiber_ends) {
+  static brigade::fiber_local<counted> local;
+  brigade::runtime rt({.worker_threads = 2});
+  std::vector<brigade::join_handle<std::string>> fibers;
+  for (int f = 0; f < 8; ++f)
+    fibers.push_back(brigade::go(rt, [f] {
+      local->text = "fiber " + std::to_string(f);
+      brigade::this_fiber::sleep_for(2ms);  // others set theirs meanwhile
+      return local->text;
+    }));
+  for (int f = 0; f < 8; ++f) EXPECT_EQ(fibers[f].join(), "fiber " + std::to_string(f));
+  EXPECT_EQ(counted::alive.load(), 0);
+  EXPECT_THROW(local.get(), brigade::usage_error);  // off a fiber
+}
+
+TEST(fiber, ten_thousand_fibers_park_on_a_channel_and_are_released) {
+  brigade::runtime rt({.worker_threads = 2});
+  constexpr int count = 10'000;
+  brigade::channel<int> gate(0);
+  brigade::wait_group done;
+  done.add(count);
+  std::atomic<long> sum{0};
+  std::vector<brigade::join_handle<void>> fibers;
+  fibers.reserve(count);
+  for (int i = 0; i < count; ++i)
+    fibers.push_back(brigade::go(rt, [&] {
+      sum += *gate.recv();
+      done.done();
+    }));
+  for (int i = 0; i < count; ++i) gate.send(1);
+  done.wait();
+  for (auto& f : fibers) f.join();
+  EXPECT_EQ(sum.load(), count);
+}
+
+TEST(fiber, shutdown_unwinds_blocked_fibers_and_runs_their_destructors) {
+  counted::alive = 0;
+  {
+    brigade::channel<int> never(0);  // outlives the runtime, whose fibers wait on it
+    std::atomic<int> parked{0};
+    brigade::runtime rt({.worker_threads = 2});
+    for (int i = 0; i < 10; ++i)
+      brigade::go(rt, [&never, &parked] {
+        counted held;
+        ++parked;
+        (void)never.recv();  // nobody sends
+      }).detach();
+    while (parked.load() < 10) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(counted::alive.load(), 10);
+  }  // the runtime goes first here: its fibers are unwound
+  EXPECT_EQ(counted::alive.load(), 0);
+}
+
+TEST(fiber, a_fiber_in_a_raw_system_call_holds_only_its_worker) {
+  brigade::runtime rt({.worker_threads = 2});
+  std::atomic<bool> blocked_returned{false};
+  auto blocked = brigade::go(rt, [&] {
+    ::usleep(400'000);  // no brigade call: the worker is stuck here
+    blocked_returned = true;
+  });
+  std::this_thread::sleep_for(5ms);
+  // Fibers started now run on the other worker (or a compensating one), and finish first.
+  std::vector<brigade::join_handle<int>> others;
+  for (int i = 0; i < 20; ++i)
+    others.push_back(brigade::go(rt, [i] {
+      brigade::this_fiber::yield();
+      return i;
+    }));
+  int sum = 0;
+  for (auto& f : others) sum += f.join();
+  EXPECT_FALSE(blocked_returned.load());
+  EXPECT_EQ(sum, 190);
+  blocked.join();
+}
+
+TEST(fiber, misuse_is_an_error) {
+  EXPECT_FALSE(brigade::this_fiber::is_fiber());
+  EXPECT_THROW(brigade::this_fiber::yield(), brigade::usage_error);
+  EXPECT_THROW((void)brigade::this_fiber::id(), brigade::usage_error);
+  brigade::runtime rt({.worker_threads = 1});
+  auto handle = brigade::go(rt, [] { return brigade::this_fiber::is_fiber() && brigade::this_fiber::id() != 0; });
+  EXPECT_TRUE(handle.join());
+  EXPECT_THROW(handle.join(), brigade::usage_error);  // joined twice
+  auto detached = brigade::go(rt, [] {});
+  detached.detach();
+  EXPECT_THROW(detached.join(), brigade::usage_error);
+  // In a task (not a fiber) the blocking forms still refuse.
+  EXPECT_THROW(rt.block_on([]() -> brigade::task<void> {
+    brigade::sleep_for(1ms);
+    co_return;
+  }()),
+               brigade::usage_error);
+}
+
+TEST(fiber, a_plain_thread_and_fibers_block_on_the_same_channel) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::channel<int> jobs(0);
+  brigade::channel<int> results(brigade::unbounded);
+  std::vector<brigade::join_handle<void>> workers;
+  for (int w = 0; w < 4; ++w)
+    workers.push_back(brigade::go(rt, [&] {
+      while (auto job = jobs.recv()) results.send(*job * *job);
+    }));
+  for (int i = 1; i <= 100; ++i) jobs.send(i);  // the main thread blocks on the same channel
+  jobs.close();
+  for (auto& w : workers) w.join();
+  long sum = 0;
+  for (int i = 0; i < 100; ++i) sum += *results.recv();
+  EXPECT_EQ(sum, 338350);
+}
+
+TEST(fiber_death, a_stack_overflow_is_reported_with_the_fibers_name) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        brigade::runtime rt({.worker_threads = 1});
+        auto handle = brigade::go(rt, brigade::fiber_options{.stack_size = 16 * 1024, .name = "recursor"}, [] {
+          struct recurse {
+            static int down(int n) {
+              volatile char frame[512];
+              frame[0] = static_cast<char>(n);
+              return n == 0 ? frame[0] : down(n - 1) + frame[0];
+            }
+          };
+          return recurse::down(1'000'000);
+        });
+        (void)handle.join();
+      },
+      "fiber [0-9]+ \\(\"recursor\"\\) overflowed its stack of 16384 bytes");
+}
+
+}  // namespace
