@@ -12,5 +12,6 @@ const chapter& the_race_chapter();                // chapters/the_race.cpp
 const chapter& the_ledger_chapter();              // chapters/the_ledger.cpp
 const chapter& the_impatient_customer_chapter();  // chapters/the_impatient_customer.cpp
 const chapter& the_chef_who_never_waits_chapter();  // chapters/the_chef_who_never_waits.cpp
+const chapter& green_threads_chapter();           // chapters/green_threads.cpp
 
 }  // namespace brigade::tool

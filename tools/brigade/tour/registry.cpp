@@ -16,6 +16,7 @@ std::span<const chapter* const> chapters() {
       &the_ledger_chapter(),
       &the_impatient_customer_chapter(),
       &the_chef_who_never_waits_chapter(),
+      &green_threads_chapter(),
   };
   return all;
 }
