@@ -11,6 +11,7 @@
 //   memory  N fibers (--n, default 1,000,000; run_benchmarks.py runs 100,000: a million two-page
 //           stacks is 8 GB) blocked on one fibers::condition_variable: RSS growth per fiber.
 //   idle    the scheduler's threads after a short parallel job, idle for --idle-ms.
+//   fiber_yield  two fibers on one thread (round_robin) yielding n times each: ns per switch.
 //
 // Threads: work_stealing(N) is installed on main and N-1 helper threads; main's own fiber runs
 // the benchmark, so N threads run fibers, as with brigade's N workers. The helper threads sit in
@@ -155,10 +156,33 @@ int run_memory(const bench::options& o) {
   return 0;
 }
 
+// Two fibers on this thread (the default round_robin scheduler) calling yield() n times each.
+int run_yield(const bench::options& o) {
+  const long long n = o.n > 0 ? o.n : 1'000'000;
+  return bench::run_iterations(o, [&](int iter) {
+    const auto t0 = bench::steady::now();
+    auto yielder = [n] {
+      for (long long i = 0; i < n; ++i) boost::this_fiber::yield();
+    };
+    fibers::fiber a(yielder), b(yielder);
+    a.join();
+    b.join();
+    const double ms = bench::ms_since(t0);
+    bench::json_line("fiber", o, iter)
+        .num("ms", ms)
+        .num("ns_per_switch", ms * 1e6 / static_cast<double>(2 * n))
+        .num("switches", 2 * n)
+        .str("check", "ok")
+        .print();
+    return true;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bench::options o = bench::parse_options(argc, argv);
+  if (o.workload == "fiber_yield") return run_yield(o);
   if (o.workload == "idle") return run_idle(o, "fiber", false);
   if (o.workload == "idle-suspend") return run_idle(o, "fiber-suspend", true);
   if (o.workload == "memory") return run_memory(o);
@@ -183,5 +207,5 @@ int main(int argc, char** argv) {
         cnd.wait(lk, [&] { return remaining == 0; });
       });
   if (status != bench::unknown_workload) return status;
-  bench::usage_error(argv[0], "workload must be skynet, fib, spawn, memory, idle or idle-suspend");
+  bench::usage_error(argv[0], "workload must be skynet, fib, spawn, memory, fiber_yield, idle or idle-suspend");
 }

@@ -25,7 +25,7 @@ import (
 )
 
 var (
-	workload = flag.String("workload", "", "skynet, fib, spawn, memory or idle")
+	workload = flag.String("workload", "", "skynet, fib, spawn, yield, memory or idle")
 	threads  = flag.Int("threads", 2, "GOMAXPROCS")
 	round    = flag.Int("round", 0, "round number, echoed")
 	iters    = flag.Int("iters", 3, "in-process iterations (the first is cold)")
@@ -198,6 +198,30 @@ func main() {
 				num("tasks_per_s", float64(n)/(ms/1e3)).str("check", "ok").print()
 			return true
 		})
+	case "yield":
+		// Two goroutines calling runtime.Gosched() n times each (GOMAXPROCS=1: they take turns).
+		n := int64(1000000)
+		if *nFlag > 0 {
+			n = *nFlag
+		}
+		runIterations(func(iter int) bool {
+			t0 := time.Now()
+			var wg sync.WaitGroup
+			wg.Add(2)
+			for g := 0; g < 2; g++ {
+				go func() {
+					for i := int64(0); i < n; i++ {
+						runtime.Gosched()
+					}
+					wg.Done()
+				}()
+			}
+			wg.Wait()
+			ms := msSince(t0)
+			newLine(iter).num("ms", ms).num("ns_per_switch", ms*1e6/float64(2*n)).int("switches", 2*n).
+				str("check", "ok").print()
+			return true
+		})
 	case "memory":
 		n := int64(1000000)
 		if *nFlag > 0 {
@@ -241,7 +265,7 @@ func main() {
 			int("idle_ms", *idleMs).int("context_switches", after.switches-before.switches).
 			str("check", check(warm == fibAnswer(20))).print()
 	default:
-		fmt.Fprintln(os.Stderr, "go_bench: --workload must be skynet, fib, spawn, memory or idle")
+		fmt.Fprintln(os.Stderr, "go_bench: --workload must be skynet, fib, spawn, yield, memory or idle")
 		os.Exit(2)
 	}
 }
