@@ -1,19 +1,15 @@
 // The injection queue: tasks submitted from outside the runtime's workers (spawn from main, a
 // wake from a plain thread or the blocking pool) and tasks that yielded. FIFO, shared by all
-// workers. A ring (std::deque) under a spin lock, with an atomic length, so that workers can see
+// workers. A mutex-protected ring (std::deque) with an atomic length, so that workers can see
 // "empty" without taking the lock (the common case when the runtime is busy with its own work).
-// A spin lock, not a futex mutex: the critical sections are a push or a few pops, and a fiber's
-// (or a task's) yield takes the lock twice; pthread's lock and unlock were 28% of a yield.
 //
-// Invariants: length_ == tasks_.size() whenever lock_ is free. length_ is written only under
-// lock_.
+// Invariants: length_ == tasks_.size() whenever mutex_ is free. length_ is written only under
+// mutex_.
 #pragma once
 
 #include <cstddef>
 #include <deque>
 #include <mutex>
-
-#include "brigade/detail/spin_lock.hpp"
 
 #include "brigade/detail/seam.hpp"
 
@@ -22,7 +18,7 @@ namespace brigade::detail {
 class inject_queue {
  public:
   void push(void* task) {
-    std::lock_guard lock(lock_);
+    std::lock_guard lock(mutex_);
     tasks_.push_back(task);
     // Relaxed: readers only use it as a hint and take the lock before trusting it.
     length_.store(tasks_.size(), seam::memory_order::relaxed);
@@ -31,7 +27,7 @@ class inject_queue {
   /// Takes up to `max` tasks; returns how many it wrote to `out`.
   std::size_t pop_batch(void** out, std::size_t max) {
     if (length_.load(seam::memory_order::relaxed) == 0) return 0;
-    std::lock_guard lock(lock_);
+    std::lock_guard lock(mutex_);
     std::size_t taken = 0;
     while (taken < max && !tasks_.empty()) {
       out[taken++] = tasks_.front();
@@ -45,13 +41,13 @@ class inject_queue {
 
   /// Drops every queued task without running it (shutdown; the frames are owned elsewhere).
   void clear() {
-    std::lock_guard lock(lock_);
+    std::lock_guard lock(mutex_);
     tasks_.clear();
     length_.store(0, seam::memory_order::relaxed);
   }
 
  private:
-  spin_lock lock_;
+  seam::mutex mutex_;
   std::deque<void*> tasks_;
   seam::atomic<std::size_t> length_{0};
 };
