@@ -389,6 +389,15 @@ bool fiber_block_until(fiber_core& fiber, seam::atomic<std::uint32_t>& word, std
 
 void fiber_unblock(fiber_core& fiber) noexcept {
   if (fiber.unwinding()) return;  // its driver's destructor switches it in
+  if (fiber.home() != fiber_core::no_home) [[unlikely]] {
+    try {
+      schedule_pinned(fiber.owner(), fiber.home(), fiber.driver());
+    } catch (...) {
+      // Out of memory for the pinned queue: run it anywhere rather than lose it.
+      schedule(fiber.owner(), fiber.driver());
+    }
+    return;
+  }
   schedule(fiber.owner(), fiber.driver());
 }
 

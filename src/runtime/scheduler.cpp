@@ -196,6 +196,23 @@ void scheduler::inject(void* task) {
     notify_parked_worker();
 }
 
+void scheduler::schedule_pinned(std::uint32_t index, void* task) {
+  worker& home = *workers_[index];
+  home.pinned_.push(task);
+  if (current_worker() == &home) return;  // it looks before it runs out of work or parks
+  // The push before the look at the sleeper list; pairs with park's fence after it joins the list.
+  seam::full_fence();
+  if (idle_.unpark_self(index)) {
+    home.parker_.unpark();
+    if (monitor_sleeps_until_work_.load(seam::memory_order::seq_cst)) [[unlikely]]
+      poke_monitor();
+  }
+}
+
+void schedule_pinned(scheduler& sched, std::uint32_t worker_index, std::coroutine_handle<> task) {
+  sched.schedule_pinned(worker_index, task.address());
+}
+
 bool scheduler::notify_parked_worker() noexcept {
   try {
     if (auto index = idle_.worker_to_notify()) {
@@ -303,6 +320,8 @@ void scheduler::empty_queues() noexcept {
     if (lifo_task != nullptr && w->lifo.claim.load(seam::memory_order::relaxed) == 0) cancel_if_root_start(lifo_task);
     w->lifo.claim.store(0, seam::memory_order::relaxed);
     while (void* entry = w->deque.pop()) cancel_if_root_start(entry);
+    void* pinned = nullptr;
+    while (w->pinned_.pop_batch(&pinned, 1) != 0) cancel_if_root_start(pinned);
   }
   std::array<void*, 64> batch;
   while (std::size_t taken = inject_.pop_batch(batch.data(), batch.size()))

@@ -62,6 +62,9 @@ struct alignas(cache_line_size) worker : worker_hot {
   const worker* rescue_victim_ = nullptr;
   std::uint32_t rescue_victim_bottom_ = 0;
   std::uint64_t rescue_watch_since_ = 0;
+  // Tasks pinned to this worker (a pinned fiber's driver, fiber/go.hpp): any thread pushes, only
+  // this worker takes them (next_local_task, and park before it sleeps); nobody steals them.
+  inject_queue pinned_;
 };
 
 /// Gives each scheduler a serial number, never reused, and finds a live scheduler by it. Records
@@ -101,6 +104,8 @@ class scheduler {
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }
   void inject(void* task);
   bool notify_parked_worker() noexcept;  // true if it woke one
+  /// Queues `task` for worker `index` alone, and wakes it if it sleeps (scheduler_hooks.hpp).
+  void schedule_pinned(std::uint32_t index, void* task);
 
   /// P7. Waits for running blocking calls until `deadline`; returns whether they all ended.
   bool shutdown(std::chrono::steady_clock::time_point deadline);
@@ -128,6 +133,12 @@ class scheduler {
   void* next_local_task(worker& self);
   void* search_for_work(worker& self);
   void* take_from_inject(worker& self);
+  /// The oldest task pinned to this worker, or nullptr.
+  static void* take_pinned(worker& self) {
+    void* task = nullptr;
+    if (self.pinned_.size_hint() != 0) (void)self.pinned_.pop_batch(&task, 1);
+    return task;
+  }
   void park(worker& self);
   bool work_visible() const noexcept;
   void leave_searching(worker& self) noexcept;

@@ -87,7 +87,10 @@ void* scheduler::next_local_task(worker& self) {
     registry_.drain_remote_removals(static_cast<std::uint16_t>(self.index));
     if (reactor_->has_work()) [[unlikely]]
       turn_reactor_while_busy(self);
+    // The injection queue first: a pinned fiber that yields in a loop refills the pinned queue at
+    // once, and must not keep the injected work waiting.
     if (void* task = take_from_inject(self)) return task;
+    if (void* task = take_pinned(self)) return task;
   }
   if (void* task = take_lifo(self)) {
     if (++self.lifo_streak_ <= max_lifo_streak) return task;
@@ -105,6 +108,7 @@ void* scheduler::next_local_task(worker& self) {
   }
   self.lifo_streak_ = 0;
   if (void* task = pop_local(self)) return task;
+  if (void* task = take_pinned(self)) return task;
   return take_from_inject(self);
 }
 
@@ -213,6 +217,13 @@ void scheduler::park(worker& self) {
   // P3: pairs with the fence in inject (a worker's own pushes skip it: offer_work).
   seam::full_fence();
   if (work_visible() || shutting_down_.load()) notify_parked_worker();
+  // Work pinned to this worker, pushed before the fence (schedule_pinned's push, fence, then its
+  // look at the sleeper list, which found this worker not yet there): only this worker runs it.
+  if (self.pinned_.size_hint() != 0 && idle_.unpark_self(self.index)) {
+    self.searching_ = true;
+    self.activity_.store(worker::activity::searching, seam::memory_order::relaxed);
+    return;
+  }
   self.counters.bump(self.counters.parks);
   while (idle_.is_sleeping(self.index)) {
     if (shutting_down_.load()) return;

@@ -21,7 +21,8 @@
 //
 // Migration: a woken fiber resumes wherever its driver is resumed, which may be another worker
 // (stealing). thread_local variables read in a fiber belong to the thread it runs on at that
-// moment; see fiber/go.hpp.
+// moment; see fiber/go.hpp. A pinned fiber's driver is only ever queued for its home worker
+// (schedule_pinned: a wake, a yield, and the return from an await that ended elsewhere).
 //
 // Stack overflow: the first fiber installs a SIGSEGV handler on an alternate signal stack (each
 // thread that runs a fiber gets one); a fault in the running fiber's guard page prints the
@@ -69,12 +70,18 @@ class fiber_core {
   fiber_core& operator=(const fiber_core&) = delete;
 
   // ---- The driver's side.
-  /// Before the first run(): where to resume the driver and which scope cancels the fiber.
-  void bind(scheduler& sched, std::coroutine_handle<> driver, std::uintptr_t scope_word) noexcept {
+  static constexpr std::uint32_t no_home = ~std::uint32_t{0};
+  /// Before the first run(): where to resume the driver, which scope cancels the fiber, and the
+  /// worker it is pinned to (no_home: any).
+  void bind(scheduler& sched, std::coroutine_handle<> driver, std::uintptr_t scope_word,
+            std::uint32_t home) noexcept {
     sched_ = &sched;
     driver_ = driver;
     scope_word_ = scope_word;
+    home_ = home;
   }
+  /// The worker a pinned fiber runs on, or no_home.
+  std::uint32_t home() const noexcept { return home_; }
   /// Switches into the fiber until it switches out; returns why it did.
   request run() noexcept;
   bool started() const noexcept { return started_; }
@@ -128,6 +135,7 @@ class fiber_core {
   scheduler* sched_ = nullptr;
   std::coroutine_handle<> driver_;
   std::uintptr_t scope_word_ = 0;
+  std::uint32_t home_ = no_home;
   std::uint64_t id_;
   std::string name_;
   fiber_stack stack_;

@@ -105,6 +105,10 @@ inline void set_current_worker(worker_hot* worker) noexcept { this_thread_worker
 /// Slow paths, in src/runtime/.
 void notify_parked_worker(scheduler& sched) noexcept;
 void inject(scheduler& sched, std::coroutine_handle<> task);
+/// Makes `task` runnable on worker `worker_index` of `sched` only (a pinned fiber's driver): it
+/// is never stolen, and the worker is woken if it sleeps. The worker takes it after its local
+/// work, or within inject_check_interval tasks when it is busy.
+void schedule_pinned(scheduler& sched, std::uint32_t worker_index, std::coroutine_handle<> task);
 /// The owner of `worker`, having just taken or replaced `task` in its LIFO slot, found a claim of
 /// the liveness monitor: waits for its decision; returns whether the owner keeps `task` (false:
 /// the monitor runs it elsewhere). Clears a committed claim.

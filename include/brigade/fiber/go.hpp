@@ -34,7 +34,8 @@
 // Migration and thread_local: a fiber may resume on another worker after any blocking call
 // (stealing). A thread_local read before and after such a call may be two different threads'
 // variables, and a compiler may even reuse the address it computed before the call. Use
-// fiber_local for per-fiber state; pinning a fiber to one worker is not offered yet.
+// fiber_local for per-fiber state, or pin the fiber (fiber_options::pinned): it then runs only
+// on the worker where it started.
 //
 // Destroying the runtime while fibers are blocked: their waits end with task_cancelled and their
 // stacks unwind (destructors run), on the thread that shuts the runtime down. A fiber that then
@@ -56,6 +57,7 @@
 #include "brigade/detail/fiber_core.hpp"
 #include "brigade/detail/fork_join.hpp"
 #include "brigade/detail/scheduler_hooks.hpp"
+#include "brigade/detail/stop_state.hpp"
 #include "brigade/runtime/errors.hpp"
 #include "brigade/runtime/join_handle.hpp"
 #include "brigade/runtime/runtime.hpp"
@@ -70,6 +72,11 @@ struct fiber_options {
   std::size_t stack_size = detail::default_fiber_stack_size;
   /// Named in the stack-overflow report and by this_fiber::name(); copied.
   const char* name = nullptr;
+  /// Runs the fiber only on the worker where it starts: it is never stolen, and every wake, yield
+  /// and await resumes it there (so its thread_locals are that thread's). The price: while that
+  /// worker is busy, the fiber waits even if others are idle, and the liveness monitor does not
+  /// move it off a worker stuck in a system call.
+  bool pinned = false;
 };
 
 namespace detail {
@@ -116,18 +123,49 @@ class fiber_owner {
   fiber_core* fiber_;
 };
 
-/// co_await: tells the fiber where its driver is (handle, runtime, scope); never suspends.
+/// co_await: tells the fiber where its driver is (handle, runtime, scope, home worker); never
+/// suspends, except that a pinned fiber that starts on a compensating worker (which retires when
+/// idle) moves to a core worker first.
 struct bind_fiber {
   fiber_core& fiber;
+  bool pinned;
   bool await_ready() const noexcept { return false; }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> driver) {
     worker_hot* worker = current_worker();
     if (worker == nullptr) throw usage_error("brigade: a fiber's driver ran outside a runtime");
-    fiber.bind(*worker->owner, driver, scope_word_of(driver));
+    std::uint32_t home = fiber_core::no_home;
+    if (pinned) home = worker->index < worker->worker_count ? worker->index : worker->index % worker->worker_count;
+    fiber.bind(*worker->owner, driver, scope_word_of(driver), home);
+    if (pinned && home != worker->index) {
+      schedule_pinned(*worker->owner, home, driver);
+      return true;
+    }
     return false;
   }
   void await_resume() const noexcept {}
+};
+
+/// co_await, for a pinned fiber: continues on its home worker (queued there if the driver was
+/// resumed elsewhere, as after an await that ended on another worker), else goes on at once.
+/// With `yield`, always queues it (behind the worker's other work), and then throws
+/// task_cancelled if the fiber was asked to stop, as yield_now() does.
+struct resume_at_home {
+  fiber_core& fiber;
+  bool yield = false;
+  bool await_ready() const noexcept {
+    if (yield) return false;
+    const worker_hot* worker = current_worker();
+    return worker != nullptr && worker->index == fiber.home();
+  }
+  void await_suspend(std::coroutine_handle<> driver) const {
+    schedule_pinned(fiber.owner(), fiber.home(), driver);
+  }
+  void await_resume() const {
+    if (!yield || fiber.scope_word() == 0) return;
+    const auto* scope = reinterpret_cast<const stop_state*>(fiber.scope_word() & ~root_scope_tag);
+    if (scope->stop_requested()) throw task_cancelled("brigade: fiber cancelled (seen at this_fiber::yield)");
+  }
 };
 
 /// co_await: the driver suspends while its fiber is parked on a waiter's word; the waiter's waker
@@ -147,17 +185,20 @@ struct fiber_parked {
 
 /// The task that runs a fiber (see detail/fiber_core.hpp).
 template <class Result, class Body>
-task<Result> drive_fiber(Body body, std::size_t stack_size, const char* name) {
+task<Result> drive_fiber(Body body, std::size_t stack_size, const char* name, bool pinned) {
   fiber_owner fiber(fiber_core::create(stack_size, name, &Body::run, &body));
-  co_await bind_fiber{*fiber};
+  co_await bind_fiber{*fiber, pinned};
   while (true) {
     const fiber_core::request why = fiber->run();
     if (why == fiber_core::request::finished) break;
     if (why == fiber_core::request::park) {
-      co_await fiber_parked{*fiber};
+      co_await fiber_parked{*fiber};  // a pinned fiber's waker queues it at home (fiber_unblock)
     } else if (why == fiber_core::request::yield) {
       try {
-        co_await yield_now();
+        if (pinned)
+          co_await resume_at_home{*fiber, true};
+        else
+          co_await yield_now();
       } catch (...) {
         fiber->fail_pending(std::current_exception());
       }
@@ -167,6 +208,7 @@ task<Result> drive_fiber(Body body, std::size_t stack_size, const char* name) {
       } catch (...) {
         fiber->fail_pending(std::current_exception());
       }
+      if (pinned) co_await resume_at_home{*fiber};
     }
   }
   fiber.release();
@@ -183,7 +225,7 @@ auto make_fiber_task(const fiber_options& options, Function&& function, Argument
   using body_type = fiber_body<result, std::decay_t<Function>, std::tuple<std::decay_t<Arguments>...>>;
   return drive_fiber<result>(
       body_type{std::forward<Function>(function), std::tuple<std::decay_t<Arguments>...>(std::forward<Arguments>(arguments)...), {}, {}},
-      options.stack_size, options.name);
+      options.stack_size, options.name, options.pinned);
 }
 
 }  // namespace detail

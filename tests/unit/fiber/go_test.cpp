@@ -1,9 +1,12 @@
 #include "brigade/fiber/go.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <span>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -14,6 +17,7 @@
 #include "brigade/chan/channel.hpp"
 #include "brigade/fiber/fiber_local.hpp"
 #include "brigade/fiber/this_fiber.hpp"
+#include "brigade/net/tcp.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/runtime/spawn.hpp"
 #include "brigade/sync/mutex.hpp"
@@ -315,6 +319,74 @@ TEST(fiber, a_fiber_in_a_raw_system_call_does_not_hold_up_the_others) {
   EXPECT_FALSE(blocked_returned.load());
   EXPECT_EQ(sum, 190);
   blocked.join();
+}
+
+TEST(fiber, tcp_echo_with_blocking_socket_calls_on_one_worker) {
+  // Server and client are fibers on one worker: each blocking accept, connect, read and write
+  // parks only its fiber, so the other can run.
+  brigade::runtime rt({.worker_threads = 1});
+  auto listener = brigade::net::tcp_listener::bind(rt, brigade::net::endpoint::loopback_v4(0));
+  const brigade::net::endpoint where = listener.local_endpoint();
+  auto server = brigade::go(rt, [&rt, &listener] {
+    auto [stream, peer] = listener.accept(rt);
+    std::array<std::byte, 64> buffer;
+    std::size_t echoed = 0;
+    while (const std::size_t got = stream.read_some(buffer)) {
+      stream.write_all(std::span(buffer).first(got));
+      echoed += got;
+    }
+    return echoed;
+  });
+  auto client = brigade::go(rt, [&rt, where] {
+    auto stream = brigade::net::tcp_stream::connect(rt, where);
+    std::string all;
+    for (int i = 0; i < 100; ++i) {
+      const std::string message = "message " + std::to_string(i);
+      stream.write_all(std::as_bytes(std::span(message)));
+      std::string reply(message.size(), '\0');
+      stream.read_exact(std::as_writable_bytes(std::span(reply)));
+      all += reply;
+    }
+    stream.close();
+    return all.size();
+  });
+  const std::size_t sent = client.join();
+  EXPECT_EQ(server.join(), sent);
+}
+
+TEST(fiber, a_pinned_fiber_stays_on_its_worker_through_every_kind_of_wait) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::channel<int> feed(0);
+  std::vector<brigade::join_handle<int>> pinned;
+  for (int f = 0; f < 6; ++f)
+    pinned.push_back(brigade::go(rt, brigade::fiber_options{.pinned = true}, [&feed] {
+      const long home = ::syscall(SYS_gettid);
+      int moves = 0;
+      for (int i = 0; i < 40; ++i) {
+        switch (i % 4) {
+          case 0: brigade::this_fiber::yield(); break;
+          case 1: brigade::this_fiber::sleep_for(1ms); break;
+          case 2:  // a task that may finish on the other worker
+            (void)brigade::this_fiber::await(brigade::spawn([]() -> brigade::task<int> {
+              co_await brigade::sleep_for_async(1ms);
+              co_return 1;
+            }()));
+            break;
+          default: (void)feed.recv(); break;  // woken by the main thread
+        }
+        if (::syscall(SYS_gettid) != home) ++moves;
+      }
+      return moves;
+    }));
+  // Unpinned fibers keep both workers busy, so that stealing has every chance.
+  std::vector<brigade::join_handle<void>> others;
+  for (int f = 0; f < 8; ++f)
+    others.push_back(brigade::go(rt, [] {
+      for (int i = 0; i < 200; ++i) brigade::this_fiber::yield();
+    }));
+  for (int i = 0; i < 6 * 10; ++i) feed.send(i);
+  for (auto& f : pinned) EXPECT_EQ(f.join(), 0);
+  for (auto& f : others) f.join();
 }
 
 TEST(fiber, misuse_is_an_error) {
