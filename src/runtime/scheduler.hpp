@@ -133,12 +133,14 @@ class scheduler {
   void* next_local_task(worker& self);
   void* search_for_work(worker& self);
   void* take_from_inject(worker& self);
-  /// The oldest task pinned to this worker, or nullptr.
-  static void* take_pinned(worker& self) {
-    void* task = nullptr;
-    if (self.pinned_.size_hint() != 0) (void)self.pinned_.pop_batch(&task, 1);
-    return task;
+  /// The oldest task pinned to this worker, or nullptr. The check inline, the taking out of line:
+  /// next_local_task is on every task's path, and pinned fibers are rare.
+  BRIGADE_ALWAYS_INLINE static void* take_pinned(worker& self) {
+    if (self.pinned_.size_hint() == 0) [[likely]]
+      return nullptr;
+    return take_pinned_slowly(self);
   }
+  [[gnu::noinline]] static void* take_pinned_slowly(worker& self);
   void park(worker& self);
   bool work_visible() const noexcept;
   void leave_searching(worker& self) noexcept;

@@ -112,6 +112,12 @@ void* scheduler::next_local_task(worker& self) {
   return take_from_inject(self);
 }
 
+void* scheduler::take_pinned_slowly(worker& self) {
+  void* task = nullptr;
+  (void)self.pinned_.pop_batch(&task, 1);
+  return task;
+}
+
 void* scheduler::take_from_inject(worker& self) {
   // Take a fair share, so that a burst submitted from outside spreads over the workers
   // without every task going through the lock.
