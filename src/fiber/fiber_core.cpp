@@ -130,9 +130,15 @@ struct alternate_signal_stack {
   }
 };
 
+// Called before every switch into a fiber: a plain flag first, so that the common case costs a
+// load rather than the guarded initialisation of a thread_local with a destructor.
+constinit thread_local bool has_alternate_signal_stack = false;
 void ensure_alternate_signal_stack() {
+  if (has_alternate_signal_stack) [[likely]]
+    return;
   thread_local alternate_signal_stack stack;
   (void)stack;
+  has_alternate_signal_stack = true;
 }
 
 // ---- A fiber's timed wait: the timer's waiter.
@@ -252,7 +258,7 @@ fiber_core::request fiber_core::run() noexcept {
 #endif
   fiber_context_ = back.fctx;
   this_thread_fiber_storage = outer;
-  if (!stack_.canary_intact()) {
+  if (stack_.guard == stack_guard::canary && !stack_.canary_intact()) [[unlikely]] {
     std::fprintf(stderr, "brigade: fiber %llu%s%s%s overflowed its stack of %zu bytes (its canary was "
                  "overwritten; this kernel has no guard regions); the program stops\n",
                  static_cast<unsigned long long>(id_), name_.empty() ? "" : " (\"", name_.c_str(),
