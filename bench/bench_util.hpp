@@ -237,6 +237,26 @@ inline int measure_idle(std::string_view impl, const options& o, bool warm_up_ok
   return warm_up_ok ? 0 : 1;
 }
 
+// The fiber_yield workload, the same for every implementation: run_two_yielders(n) starts two
+// fibers (goroutines) on one thread that each yield n times, and waits for both. One line per
+// iteration; ns per switch = time / (2n).
+template <class TwoYielders>
+int run_yield_switches(std::string_view impl, const options& o, TwoYielders run_two_yielders) {
+  const long long n = o.n > 0 ? o.n : 1'000'000;
+  return run_iterations(o, [&](int iter) {
+    const auto t0 = steady::now();
+    run_two_yielders(n);
+    const double ms = ms_since(t0);
+    json_line(impl, o, iter)
+        .num("ms", ms)
+        .num("ns_per_switch", ms * 1e6 / static_cast<double>(2 * n))
+        .num("switches", 2 * n)
+        .str("check", "ok")
+        .print();
+    return true;
+  });
+}
+
 // The memory workload's line: n tasks suspended at once, RSS before and after. The caller may add
 // fields before print().
 inline json_line memory_line(std::string_view impl, const options& o, double spawn_ms, double wake_ms,

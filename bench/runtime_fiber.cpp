@@ -90,10 +90,8 @@ int run_memory(const bench::options& o) {
 }
 
 int run_yield(const bench::options& o) {
-  const long long n = o.n > 0 ? o.n : 1'000'000;
   brigade::runtime rt({.worker_threads = 1});
-  return bench::run_iterations(o, [&](int iter) {
-    const auto t0 = bench::steady::now();
+  return bench::run_yield_switches("brigade", o, [&](long long n) {
     auto yielder = [n] {
       for (long long i = 0; i < n; ++i) brigade::this_fiber::yield();
     };
@@ -101,14 +99,6 @@ int run_yield(const bench::options& o) {
     auto b = brigade::go(rt, yielder);
     a.join();
     b.join();
-    const double ms = bench::ms_since(t0);
-    bench::json_line("brigade", o, iter)
-        .num("ms", ms)
-        .num("ns_per_switch", ms * 1e6 / static_cast<double>(2 * n))
-        .num("switches", 2 * n)
-        .str("check", "ok")
-        .print();
-    return true;
   });
 }
 

@@ -158,23 +158,13 @@ int run_memory(const bench::options& o) {
 
 // Two fibers on this thread (the default round_robin scheduler) calling yield() n times each.
 int run_yield(const bench::options& o) {
-  const long long n = o.n > 0 ? o.n : 1'000'000;
-  return bench::run_iterations(o, [&](int iter) {
-    const auto t0 = bench::steady::now();
+  return bench::run_yield_switches("fiber", o, [](long long n) {
     auto yielder = [n] {
       for (long long i = 0; i < n; ++i) boost::this_fiber::yield();
     };
     fibers::fiber a(yielder), b(yielder);
     a.join();
     b.join();
-    const double ms = bench::ms_since(t0);
-    bench::json_line("fiber", o, iter)
-        .num("ms", ms)
-        .num("ns_per_switch", ms * 1e6 / static_cast<double>(2 * n))
-        .num("switches", 2 * n)
-        .str("check", "ok")
-        .print();
-    return true;
   });
 }
 
