@@ -245,12 +245,17 @@ auto go(runtime& rt, Function&& function, Arguments&&... arguments)
   return go(rt, fiber_options{}, std::forward<Function>(function), std::forward<Arguments>(arguments)...);
 }
 
-/// Starts a fiber on the current runtime (from a task or a fiber on one of its workers).
+/// Starts a fiber on the current runtime (from a task or a fiber on one of its workers). Throws
+/// usage_error on a thread that is not a worker: name the runtime there, go(rt, fn).
 template <class Function, class... Arguments>
   requires std::invocable<std::decay_t<Function>, std::decay_t<Arguments>...>
 auto go(fiber_options options, Function&& function, Arguments&&... arguments)
     -> join_handle<detail::fiber_result_t<Function, Arguments...>> {
-  return spawn(detail::make_fiber_task(options, std::forward<Function>(function), std::forward<Arguments>(arguments)...));
+  runtime* current = runtime::current();
+  if (current == nullptr)
+    throw usage_error("brigade: go(fn) called outside a runtime's worker thread; use go(runtime, fn) there");
+  return current->spawn(
+      detail::make_fiber_task(options, std::forward<Function>(function), std::forward<Arguments>(arguments)...));
 }
 template <class Function, class... Arguments>
   requires std::invocable<std::decay_t<Function>, std::decay_t<Arguments>...>

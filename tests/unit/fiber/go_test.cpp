@@ -391,6 +391,12 @@ TEST(fiber, a_pinned_fiber_stays_on_its_worker_through_every_kind_of_wait) {
 
 TEST(fiber, misuse_is_an_error) {
   EXPECT_FALSE(brigade::this_fiber::is_fiber());
+  try {
+    (void)brigade::go([] {});  // no runtime on this thread
+    FAIL() << "go() without a runtime returned";
+  } catch (const brigade::usage_error& error) {
+    EXPECT_NE(std::string(error.what()).find("go(runtime, fn)"), std::string::npos) << error.what();
+  }
   EXPECT_THROW(brigade::this_fiber::yield(), brigade::usage_error);
   EXPECT_THROW((void)brigade::this_fiber::id(), brigade::usage_error);
   brigade::runtime rt({.worker_threads = 1});
