@@ -116,10 +116,14 @@ TEST(fiber, a_sleeping_fiber_leaves_its_worker_to_others) {
   std::atomic<int> order{0};
   std::atomic<int> sleeper_done{0};
   std::atomic<int> runner_done{0};
+  std::atomic<bool> sleeping{false};
   auto sleeper = brigade::go(rt, [&] {
-    brigade::sleep_for(30ms);  // the thread form, on a fiber
+    sleeping = true;
+    brigade::sleep_for(200ms);  // the thread form, on a fiber
     sleeper_done = ++order;
   });
+  while (!sleeping) std::this_thread::sleep_for(1ms);
+  // The only worker is free while the sleeper sleeps: the runner goes first.
   auto runner = brigade::go(rt, [&] { runner_done = ++order; });
   sleeper.join();
   runner.join();
@@ -167,16 +171,19 @@ TEST(fiber, another_fiber_on_the_same_thread_cannot_unlock_a_fibers_mutex) {
 TEST(fiber, timed_receives_time_out_and_succeed_on_a_fiber) {
   brigade::runtime rt({.worker_threads = 1});
   auto [tx, rx] = brigade::make_channel<int>(0);
-  auto fiber = brigade::go(rt, [rx = std::move(rx)] {
+  std::atomic<bool> timed_out_once{false};
+  auto fiber = brigade::go(rt, [&timed_out_once, rx = std::move(rx)] {
     int value = 0;
     const auto started = std::chrono::steady_clock::now();
     EXPECT_EQ(rx.try_recv_for(value, 20ms), brigade::channel_status::timed_out);
     EXPECT_GE(std::chrono::steady_clock::now() - started, 20ms);
+    timed_out_once = true;
     EXPECT_EQ(rx.try_recv_for(value, 5s), brigade::channel_status::ok);
     return value;
   });
-  auto sender = brigade::go(rt, [tx = std::move(tx)] {
-    brigade::this_fiber::sleep_for(60ms);
+  auto sender = brigade::go(rt, [&timed_out_once, tx = std::move(tx)] {
+    while (!timed_out_once) brigade::this_fiber::sleep_for(1ms);  // only after the first timeout
+    brigade::this_fiber::sleep_for(10ms);                         // into the second wait
     tx.send(5);
   });
   sender.join();
@@ -217,22 +224,21 @@ TEST(fiber, abort_reaches_a_fiber_in_a_mutex_wait_and_in_a_sleep) {
 
 TEST(fiber, yield_lets_the_other_fiber_run_in_turn) {
   brigade::runtime rt({.worker_threads = 1});
-  std::vector<int> trace;
-  brigade::mutex trace_lock;  // one worker: only to please the reader
-  auto a = brigade::go(rt, [&] {
-    for (int i = 0; i < 3; ++i) {
-      trace.push_back(0);
-      brigade::this_fiber::yield();
-    }
-  });
-  auto b = brigade::go(rt, [&] {
-    for (int i = 0; i < 3; ++i) {
-      trace.push_back(1);
-      brigade::this_fiber::yield();
-    }
-  });
-  a.join();
-  b.join();
+  std::vector<int> trace;  // one worker: the fibers never run at once
+  // Both fibers are started from a task on the worker, so that both are queued before either
+  // runs (started from this thread, the first could finish its loop before the second exists).
+  rt.block_on([](std::vector<int>& out) -> brigade::task<void> {
+    auto yielder = [&out](int who) {
+      for (int i = 0; i < 3; ++i) {
+        out.push_back(who);
+        brigade::this_fiber::yield();
+      }
+    };
+    auto a = brigade::go(yielder, 0);
+    auto b = brigade::go(yielder, 1);
+    co_await a;
+    co_await b;
+  }(trace));
   ASSERT_EQ(trace.size(), 6u);
   for (std::size_t i = 1; i < trace.size(); ++i) EXPECT_NE(trace[i], trace[i - 1]) << "at " << i;
 }
@@ -307,7 +313,7 @@ TEST(fiber, a_fiber_in_a_raw_system_call_does_not_hold_up_the_others) {
   brigade::runtime rt({.worker_threads = 1});
   std::atomic<bool> blocked_returned{false};
   auto blocked = brigade::go(rt, [&] {
-    ::usleep(400'000);  // no brigade call: the worker is stuck here
+    ::usleep(1'000'000);  // no brigade call: the worker is stuck here
     blocked_returned = true;
   });
   std::this_thread::sleep_for(5ms);
