@@ -177,7 +177,7 @@ bool scheduler::check_liveness(std::vector<monitor_view>& last_look) noexcept {
       acted = true;
       work_waiting = true;
     }
-    if (w.deque.total_size_hint() != 0) {
+    if (w.deque.total_size_hint() != 0 || w.yielded_.size_hint() != 0) {
       stranded_in_deques = true;
       work_waiting = true;
     }
@@ -302,7 +302,7 @@ void begin_blocking(worker_hot& hot) noexcept {
   }
   if (w.private_forks) w.deque.publish();
   w.blocking_.store(true, seam::memory_order::release);
-  if (w.deque.size_hint() == 0 && sched.inject_.size_hint() == 0) return;
+  if (w.deque.size_hint() == 0 && w.yielded_.size_hint() == 0 && sched.inject_.size_hint() == 0) return;
   seam::full_fence();  // as inject: the pushes before the read of the idle word
   if (idle_word::wants_wake(sched.idle_.word().load(seam::memory_order::relaxed), sched.core_workers_))
     sched.notify_parked_worker();

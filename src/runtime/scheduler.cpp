@@ -9,7 +9,9 @@
 //                are popped without a fence and published as soon as some worker is idle.
 //   LIFO slot    per worker, the task it just woke (a join completing, later a channel hand-off);
 //                it runs next, while what it touches is in cache. Not stealable.
-//   inject       a global FIFO for tasks that come from outside the workers and for yielders.
+//   inject       a global FIFO for tasks that come from outside the workers.
+//   yield queue  per worker, a deque of public items only: tasks that yielded there, taken
+//                oldest first by the owner (after everything else) and by thieves.
 //   idle         which workers sleep and how many search (idle.hpp); decides whom to wake.
 //   registry     every spawned root task started and not finished, so that shutdown can
 //                destroy them (root_registry.hpp): a list per worker, one for outsiders.
@@ -32,8 +34,8 @@
 //      began) and its frame injected. Then the idle word is read and one parked worker is woken
 //      if none searches (with a fence first on the injection path only; see "Why no fence on a
 //      fork" in docs/ARCHITECTURE.md).
-//   P2 run loop (worker.cpp): LIFO slot (at most 16 in a row), deque pop, injection queue (also
-//      checked first every 61 tasks so it cannot starve), then search: become a searcher (at
+//   P2 run loop (worker.cpp): LIFO slot (at most 16 in a row), deque pop, injection queue, yield
+//      queue (the last two also checked first every 61 tasks so they cannot starve), then search: become a searcher (at
 //      most half the workers search at once), steal from random victims, then the injection
 //      queue (a batch of about half a victim's deque). A searcher that finds work stops
 //      searching; if it was the last, it wakes another.
@@ -196,6 +198,18 @@ void scheduler::inject(void* task) {
     notify_parked_worker();
 }
 
+void scheduler::push_yielded(worker& self, void* task) {
+  self.yielded_.push(task);
+  // As offer_work, no fence before reading the idle word: this worker is running and takes its
+  // yielded tasks before it parks, so a missed sleeper costs parallelism, never progress.
+  if (idle_word::wants_wake(idle_.word().load(seam::memory_order::relaxed), core_workers_)) [[unlikely]]
+    notify_parked_worker();
+}
+
+void yield_task(worker_hot& worker, std::coroutine_handle<> task) {
+  worker.owner->push_yielded(static_cast<detail::worker&>(worker), task.address());
+}
+
 void scheduler::schedule_pinned(std::uint32_t index, void* task) {
   worker& home = *workers_[index];
   home.pinned_.push(task);
@@ -320,6 +334,7 @@ void scheduler::empty_queues() noexcept {
     if (lifo_task != nullptr && w->lifo.claim.load(seam::memory_order::relaxed) == 0) cancel_if_root_start(lifo_task);
     w->lifo.claim.store(0, seam::memory_order::relaxed);
     while (void* entry = w->deque.pop()) cancel_if_root_start(entry);
+    while (void* entry = w->yielded_.steal()) cancel_if_root_start(entry);
     void* pinned = nullptr;
     while (w->pinned_.pop_batch(&pinned, 1) != 0) cancel_if_root_start(pinned);
   }
@@ -345,7 +360,7 @@ runtime_stats scheduler::stats() const {
     s.steals = w->counters.steals.load(seam::memory_order::relaxed);
     s.private_steals = w->counters.private_steals.load(seam::memory_order::relaxed);
     s.parks = w->counters.parks.load(seam::memory_order::relaxed);
-    s.queue_depth = w->deque.total_size_hint();
+    s.queue_depth = w->deque.total_size_hint() + w->yielded_.size_hint();
     result.workers.push_back(s);
   }
   result.lifo_steals = lifo_steals_.load(seam::memory_order::relaxed);

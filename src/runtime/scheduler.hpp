@@ -62,6 +62,12 @@ struct alignas(cache_line_size) worker : worker_hot {
   const worker* rescue_victim_ = nullptr;
   std::uint32_t rescue_victim_bottom_ = 0;
   std::uint64_t rescue_watch_since_ = 0;
+  // Tasks that yielded on this worker (yield_now, this_fiber::yield): this worker pushes them
+  // (public, never private) and takes them oldest first with the thieves' protocol, after all its
+  // other work and at every injection-queue check (next_local_task); searching workers steal
+  // them as they steal deques. No lock and one claim per yield, where the injection queue took
+  // a lock twice and a full fence.
+  work_stealing_deque yielded_;
   // Tasks pinned to this worker (a pinned fiber's driver, fiber/go.hpp): any thread pushes, only
   // this worker takes them (next_local_task, and park before it sleeps); nobody steals them.
   inject_queue pinned_;
@@ -103,6 +109,8 @@ class scheduler {
   void finish_root(join_state& record, worker_hot& here) noexcept;
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }
   void inject(void* task);
+  /// Queues `task`, which yielded on worker `self` (its own thread), behind self's other work.
+  void push_yielded(worker& self, void* task);
   bool notify_parked_worker() noexcept;  // true if it woke one
   /// Queues `task` for worker `index` alone, and wakes it if it sleeps (scheduler_hooks.hpp).
   void schedule_pinned(std::uint32_t index, void* task);
@@ -141,6 +149,12 @@ class scheduler {
     return take_pinned_slowly(self);
   }
   [[gnu::noinline]] static void* take_pinned_slowly(worker& self);
+  /// The oldest task that yielded on this worker, or nullptr (also when a thief is taking some
+  /// at this moment: the loop looks again before it parks).
+  BRIGADE_ALWAYS_INLINE static void* take_yielded(worker& self) noexcept {
+    if (self.yielded_.size_hint() == 0) return nullptr;
+    return self.yielded_.steal();
+  }
   void park(worker& self);
   bool work_visible() const noexcept;
   void leave_searching(worker& self) noexcept;

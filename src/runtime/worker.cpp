@@ -5,8 +5,10 @@
 // bounds prevent that: after 16 tasks in a row from the LIFO slot, the slot's task goes to the
 // injection queue (behind everything else) if anything else waits; and every 61st task is taken from the injection
 // queue first (61, a prime, as in Go and Tokio, so it does not fall into step with a program's
-// own period). Thieves take the oldest work from the top of the deques, so nothing waits for
-// the owner alone while another worker is free.
+// own period), or else from the pinned queue, or else from the yield queue. A task that yielded
+// waits behind everything else ready here, but at most for the next such check. Thieves take the
+// oldest work from the top of the deques and yield queues, so nothing waits for the owner alone
+// while another worker is free.
 #include <array>
 
 #include "brigade/detail/wait_list.hpp"
@@ -91,6 +93,7 @@ void* scheduler::next_local_task(worker& self) {
     // once, and must not keep the injected work waiting.
     if (void* task = take_from_inject(self)) return task;
     if (void* task = take_pinned(self)) return task;
+    if (void* task = take_yielded(self)) return task;
   }
   if (void* task = take_lifo(self)) {
     if (++self.lifo_streak_ <= max_lifo_streak) return task;
@@ -109,7 +112,8 @@ void* scheduler::next_local_task(worker& self) {
   self.lifo_streak_ = 0;
   if (void* task = pop_local(self)) return task;
   if (void* task = take_pinned(self)) return task;
-  return take_from_inject(self);
+  if (void* task = take_from_inject(self)) return task;
+  return take_yielded(self);
 }
 
 void* scheduler::take_pinned_slowly(worker& self) {
@@ -163,8 +167,10 @@ void* scheduler::search_for_work(worker& self) {
       worker& victim = *workers_[(start + i) % count];
       if (&victim == &self) continue;
       if (std::size_t taken = victim.deque.steal_batch(batch.data(), batch.size())) return keep(taken);
+      if (std::size_t taken = victim.yielded_.steal_batch(batch.data(), batch.size())) return keep(taken);
     }
     if (void* task = take_from_inject(self)) return task;
+    if (void* task = take_yielded(self)) return task;  // a thief held its queue when the loop looked
     // Nothing to steal: look at the reactor instead of only spinning (Go's findrunnable polls
     // the network the same way), on the first round and every eighth, when descriptors are
     // registered and nobody holds the driver. What it wakes lands on this worker's queues.
@@ -210,7 +216,7 @@ bool scheduler::work_visible() const noexcept {
   // Private tasks count: their owner may be stuck, and a woken searcher takes them (P8).
   const std::uint32_t count = span();
   for (std::uint32_t i = 0; i < count; ++i)
-    if (workers_[i]->deque.total_size_hint() != 0) return true;
+    if (workers_[i]->deque.total_size_hint() != 0 || workers_[i]->yielded_.size_hint() != 0) return true;
   return false;
 }
 

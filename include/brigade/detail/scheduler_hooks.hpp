@@ -105,6 +105,10 @@ inline void set_current_worker(worker_hot* worker) noexcept { this_thread_worker
 /// Slow paths, in src/runtime/.
 void notify_parked_worker(scheduler& sched) noexcept;
 void inject(scheduler& sched, std::coroutine_handle<> task);
+/// Queues `task`, which yielded on `worker` (the calling thread's), behind the worker's other
+/// ready work: the worker takes it after its deque, pinned and injected tasks (and at every
+/// 61-task check of the injection queue); an idle worker may steal it.
+void yield_task(worker_hot& worker, std::coroutine_handle<> task);
 /// Makes `task` runnable on worker `worker_index` of `sched` only (a pinned fiber's driver): it
 /// is never stolen, and the worker is woken if it sleeps. The worker takes it after its local
 /// work, or within inject_check_interval tasks when it is busy.

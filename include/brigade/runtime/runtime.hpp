@@ -107,7 +107,7 @@ struct worker_stats {
   std::uint64_t private_steals = 0;  // of those steals, the ones that had to take tasks another
                                      // worker kept private too long (it was busy or blocked)
   std::uint64_t parks = 0;       // times it went to sleep for lack of work
-  std::int64_t queue_depth = 0;  // tasks in its deque now
+  std::int64_t queue_depth = 0;  // tasks in its deque and yielded on it, now
 };
 
 struct runtime_stats {

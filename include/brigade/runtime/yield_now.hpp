@@ -3,9 +3,10 @@
 //
 //   while (busy) { step(); co_await brigade::yield_now(); }
 //
-// The task goes to the back of the runtime's injection queue (behind the work already queued, and
-// where any worker can take it), so a task that yields in a loop cannot starve the others even on
-// a one-worker runtime. It is a cancellation point: if the task's scope (or an enclosing one) was
+// The task goes to the back of its worker's yield queue: the worker runs it after the work already
+// queued there and in the runtime's injection queue (and takes the oldest yielded task at least
+// every 61st task, so a busy worker cannot starve it), and an idle worker may steal it. So a task
+// that yields in a loop cannot starve the others, even on a one-worker runtime. It is a cancellation point: if the task's scope (or an enclosing one) was
 // asked to stop, it throws task_cancelled when it resumes.
 // Resumes on: any worker of the same runtime. Must be awaited inside a task on a runtime.
 #pragma once
@@ -28,7 +29,7 @@ struct [[nodiscard("co_await yield_now() to yield")]] yield_awaiter {
     detail::worker_hot* worker = detail::current_worker();
     if (worker == nullptr)
       throw usage_error("brigade: yield_now() awaited outside a runtime's worker thread");
-    detail::inject(*worker->owner, self);
+    detail::yield_task(*worker, self);
   }
   void await_resume() const {
     if (scope != nullptr && scope->stop_requested())

@@ -177,6 +177,79 @@ TEST(liveness, a_worker_blocked_in_a_system_call_gets_a_compensating_worker) {
   ::close(pipe_ends[1]);
 }
 
+// A task that yielded sits in its worker's yield queue, behind whatever that worker runs next.
+// When that is a long computation or a blocking system call, the yielded task must run
+// elsewhere: stolen by a parked worker that the monitor wakes, or by a compensating worker.
+brigade::task<void> wait_then_compute(brigade::event& go, std::atomic<bool>& parked, std::atomic<bool>& yielder_ran,
+                                      std::atomic<bool>& saw_it) {
+  parked = true;
+  co_await go.wait_async();  // woken into the setter's LIFO slot: its worker runs this next
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!yielder_ran.load() && std::chrono::steady_clock::now() < deadline) {
+  }
+  saw_it = yielder_ran.load();
+}
+
+brigade::task<void> wake_then_yield(brigade::event& go, std::atomic<bool>& ran) {
+  go.set();                         // the computer goes to this worker's LIFO slot
+  co_await brigade::yield_now();    // this task goes to the worker's yield queue, behind it
+  ran = true;
+}
+
+TEST(liveness, a_task_that_yielded_behind_a_long_computation_runs_on_another_worker) {
+  brigade::runtime rt({.worker_threads = 2});
+  brigade::event go;
+  std::atomic<bool> parked{false}, ran{false}, seen{false};
+  auto computer = rt.spawn(wait_then_compute(go, parked, ran, seen));
+  ASSERT_TRUE(eventually(parked));
+  ASSERT_TRUE(brigade_test::until_workers_parked(rt, 2));
+  auto yielder = rt.spawn(wake_then_yield(go, ran));
+  expect_both_finish(computer, yielder, "the computation or the yielded task did not finish");
+  EXPECT_TRUE(seen.load()) << "the yielded task ran only after the computation gave up";
+}
+
+brigade::task<void> yield_then_write(std::atomic<bool>& yielded, int fd) {
+  yielded = true;
+  co_await brigade::yield_now();  // behind the reader, which the only worker runs next
+  const char byte = 'x';
+  (void)::write(fd, &byte, 1);
+}
+
+brigade::task<void> spawn_reader_then_yield_then_write(int read_fd, int write_fd, std::atomic<bool>& yielded,
+                                                       brigade::join_handle<void>& reader) {
+  reader = brigade::spawn([](int fd) -> brigade::task<void> {
+    char byte = 0;
+    (void)::read(fd, &byte, 1);  // blocks the only worker in the kernel
+    co_return;
+  }(read_fd));
+  co_await yield_then_write(yielded, write_fd);
+}
+
+TEST(liveness, a_task_that_yielded_behind_a_blocking_system_call_runs_on_a_compensating_worker) {
+  int pipe_ends[2];
+  ASSERT_EQ(::pipe(pipe_ends), 0);
+  {
+    brigade::runtime rt({.worker_threads = 1});
+    std::atomic<bool> yielded{false};
+    brigade::join_handle<void> reader;
+    auto writer = rt.spawn(spawn_reader_then_yield_then_write(pipe_ends[0], pipe_ends[1], yielded, reader));
+    ASSERT_TRUE(eventually(yielded));
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!writer.is_finished() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    const bool finished = writer.is_finished();
+    if (!finished) {
+      const char byte = 'x';
+      (void)::write(pipe_ends[1], &byte, 1);  // unblocks the reader, so that the runtime can shut down
+    }
+    ASSERT_TRUE(finished) << "the yielded writer never ran while the reader blocked the only worker";
+    writer.join();
+    reader.join();
+    EXPECT_GE(rt.stats().compensating_workers_started, 1u);
+  }
+  ::close(pipe_ends[0]);
+  ::close(pipe_ends[1]);
+}
+
 brigade::task<int> block_until(std::atomic<bool>& flag) {
   co_return brigade::block_in_place([&flag] {
     const auto deadline = std::chrono::steady_clock::now() + 5s;

@@ -448,6 +448,62 @@ TEST(yield_now, lets_other_tasks_run_on_a_single_worker) {
   EXPECT_GE(switches, 4);
 }
 
+
+// Where a yielded task waits: behind the worker's own queued tasks and the injection queue.
+brigade::task<void> append(std::vector<std::string>& log, std::string entry) {
+  log.push_back(std::move(entry));
+  co_return;
+}
+
+brigade::task<std::vector<std::string>> yield_behind_local_and_injected_work(brigade::runtime& rt) {
+  std::vector<std::string> log;
+  auto local_a = brigade::spawn(append(log, "local"));  // this worker's deque
+  auto local_b = brigade::spawn(append(log, "local"));
+  brigade::join_handle<void> injected;
+  std::thread([&] { injected = rt.spawn(append(log, "injected")); }).join();  // the injection queue
+  co_await brigade::yield_now();
+  log.push_back("yielder");
+  co_await local_a;
+  co_await local_b;
+  co_await injected;
+  co_return log;
+}
+
+TEST(yield_now, runs_after_the_workers_queued_tasks_and_the_injected_ones) {
+  brigade::runtime rt({.worker_threads = 1});
+  const auto log = rt.block_on(yield_behind_local_and_injected_work(rt));
+  EXPECT_EQ(log, (std::vector<std::string>{"local", "local", "injected", "yielder"}));
+}
+
+// A worker whose deque never runs dry still takes its oldest yielded task at every 61st task.
+brigade::task<void> link(int remaining, std::atomic<int>& links_run) {
+  links_run.fetch_add(1);
+  if (remaining > 0) brigade::spawn(link(remaining - 1, links_run)).detach();  // the deque's next task
+  co_return;
+}
+
+brigade::task<void> yield_once(std::atomic<int>& links_run, std::atomic<int>& links_before_resuming) {
+  co_await brigade::yield_now();
+  links_before_resuming = links_run.load();
+}
+
+brigade::task<int> yield_beside_an_endless_chain() {
+  constexpr int chain_length = 10'000;
+  std::atomic<int> links_run{0}, links_before_resuming{-1};
+  auto yielder = brigade::spawn(yield_once(links_run, links_before_resuming));
+  co_await brigade::yield_now();  // the yielder runs and yields: it is behind this task now
+  brigade::spawn(link(chain_length, links_run)).detach();
+  co_await yielder;
+  while (links_run.load() <= chain_length) co_await brigade::yield_now();  // the links use links_run
+  co_return links_before_resuming.load();
+}
+
+TEST(yield_now, a_yielded_task_runs_within_61_tasks_on_a_worker_that_never_runs_dry) {
+  brigade::runtime rt({.worker_threads = 1});
+  const int links_before = rt.block_on(yield_beside_an_endless_chain());
+  EXPECT_GE(links_before, 0);
+  EXPECT_LE(links_before, 2 * 61) << "the yielded task waited for the chain instead of its turn";
+}
 }  // namespace
 
 namespace {
