@@ -260,16 +260,19 @@ void scheduler::start_compensating_worker() noexcept {
     w.active_.store(true, seam::memory_order::release);
     std::uint32_t covered = worker_span_.load(seam::memory_order::relaxed);
     if (covered < i + 1) worker_span_.store(static_cast<std::uint32_t>(i + 1), seam::memory_order::release);
+    // Counted before the thread starts: what it runs may finish, and be seen, before this thread
+    // would get to count it afterwards.
+    compensations_.fetch_add(1, seam::memory_order::relaxed);
     try {
       w.thread_ = seam::thread([this, &w] {
         run_worker(w);
         w.active_.store(false, seam::memory_order::release);  // its last act
       });
     } catch (...) {
+      compensations_.fetch_sub(1, seam::memory_order::relaxed);
       w.active_.store(false, seam::memory_order::release);
       return;
     }
-    compensations_.fetch_add(1, seam::memory_order::relaxed);
     return;
   }
 }

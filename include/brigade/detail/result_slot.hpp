@@ -44,6 +44,14 @@ class result_slot {
   bool has_error() const noexcept { return kind_ == kind::error; }
   const std::exception_ptr& error() const noexcept { return error_; }
 
+  /// The value, left in place (for several readers). Precondition: has_value().
+  const std::remove_reference_t<T>& value() const noexcept {
+    if constexpr (std::is_reference_v<T>)
+      return *value_;
+    else
+      return value_;
+  }
+
   /// Moves the value out, or rethrows the error. Precondition: !empty().
   T take() {
     if (kind_ == kind::error) std::rethrow_exception(error_);
