@@ -362,7 +362,7 @@ bool send_blocking_on(channel_core<T>& core, T& value, std::stop_token token,
   thread_waiter party;
   channel_waiter operation;
   thread_stop_registration registration(token);
-  if (!registration.arm(core.send_cancel_target(), operation)) throw_wait_cancelled("sender::send");
+  if (!registration.arm(core.send_cancel_target(), operation, true)) throw_wait_cancelled("sender::send");
   bool stopped = false;
   core.prepare_room();
   {
@@ -370,7 +370,7 @@ bool send_blocking_on(channel_core<T>& core, T& value, std::stop_token token,
     const channel_attempt attempt = core.try_send_locked(value, to_wake);
     if (attempt == channel_attempt::closed) throw channel_closed(core.send_failure_message_locked());
     if (attempt == channel_attempt::would_block) {
-      stopped = registration.stop_requested_locked();
+      stopped = !registration.bind_unless_stopped(operation);
       if (!stopped) {
         operation.party = &party;
         operation.slot = &value;
@@ -404,12 +404,12 @@ std::optional<T> receive_blocking_on(channel_core<T>& core, std::stop_token toke
   thread_waiter party;
   channel_waiter operation;
   thread_stop_registration registration(token);
-  if (!registration.arm(core.receive_cancel_target(), operation)) throw_wait_cancelled("receiver::recv");
+  if (!registration.arm(core.receive_cancel_target(), operation, true)) throw_wait_cancelled("receiver::recv");
   bool stopped = false;
   {
     std::lock_guard guard(core.lock());
     if (core.try_receive_locked(value, to_wake) == channel_attempt::would_block) {
-      stopped = registration.stop_requested_locked();
+      stopped = !registration.bind_unless_stopped(operation);
       if (!stopped) {
         operation.party = &party;
         operation.slot = &value;

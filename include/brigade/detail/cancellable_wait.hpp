@@ -239,13 +239,15 @@ class thread_stop_registration {
   ~thread_stop_registration() { disarm(); }
 
   /// Before the primitive's lock; `parked` is the thread's waiter (alive until disarm()).
-  /// Returns false when a stop was requested already (nothing armed).
-  bool arm(cancel_target& target, waiter& parked) {
+  /// Returns false when a stop was requested already (nothing armed). `binds_under_lock`: the
+  /// primitive calls bind_unless_stopped(parked) under its lock right before it queues `parked`
+  /// on the list of `target`, and `target`'s primitive calls retire_cancel_targets when
+  /// destroyed; a fiber's wait may then use its driver's park slot (no locked instruction).
+  bool arm(cancel_target& target, waiter& parked, bool binds_under_lock = false) {
     if (fiber_core* fiber = current_fiber()) [[unlikely]] {
-      // A callback registration that names `parked` at once, not the park slot: the thread forms
-      // do not all bind their waiter under the lock (the slot's canceller needs that), and join
-      // and select park where the slot cannot name them.
-      if (!fiber_.arm(fiber_scope_word(*fiber), target, false, &parked)) return false;
+      // Otherwise a callback registration that names `parked` at once: join and select park
+      // where the slot cannot name them, and some thread forms do not bind under the lock.
+      if (!fiber_.arm(fiber_scope_word(*fiber), target, binds_under_lock, &parked)) return false;
     }
     if (!token_.stop_possible()) return true;
     if (token_.stop_requested()) return false;

@@ -90,7 +90,7 @@ bool wait_blocking_on(Gate& gate, std::stop_token token = {},
   thread_waiter waiter;
   thread_stop_registration registration(token);
   park_result result = park_result::cancelled;
-  if (registration.arm(gate.cancel_target(), waiter)) result = gate.enqueue(waiter, registration);
+  if (registration.arm(gate.cancel_target(), waiter, true)) result = gate.enqueue(waiter, registration);
   bool timed_out = false;
   if (result == park_result::parked) timed_out = wait_or_withdraw_at(waiter, waiter, gate.cancel_target(), deadline);
   registration.disarm();
