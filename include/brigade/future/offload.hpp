@@ -23,6 +23,7 @@
 #include "brigade/future/thread_pool.hpp"
 #include "brigade/runtime/errors.hpp"
 #include "brigade/runtime/task.hpp"
+#include "brigade/runtime/waiter.hpp"
 
 namespace brigade {
 
@@ -47,6 +48,8 @@ task<offload_result_t<Function, Arguments...>> offload_async(thread_pool& pool, 
 /// and returns its result. On a runtime's worker thread outside a fiber, use offload_async.
 template <class Function, class... Arguments>
 offload_result_t<Function, Arguments...> offload(thread_pool& pool, Function&& function, Arguments&&... arguments) {
+  // Refused before anything is submitted, whether or not the job would finish in time.
+  detail::refuse_blocking_on_worker("brigade::offload() (use co_await offload_async() in a task)");
   auto job = pool.submit(std::forward<Function>(function), std::forward<Arguments>(arguments)...);
   try {
     job.wait();

@@ -7,6 +7,7 @@
 namespace brigade::tool {
 
 const chapter& million_helpers_chapter();         // chapters/million_helpers.cpp
+const chapter& the_chefs_chapter();               // chapters/the_chefs.cpp
 const chapter& the_worker_pool_chapter();         // chapters/the_worker_pool.cpp
 const chapter& the_race_chapter();                // chapters/the_race.cpp
 const chapter& the_ledger_chapter();              // chapters/the_ledger.cpp

@@ -11,6 +11,7 @@ std::span<const chapter* const> chapters() {
   // The tour's order: the essays' own, from cheap helpers to the tools that catch races.
   static const chapter* const all[] = {
       &million_helpers_chapter(),
+      &the_chefs_chapter(),
       &the_worker_pool_chapter(),
       &the_race_chapter(),
       &the_ledger_chapter(),
