@@ -164,7 +164,12 @@ scheduler::scheduler(runtime& owner, runtime_options options)
   }
 }
 
-scheduler::~scheduler() = default;
+scheduler::~scheduler() {
+  // A thread outside the workers that made a task runnable (inject, schedule_pinned) may still
+  // be inside this scheduler while that task ran, finished, and its joiner destroyed the runtime
+  // (a thread pool job settling a future that a task awaits): wait for it to leave.
+  while (outside_wakers_.load(seam::memory_order::acquire) != 0) seam::spin_pause();
+}
 
 void scheduler::submit_root(join_state& record) {
   worker_hot* self = current_worker();
@@ -190,6 +195,7 @@ void scheduler::finish_root(join_state& record, worker_hot& here) noexcept {
 }
 
 void scheduler::inject(void* task) {
+  const outside_waker_guard guard(*this);
   inject_.push(task);
   // Unlike offer_work: the push must be ordered before reading the idle word.
   seam::full_fence();
@@ -211,6 +217,7 @@ void yield_task(worker_hot& worker, std::coroutine_handle<> task) {
 }
 
 void scheduler::schedule_pinned(std::uint32_t index, void* task) {
+  const outside_waker_guard guard(*this);
   worker& home = *workers_[index];
   home.pinned_.push(task);
   if (current_worker() == &home) return;  // it looks before it runs out of work or parks

@@ -200,6 +200,30 @@ class scheduler {
   blocking_pool blocking_;
   std::unique_ptr<reactor> reactor_;
   seam::atomic<bool> shutting_down_{false};
+  // Threads other than this scheduler's workers inside inject or schedule_pinned now: the task
+  // they made runnable may finish and its runtime be destroyed before they return, so the
+  // destructor waits for this to be zero. The increment is relaxed: it is sequenced before the
+  // push, which happens before the task runs, so a joiner that destroys the runtime sees it.
+  seam::atomic<std::uint32_t> outside_wakers_{0};
+  class outside_waker_guard {
+   public:
+    explicit outside_waker_guard(scheduler& owner) noexcept
+        : owner_(is_outsider(owner) ? &owner : nullptr) {
+      if (owner_ != nullptr) owner_->outside_wakers_.fetch_add(1, seam::memory_order::relaxed);
+    }
+    ~outside_waker_guard() {
+      if (owner_ != nullptr) owner_->outside_wakers_.fetch_sub(1, seam::memory_order::release);
+    }
+    outside_waker_guard(const outside_waker_guard&) = delete;
+    outside_waker_guard& operator=(const outside_waker_guard&) = delete;
+
+   private:
+    static bool is_outsider(const scheduler& owner) noexcept {
+      const worker_hot* self = current_worker();
+      return self == nullptr || self->owner != &owner;
+    }
+    scheduler* owner_;
+  };
 
   // Roots started and not finished: one list per worker, one for roots spawned from outside.
   root_registry registry_;
