@@ -115,6 +115,13 @@ void settle_with(state_reference<future_state<Target>>& target, Produce&& produc
 template <class Executor>
 using stored_executor = std::conditional_t<std::is_lvalue_reference_v<Executor>, std::remove_reference_t<Executor>*,
                                            std::decay_t<Executor>>;
+template <class Executor>
+stored_executor<Executor&&> store_executor(Executor&& where) noexcept {
+  if constexpr (std::is_lvalue_reference_v<Executor&&>)
+    return &where;
+  else
+    return std::move(where);
+}
 template <class Stored>
 auto& executor_of(Stored& stored) noexcept {
   if constexpr (std::is_pointer_v<Stored>)

@@ -128,7 +128,7 @@ class [[nodiscard("a future holds a result or an error: get() it, co_await it, o
     auto source = checked_state();
     return future<next>(detail::attach_link<next>(
         source, detail::then_step<access, T, next>(std::move(function)),
-        detail::stored_executor<Executor&&>(stored(std::forward<Executor>(where)))));
+        detail::store_executor(std::forward<Executor>(where))));
   }
   /// Recovers from an error of type Exception (or from any, with the default: `function` then
   /// takes the std::exception_ptr). Its result, of type T (or a future<T>), replaces the error.
@@ -142,7 +142,7 @@ class [[nodiscard("a future holds a result or an error: get() it, co_await it, o
     auto source = checked_state();
     return future<T>(detail::attach_link<T>(
         source, detail::catch_step<access, Exception, T>(std::move(function)),
-        detail::stored_executor<Executor&&>(stored(std::forward<Executor>(where)))));
+        detail::store_executor(std::forward<Executor>(where))));
   }
   /// Runs `action()` once the future settles, either way; the outcome passes on (or what action
   /// threw replaces it).
@@ -155,7 +155,7 @@ class [[nodiscard("a future holds a result or an error: get() it, co_await it, o
   future<T> finally(Executor&& where, Action action) && {
     auto source = checked_state();
     return future<T>(detail::attach_link<T>(source, detail::finally_step<access, T>(std::move(action)),
-                                            detail::stored_executor<Executor&&>(stored(std::forward<Executor>(where)))));
+                                            detail::store_executor(std::forward<Executor>(where))));
   }
 
  private:
@@ -178,13 +178,6 @@ class [[nodiscard("a future holds a result or an error: get() it, co_await it, o
   detail::state_reference<state_type> checked_state() {
     checked();
     return std::move(state_);
-  }
-  template <class Executor>
-  static auto stored(Executor&& where) noexcept {
-    if constexpr (std::is_lvalue_reference_v<Executor&&>)
-      return &where;
-    else
-      return std::move(where);
   }
 
   class awaiter {

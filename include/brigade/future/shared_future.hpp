@@ -69,7 +69,7 @@ class shared_future {
     using next = typename detail::flattened<std::remove_cvref_t<produced>>::type;
     return detail::future_access::make<next>(detail::attach_link<next>(
         state_reference(), detail::then_step<access, T, next>(std::move(function)),
-        detail::stored_executor<Executor&&>(stored(std::forward<Executor>(where)))));
+        detail::store_executor(std::forward<Executor>(where))));
   }
   template <class Exception = std::exception_ptr, class Function>
   future<T> catch_error(Function function) const {
@@ -98,13 +98,6 @@ class shared_future {
   static reference read(state_type& state) {
     if (state.result().has_error()) std::rethrow_exception(state.result().error());
     if constexpr (!std::is_void_v<T>) return state.result().value();
-  }
-  template <class Executor>
-  static auto stored(Executor&& where) noexcept {
-    if constexpr (std::is_lvalue_reference_v<Executor&&>)
-      return &where;
-    else
-      return std::move(where);
   }
 
   class awaiter {
