@@ -341,12 +341,7 @@ chapter_result run(tour_context& ctx) {
       "its read and took nothing with it. retry() pauses with the same timers, so an abort or an "
       "enclosing timeout ends the retries even in the middle of a pause.");
 
-  if (!failures.empty()) {
-    ctx.gap();
-    for (const std::string& f : failures) ctx.paragraph(fmt::format("FAILED: {}.", f));
-    return chapter_result::failed;
-  }
-  return chapter_result::passed;
+  return ctx.verdict(failures);
 }
 
 }  // namespace

@@ -190,12 +190,7 @@ chapter_result run(tour_context& ctx) {
       "chefs on this machine's cores the speedup is bounded by the cores, not the chefs. The "
       "missing file's exception travelled in its ticket to the get() that asked for it.");
 
-  if (!failures.empty()) {
-    ctx.gap();
-    for (const std::string& f : failures) ctx.paragraph(fmt::format("FAILED: {}.", f));
-    return chapter_result::failed;
-  }
-  return chapter_result::passed;
+  return ctx.verdict(failures);
 }
 
 }  // namespace

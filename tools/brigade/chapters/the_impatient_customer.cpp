@@ -714,12 +714,7 @@ chapter_result run(tour_context& ctx) {
         "rival is a second kitchen.");
   }
 
-  if (!failures.empty()) {
-    ctx.gap();
-    for (const std::string& f : failures) ctx.paragraph(fmt::format("FAILED: {}.", f));
-    return chapter_result::failed;
-  }
-  return chapter_result::passed;
+  return ctx.verdict(failures);
 }
 
 }  // namespace

@@ -464,12 +464,7 @@ chapter_result run(tour_context& ctx) {
         fmt::format("{} transfers completed and {} were refused, but {} were attempted", completed,
                     refused, attempted));
   if (audits == 0) failures.push_back("no audit ran");
-  if (!failures.empty()) {
-    ctx.gap();
-    for (const std::string& f : failures) ctx.paragraph("FAILED: " + f + ".");
-    return chapter_result::failed;
-  }
-  return chapter_result::passed;
+  return ctx.verdict(failures);
 }
 
 }  // namespace

@@ -334,7 +334,7 @@ chapter_result run(tour_context& ctx) {
 
   std::vector<std::string> failures;
   const auto note = [&](const std::string& what, const pool_result& r) {
-    if (!r.all_passed) failures.push_back(what);
+    if (!r.all_passed) failures.push_back(fmt::format("{}: a page was lost, delivered twice or wrong", what));
   };
 
   ctx.paragraph(
@@ -381,13 +381,7 @@ chapter_result run(tour_context& ctx) {
       "and the essay's len(urls) lets it send every job at once.",
       group_digits(job_count), group_digits(job_count), rt.worker_count(), job_capacity));
 
-  if (!failures.empty()) {
-    ctx.gap();
-    for (const std::string& f : failures)
-      ctx.paragraph(fmt::format("FAILED: {}: a page was lost, delivered twice or wrong.", f));
-    return chapter_result::failed;
-  }
-  return chapter_result::passed;
+  return ctx.verdict(failures);
 }
 
 }  // namespace

@@ -41,4 +41,11 @@ void tour_context::fact(std::string_view label, std::string_view value) const {
 
 void tour_context::gap() const { std::fputc('\n', stdout); }
 
+chapter_result tour_context::verdict(const std::vector<std::string>& failures) const {
+  if (failures.empty()) return chapter_result::passed;
+  gap();
+  for (const std::string& failure : failures) paragraph(fmt::format("FAILED: {}.", failure));
+  return chapter_result::failed;
+}
+
 }  // namespace brigade::tool

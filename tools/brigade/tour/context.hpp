@@ -5,7 +5,11 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "tour/chapter.hpp"
 
 namespace brigade::tool {
 
@@ -31,6 +35,10 @@ class tour_context {
 
   // A blank line.
   void gap() const;
+
+  // The chapter's verdict from the checks that failed (each a phrase, "FAILED: <phrase>." is
+  // printed): passed when there are none.
+  chapter_result verdict(const std::vector<std::string>& failures) const;
 
  private:
   tour_options options_;
