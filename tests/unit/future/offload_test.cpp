@@ -4,12 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <stop_token>
 #include <thread>
+#include <vector>
 
+#include "brigade/chan/channel.hpp"
 #include "brigade/fiber/go.hpp"
 #include "brigade/runtime/runtime.hpp"
 #include "brigade/time/timeout.hpp"
@@ -35,6 +38,57 @@ TEST(offload, a_task_offloads_cpu_work_and_resumes_on_its_runtime) {
   long result = 0;
   EXPECT_TRUE(rt.block_on(offload_and_come_back(pool, rt, result)));
   EXPECT_EQ(result, 500'500);
+}
+
+// The hybrid's shape: a front end spawns one task per job; each task offloads (or awaits a local
+// task that is destroyed before the end) and ends on a channel send. Every task must finish: the
+// results channel closes only when the last task's sender is gone. Built with clang-16 -O2 while
+// clang could elide task frames, the tasks never finished and the second runtime of this test hung
+// on frames freed twice (tests/unit/runtime/task_elision_test.cpp has the reduced case).
+struct hybrid_result {
+  int id = 0;
+  long value = 0;
+};
+
+brigade::task<long> doubled(long x) { co_return 2 * x; }
+
+brigade::task<void> hybrid_handler(int id, brigade::thread_pool* pool, brigade::sender<hybrid_result> results) {
+  long value = 0;
+  if (pool != nullptr) {
+    value = co_await brigade::offload_async(*pool, sum_to, static_cast<long>(id));
+  } else {
+    auto child = doubled(id);
+    value = co_await std::move(child);
+  }
+  co_await results.send_async(hybrid_result{id, value});
+}
+
+brigade::task<void> hybrid_front_end(brigade::receiver<int> jobs, brigade::thread_pool* pool,
+                                     brigade::sender<hybrid_result> results) {
+  while (auto id = co_await jobs.recv_async()) brigade::spawn(hybrid_handler(*id, *id % 2 == 0 ? pool : nullptr, results)).detach();
+}
+
+TEST(offload, every_task_of_a_front_end_that_offloads_finishes) {
+  brigade::thread_pool pool(2);
+  for (std::size_t workers : {1U, 2U}) {
+    brigade::runtime rt({.worker_threads = workers});
+    for (int capacity : {0, 1, 64}) {
+      constexpr int job_count = 200;
+      auto [jobs_tx, jobs_rx] = brigade::make_channel<int>(16);
+      auto [results_tx, results_rx] = brigade::make_channel<hybrid_result>(static_cast<std::size_t>(capacity));
+      rt.spawn(hybrid_front_end(std::move(jobs_rx), &pool, std::move(results_tx))).detach();
+      for (int id = 0; id < job_count; ++id) jobs_tx.send(id);
+      jobs_tx = {};
+      std::vector<int> seen(job_count, 0);
+      int wrong = 0;
+      for (hybrid_result r : results_rx) {  // ends when every handler has returned
+        ++seen.at(static_cast<std::size_t>(r.id));
+        if (r.value != (r.id % 2 == 0 ? sum_to(r.id) : 2L * r.id)) ++wrong;
+      }
+      EXPECT_EQ(wrong, 0);
+      EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), job_count) << workers << " workers, capacity " << capacity;
+    }
+  }
 }
 
 TEST(offload, a_fiber_offloads_with_a_blocking_call) {
