@@ -14,5 +14,6 @@ const chapter& the_ledger_chapter();              // chapters/the_ledger.cpp
 const chapter& the_impatient_customer_chapter();  // chapters/the_impatient_customer.cpp
 const chapter& the_chef_who_never_waits_chapter();  // chapters/the_chef_who_never_waits.cpp
 const chapter& green_threads_chapter();           // chapters/green_threads.cpp
+const chapter& the_hybrid_chapter();              // chapters/the_hybrid.cpp
 
 }  // namespace brigade::tool

@@ -18,6 +18,7 @@ std::span<const chapter* const> chapters() {
       &the_impatient_customer_chapter(),
       &the_chef_who_never_waits_chapter(),
       &green_threads_chapter(),
+      &the_hybrid_chapter(),
   };
   return all;
 }
