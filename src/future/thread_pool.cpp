@@ -106,6 +106,7 @@ struct thread_pool_core::shared final : pool_thread_hooks, std::enable_shared_fr
       ++sleeping;
       work_ready.wait(lock);
       --sleeping;
+      if (signalled > 0) --signalled;  // this wake-up answers one signal (or was spurious)
     }
     if (--live_threads == 0) all_ended.notify_all();
     lock.unlock();
@@ -120,6 +121,11 @@ struct thread_pool_core::shared final : pool_thread_hooks, std::enable_shared_fr
   pool_job* head = nullptr;            // the queue, oldest first; guarded by mutex
   pool_job* tail = nullptr;
   std::size_t sleeping = 0;            // guarded by mutex
+  // Signals sent to sleeping threads that no thread has woken up for yet (guarded by mutex). A
+  // submit signals only when more threads sleep than are already signalled: a woken thread runs
+  // every queued job before it sleeps again, so a burst of submits wakes one thread per sleeper,
+  // not one per job. Never above the signals pending: each wake-up (spurious ones too) takes one.
+  std::size_t signalled = 0;
   std::size_t live_threads = 0;        // guarded by mutex
   std::size_t blocked_in_untimed_waits = 0;  // guarded by mutex
   wait_record* blocked_waits = nullptr;      // guarded by mutex: those waits, newest first
@@ -192,8 +198,11 @@ void thread_pool_core::enqueue(pool_job& job) {
     else
       shared_->tail->next = &job;
     shared_->tail = &job;
-    wake = shared_->sleeping > 0;
-    if (!wake) deadlocked = shared_->resolve_all_waiting_locked();
+    wake = shared_->sleeping > shared_->signalled;
+    if (wake)
+      ++shared_->signalled;
+    else if (shared_->sleeping == 0)
+      deadlocked = shared_->resolve_all_waiting_locked();
   }
   if (wake) shared_->work_ready.notify_one();
   if (deadlocked.stop_possible()) deadlocked.request_stop();
