@@ -24,6 +24,7 @@
 #include "brigade/future/offload.hpp"
 #include "brigade/future/promise.hpp"
 #include "brigade/future/shared_future.hpp"
+#include "brigade/future/spawn_future.hpp"
 #include "brigade/future/thread_pool.hpp"
 #include "brigade/net/endpoint.hpp"
 #include "brigade/net/resolve.hpp"
