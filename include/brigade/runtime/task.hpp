@@ -251,7 +251,8 @@ class [[nodiscard("a task does nothing until it is awaited or spawned")]] task {
   [[nodiscard]] handle_type release() noexcept { return std::exchange(handle_, {}); }
 
  private:
-  // Not inlined under clang, so that clang never elides a task's frame into its caller's.
+  // The frame is destroyed through a function that clang does not inline, so that clang never
+  // elides a task's frame into its caller's.
   // clang-16 at -O2 miscompiles some coroutines into which it has elided a child task's frame
   // (heap allocation elision, done when it sees the child destroyed on every path): in
   //   if (c) { auto child = f(); x = co_await std::move(child); }  co_await tx.send_async(x);
@@ -259,11 +260,14 @@ class [[nodiscard("a task does nothing until it is awaited or spawned")]] task {
   // so a spawned task never completes (its join never returns) and its frame is later freed a
   // second time. docs/ARCHITECTURE.md, "Compiler notes"; tests/unit/runtime/task_elision_test.cpp.
   // A frame costs a frame-pool allocation instead (tens of nanoseconds); GCC never elides.
+  void destroy() noexcept {
+    if (handle_) destroy_frame(handle_);
+  }
 #if defined(__clang__)
   [[gnu::noinline]]
 #endif
-  void destroy() noexcept {
-    if (handle_) handle_.destroy();
+  static void destroy_frame(handle_type frame) noexcept {
+    frame.destroy();
   }
   handle_type handle_;
 };
