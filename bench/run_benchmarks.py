@@ -91,7 +91,13 @@ PROGRAMS = {
         "chan_pingpong_fiber": ("brigade_fiber", "chan_pingpong"),
         "fiber_yield": ("brigade_fiber", "fiber_yield"),
         "memory_fiber": ("brigade_fiber", "memory"),
+        # Issue 18, the thread pool and futures.
+        "pool_roundtrip": ("brigade_future", "pool_roundtrip"),
+        "pool_throughput": ("brigade_future", "pool_throughput"),
+        "then_chain": ("brigade_future", "then_chain"),
     },
+    # brigade's then() chain with every continuation run by its thread_pool: then(pool, fn).
+    "brigade_pool": {"then_chain": ("brigade_future", "then_chain_pool")},
     # brigade's user-level schedule+cancel: co_await timeout(an awaitable that is ready, 1s).
     "brigade_timeout": {"timers_schedule_cancel": ("brigade_timers", "timers_schedule_cancel_timeout")},
     # brigade's lateness while one more task computes without yielding for the whole window.
@@ -156,6 +162,19 @@ PROGRAMS = {
     # The ceiling for the bounded channel: a lock-free queue without blocking semantics.
     "moodycamel": {"chan_mpmc": ("moodycamel_queue", "chan_mpmc")},
     "libcuckoo": {"hash_map": ("cuckoo_hash_map", "hash_map")},
+    # The thread pool's peers (issue 18). std::async starts a thread per job (no pool).
+    "std-async": {"pool_roundtrip": ("std_future", "pool_roundtrip"),
+                  "pool_throughput": ("std_future", "pool_throughput")},
+    "asio-pool": {"pool_roundtrip": ("asio_pool", "pool_roundtrip"),
+                  "pool_throughput": ("asio_pool", "pool_throughput"),
+                  "then_chain": ("asio_pool", "then_chain")},
+    # Java (OpenJDK): Executors.newFixedThreadPool + Future.get, CompletableFuture.thenApply; the
+    # program is a script that runs the jar (bench/CMakeLists.txt).
+    "java": {"pool_roundtrip": ("java_future", "pool_roundtrip"),
+             "pool_throughput": ("java_future", "pool_throughput"),
+             "then_chain": ("java_future", "then_chain")},
+    # CompletableFuture.thenApplyAsync on the fixed pool: every step a task of the pool.
+    "java-async": {"then_chain": ("java_future", "then_chain_async")},
 }
 
 PROGRAMS["baseline"] = dict(PROGRAMS["brigade"])
@@ -182,6 +201,11 @@ IMPL_LABELS = {
     "brigade_uring": "brigade, io_uring backend",
     "epoll_c": "C, epoll, one thread",
     "asio": "Boost.Asio steady_timer",
+    "brigade_pool": "brigade, then(pool, fn)",
+    "std-async": "std::async + std::future",
+    "asio-pool": "Boost.Asio thread_pool",
+    "java": "Java fixed thread pool / CompletableFuture",
+    "java-async": "Java CompletableFuture, thenApplyAsync",
 }
 
 # The workloads whose programs are servers: the runner starts the server, reads its
@@ -420,6 +444,37 @@ WORKLOADS = [
              impl_notes={"brigade": "1M tasks in sleep_until_async, 2 workers",
                          "brigade_busy": "the same, one worker taken by a computing task",
                          "asio": "1M steady_timers, one thread"}),
+    # Issue 18: the thread pool and futures (bench/future_workloads.hpp). A pool of 2 threads and
+    # one submitting thread, whatever --threads says; std::async has no pool (a thread per job).
+    Workload("pool_roundtrip", "pool_roundtrip", "thread pool: submit + get of one tiny job, pool of 2 threads",
+             ["brigade", "std-async", "asio-pool", "java"],
+             [Metric("ns_per_round_trip", "ns per round trip (mean)"),
+              Metric("rtt_median_ns", "ns per round trip (median)")],
+             iters=4, args=["--threads", "2"], impl_args={"std-async": ["--n", "5000"]},
+             impl_notes={"brigade": "thread_pool(2), submit(fn).get()",
+                         "std-async": "std::async(launch::async, fn).get(): a thread per call, 5,000 calls",
+                         "asio-pool": "thread_pool(2), post(pool, use_future(fn)).get()",
+                         "java": "newFixedThreadPool(2), submit(callable).get()"}),
+    Workload("pool_throughput", "pool_throughput", "thread pool: 1M tiny jobs submitted, then every result got, pool of 2 threads",
+             ["brigade", "std-async", "asio-pool", "java"],
+             [Metric("ns_per_job", "ns per job"),
+              Metric("million_jobs_per_s", "M jobs/s", lower_is_better=False),
+              Metric("submit_ns_per_job", "of which submitting, ns per job", diagnostic=True)],
+             iters=4, args=["--threads", "2"], impl_args={"std-async": ["--n", "20000"]},
+             impl_notes={"brigade": "thread_pool(2), 1M submit(fn) into a vector of future, then get() each",
+                         "std-async": "std::async(launch::async, fn): a thread per job; 20,000 jobs, not 1M",
+                         "asio-pool": "thread_pool(2), 1M post(pool, use_future(fn)), then get() each std::future",
+                         "java": "newFixedThreadPool(2), 1M submit(callable), then get() each Future<Long>"}),
+    Workload("then_chain", "then_chain", "a chain of 1000 continuations (each adds 1) on one future, 1000 chains",
+             ["brigade", "brigade_pool", "asio-pool", "java", "java-async"],
+             [Metric("ns_per_continuation", "ns per continuation")],
+             iters=4, args=["--threads", "2"],
+             impl_notes={"brigade": "then(fn) x 1000 on a promise's future, set_value(0): runs inline on main",
+                         "brigade_pool": "then(pool, fn) x 1000: each step a job of thread_pool(2)",
+                         "asio-pool": "no futures with then(): each handler posts the next to thread_pool(2); "
+                                      "the last sets a std::promise",
+                         "java": "thenApply x 1000 on a CompletableFuture, complete(0): runs on main",
+                         "java-async": "thenApplyAsync(fn, newFixedThreadPool(2)) x 1000"}),
     Workload("idle", "idle", "idle {idle_s:g} s",
              ["brigade", "tbb", "go", "fiber-suspend", "fiber"],
              [Metric("cpu_ms", "CPU ms")], iters=1, rounds=3, concurrent=True, alone=("fiber",)),
@@ -940,11 +995,16 @@ def machine_info(args, build_dir: Path) -> str:
     kernel = platform.release()
     gxx = run([build_compiler(build_dir), "--version"]).splitlines()[:1]
     go = run(["go", "version"])
+    try:  # `java -version` writes to stderr
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20).stderr
+        java = java.strip().splitlines()[0] if java.strip() else ""
+    except (OSError, subprocess.SubprocessError):
+        java = ""
     pkgs = run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "libtbb-dev",
                 "libboost-fiber-dev", "golang-go", "libboost-dev", "libboost1.74-dev"])
     pkgs = ", ".join(p for p in pkgs.splitlines() if p)
     return (f"Machine: {model}, {cores} logical CPUs, Linux {kernel}. "
-            f"Compiler: {gxx[0] if gxx else '?'}. {go}. Packages: {pkgs}. "
+            f"Compiler: {gxx[0] if gxx else '?'}. {go}. {java + '. ' if java else ''}Packages: {pkgs}. "
             f"Threads: {args.threads}. Date: {datetime.date.today().isoformat()}.")
 
 
