@@ -14,9 +14,8 @@
 // finishes an order; with the pool cooking, a worker is free to run it at once.
 //
 // Checks: every order gets exactly one receipt, each receipt's digest equals the one the main
-// thread computes, the receipts channel closes (every order's task finished), and the ping is
-// less late in the hybrid service than in the wrong one (median against median; the gap is the
-// length of an order, milliseconds, far above this machine's noise).
+// thread computes, the receipts channel closes (every order's task finished), and the ping ran
+// at least four times as often in the hybrid service as in the wrong one (about 50 times here).
 #include <algorithm>
 #include <atomic>
 #include <brigade/brigade.hpp>
@@ -179,9 +178,12 @@ chapter_result run(tour_context& ctx) {
   ctx.fact("  the ping, late", describe_lateness(on_workers.lateness));
   ctx.fact("with the kitchen", fmt::format("every order served in {}", format_duration(hybrid.took)));
   ctx.fact("  the ping, late", describe_lateness(hybrid.lateness));
-  expect(!hybrid.lateness.empty(), "the ping woke during the hybrid service");
-  expect(on_workers.lateness.empty() || percentile(hybrid.lateness, 0.5) < percentile(on_workers.lateness, 0.5),
-         "the front end is more responsive with the kitchen behind it");
+  // How often the ping got to run is the robust measure: with the workers cooking it wakes only
+  // between orders (a handful of times), with the kitchen about once a millisecond. Its median
+  // lateness is not: the pings before the first order and after the last are prompt either way.
+  expect(hybrid.lateness.size() >= 4 * std::max<std::size_t>(on_workers.lateness.size(), 1),
+         fmt::format("the front end is more responsive with the kitchen behind it ({} pings against {})",
+                     hybrid.lateness.size(), on_workers.lateness.size()));
 
   kitchen.shutdown();
   expect(kitchen.await_termination(std::chrono::seconds(10)), "the cooks went home after the service");
