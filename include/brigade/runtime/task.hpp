@@ -53,6 +53,10 @@ struct task_completion {
 };
 
 /// The part of every task promise that does not depend on T.
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_cancelled_before_start() {
+  throw task_cancelled("brigade: task cancelled before it started");
+}
+
 struct promise_base : pool_allocated {
   /// What the task does when it finishes: resume the coroutine that awaited it (plain await), or
   /// run a completion hook (fork-join children, spawned roots, task-group children). One field
@@ -120,10 +124,12 @@ struct promise_base : pool_allocated {
     void await_suspend(std::coroutine_handle<>) const noexcept {}
     // Runs when the task starts: a task whose scope was stopped before it started does not run
     // its body. The exception goes to unhandled_exception() like one from the body.
+    // Small enough to inline into every task's body (the throw is out of line): a call here
+    // cost 16 instructions per task in fork-join (callgrind), a quarter of them saving registers.
     void await_resume() const {
       stop_state* scope = promise->scope();
       if (scope != nullptr && scope->requested_here()) [[unlikely]]
-        throw task_cancelled("brigade: task cancelled before it started");
+        throw_cancelled_before_start();
     }
   };
 
