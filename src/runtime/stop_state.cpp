@@ -170,6 +170,7 @@ void child_stop_state::unlink_from_parent() noexcept {
   if (link_ == nullptr) return;
   parent_->remove_callback(*link_);  // waits for a stop that is running through the link
   delete link_;
+  link_ = nullptr;  // unlink_now() and then the destructor: the second finds nothing to do
 }
 
 void root_stop_state::cancel_parked() noexcept {

@@ -170,7 +170,7 @@ class fork_join_base : public task_completion {
         ++op.next_index_;
         return offer_then_run(*worker, sibling);
       }
-      if (done == op.child_count()) return op.parent_;  // all inline: no atomics
+      if (done == op.child_count()) return op.all_children_finished();  // all inline: no atomics
     }
     // Some children ran (or run) elsewhere, or the chain migrated: publish the inline count.
     return op.publish_inline_count();
@@ -196,8 +196,17 @@ class fork_join_base : public task_completion {
     if (first_.compare_exchange_strong(expected, &child, seam::memory_order::acq_rel))
       scope_.request_stop();
   }
+  /// The last child has finished: nothing runs in the scope any more, so its link to the parent
+  /// scope goes now, before the parent resumes. The operation (a temporary awaitable such as
+  /// when_all(...)) may outlive the scope it was awaited in: in
+  /// `co_await timeout(when_all(a(), b()), d)` the timeout's frame, which holds the parent scope,
+  /// is destroyed before the when_all awaitable. Returns the parent to resume.
+  std::coroutine_handle<> all_children_finished() noexcept {
+    scope_.unlink_now();
+    return parent_;
+  }
   std::coroutine_handle<> count_down(std::size_t finished) noexcept {
-    if (remaining_.fetch_sub(finished, seam::memory_order::acq_rel) == finished) return parent_;
+    if (remaining_.fetch_sub(finished, seam::memory_order::acq_rel) == finished) return all_children_finished();
     return std::noop_coroutine();
   }
 

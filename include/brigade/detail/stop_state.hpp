@@ -191,6 +191,14 @@ class child_stop_state final : public stop_state {
       unlink_from_parent();
   }
 
+  /// Removes the link to the parent now, if it was made: when nothing runs in this scope any
+  /// more (the children of a fork have all finished), so that the scope may outlive its parent.
+  /// A stop of the parent no longer reaches it afterwards. The destructor then has nothing to do.
+  void unlink_now() noexcept {
+    if ((word_.load(seam::memory_order::relaxed) & linked_bit) != 0) [[unlikely]]
+      unlink_from_parent();
+  }
+
   /// Sets the enclosing scope. Only before the scope is shared (no task runs in it yet).
   void set_parent(stop_state* parent) noexcept { parent_ = parent; }
   stop_state* parent_scope() const noexcept { return parent_; }
