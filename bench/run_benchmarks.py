@@ -6,6 +6,8 @@
     python3 bench/run_benchmarks.py --build-dir /tmp/benchbuild --only skynet,fib --rounds 3
     python3 bench/run_benchmarks.py --baseline 27349e8 --only chan_pingpong_1 --impls brigade
                                                      # A/B: this tree against commit 27349e8
+    python3 bench/run_benchmarks.py --only skynet,fib,spawn --libfork ../libfork --toomanycooks ../TooManyCooks
+                                                     # also the peers built from those checkouts
 
 How it measures (see docs/benchmarks.md):
   * Every round of every implementation is a fresh process. Rounds are interleaved: brigade's
@@ -44,6 +46,7 @@ import json
 import os
 import platform
 import queue
+import re
 import signal
 import statistics
 import subprocess
@@ -175,6 +178,14 @@ PROGRAMS = {
              "then_chain": ("java_future", "then_chain")},
     # CompletableFuture.thenApplyAsync on the fixed pool: every step a task of the pool.
     "java-async": {"then_chain": ("java_future", "then_chain_async")},
+    # Issue 19: built only from a checkout of each (--libfork DIR, --toomanycooks DIR; see
+    # bench/CMakeLists.txt), with the compiler and flags in <program>.build.json.
+    "libfork": {"skynet": ("libfork_fork_join", "skynet"),
+                "fib": ("libfork_fork_join", "fib"),
+                "spawn": ("libfork_fork_join", "spawn")},
+    "tmc": {"skynet": ("tmc_fork_join", "skynet"),
+            "fib": ("tmc_fork_join", "fib"),
+            "spawn": ("tmc_fork_join", "spawn")},
 }
 
 PROGRAMS["baseline"] = dict(PROGRAMS["brigade"])
@@ -206,6 +217,8 @@ IMPL_LABELS = {
     "asio-pool": "Boost.Asio thread_pool",
     "java": "Java fixed thread pool / CompletableFuture",
     "java-async": "Java CompletableFuture, thenApplyAsync",
+    "libfork": "libfork lazy_pool",
+    "tmc": "TooManyCooks ex_cpu",
 }
 
 # The workloads whose programs are servers: the runner starts the server, reads its
@@ -252,17 +265,21 @@ class Workload:
 MS = Metric("ms", "ms")
 WORKLOADS = [
     Workload("skynet", "skynet", "skynet 1M",
-             ["brigade", "tbb", "go", "fiber"], [MS], iters=6, max_ms=2500),
+             ["brigade", "tbb", "go", "fiber", "libfork", "tmc"], [MS], iters=6, max_ms=2500,
+             impl_notes={"libfork": "10 forks + join", "tmc": "spawn_many over an array of 10"}),
     Workload("fib", "fib", "fib(32)",
-             ["brigade", "tbb", "go"], [MS], iters=6, max_ms=3000, args=["--n", "32"]),
+             ["brigade", "tbb", "go", "libfork", "tmc"], [MS], iters=6, max_ms=3000, args=["--n", "32"],
+             impl_notes={"libfork": "fork + call + join", "tmc": "spawn_tuple"}),
     Workload("fib27", "fib", "fib(27)",
              ["brigade", "fiber"], [MS], iters=6, max_ms=2500, args=["--n", "27"]),
     Workload("spawn", "spawn", "spawn+join 1M",
-             ["brigade", "tbb", "go", "fiber"],
+             ["brigade", "tbb", "go", "fiber", "libfork", "tmc"],
              [MS, Metric("tasks_per_s", "M tasks/s", lower_is_better=False, scale=1e-6)],
              iters=6, max_ms=2500,
              impl_notes={"go": "sync.WaitGroup", "fiber": "detached + countdown",
-                         "tbb": "one task_group", "brigade": "join_handles, co_await each"}),
+                         "tbb": "one task_group", "brigade": "join_handles, co_await each",
+                         "libfork": "1M lf::fork, a join every 62,500",
+                         "tmc": "one fork_group, fork() each"}),
     Workload("memory", "memory", "memory per suspended task",
              ["brigade", "go", "fiber"], [Metric("bytes_per_task", "bytes/task")],
              iters=1, rounds=3, impl_args={"fiber": ["--n", "100000"]},
@@ -489,7 +506,25 @@ def log(msg: str) -> None:
 # Build
 
 
+def checkout_definitions(args) -> list[str]:
+    """-D options for the peers built from a checkout (--libfork, --toomanycooks): the cache
+    variables of bench/CMakeLists.txt. A path without the library is passed all the same: CMake
+    then skips that peer with a message."""
+    defs = []
+    for option, variable, marker in (("libfork", "BRIGADE_LIBFORK_SOURCE", "include/libfork/core.hpp"),
+                                     ("toomanycooks", "BRIGADE_TOOMANYCOOKS_SOURCE", "include/tmc/all_headers.hpp")):
+        path = getattr(args, option)
+        if path is None:
+            continue
+        path = Path(path).resolve()
+        if not (path / marker).is_file():
+            log(f"run_benchmarks: --{option} {path}: no {marker} there; that peer will be skipped")
+        defs.append(f"-D{variable}={path}")
+    return defs
+
+
 def ensure_built(args) -> Path:
+    defs = checkout_definitions(args)
     if args.build_dir:
         build_dir = Path(args.build_dir).resolve()
         if not (build_dir / "CMakeCache.txt").exists():
@@ -497,8 +532,12 @@ def ensure_built(args) -> Path:
     else:
         build_dir = REPO / "build" / "release"
         if not (build_dir / "CMakeCache.txt").exists():
-            log("configuring: cmake --preset release")
-            subprocess.run(["cmake", "--preset", "release"], cwd=REPO, check=True)
+            log("configuring: cmake --preset release " + " ".join(defs))
+            subprocess.run(["cmake", "--preset", "release"] + defs, cwd=REPO, check=True)
+            defs = []
+    if defs:  # an existing build: configure it again with the checkouts
+        log(f"configuring: cmake {build_dir} " + " ".join(defs))
+        subprocess.run(["cmake", str(build_dir)] + defs, cwd=REPO, check=True)
     if not args.no_build:
         cmd = ["cmake", "--build", str(build_dir), "--target", "brigade_bench"]
         if args.jobs:
@@ -544,6 +583,38 @@ def ensure_baseline_built(args, build_dir: Path) -> Path:
         if subprocess.run(cmd).returncode != 0:
             log("run_benchmarks: WARNING: some baseline programs did not build; they are left out")
     return base_build
+
+
+def program_build_info(build_dir: Path, name: str) -> dict | None:
+    """What bench/CMakeLists.txt wrote beside a program built from a checkout
+    (<program>.build.json: compiler, compiler_version, flags, source, commit), else None."""
+    exe = find_program(build_dir, name)
+    if exe is None:
+        return None
+    try:
+        return json.loads(exe.with_name(exe.name + ".build.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def short_compiler(info: dict) -> str:
+    """"g++ 12.2.0" from the compiler's path and the version line it printed."""
+    version = re.findall(r"\d+\.\d+(?:\.\d+)?", info.get("compiler_version", ""))
+    return Path(info.get("compiler", "?")).name + (f" {version[-1]}" if version else "")
+
+
+def checkout_builds(build_dir: Path) -> dict[str, dict]:
+    """implementation -> build info, for the implementations whose programs were built from a
+    checkout (libfork, TooManyCooks)."""
+    builds = {}
+    for impl, workloads in PROGRAMS.items():
+        for program, _ in workloads.values():
+            info = program_build_info(build_dir, program)
+            if info is not None:
+                info["program"] = program
+                builds[impl] = info
+                break
+    return builds
 
 
 def find_program(build_dir: Path, name: str) -> Path | None:
@@ -929,6 +1000,9 @@ def render_table(all_results: dict[str, dict[str, list[RoundResult]]], args) -> 
                 note = workload_args_note(w, impl)
                 if note:
                     label += f" ({note})"
+                built = args.checkout_builds.get(impl)
+                if built:  # built from a checkout: its compiler and flags in the row
+                    label += f" [{short_compiler(built)} {built.get('flags', '')}]"
                 better = ("diagnostic, not a score" if m.diagnostic else
                           "lower is better" if m.lower_is_better else "higher is better")
                 metric = f"{m.label} ({better})"
@@ -978,6 +1052,22 @@ def build_compiler(build_dir: Path) -> str:
     except OSError:
         pass
     return "g++"
+
+
+def build_flags(build_dir: Path) -> str:
+    """The compiler and flags of the build directory's own targets: "clang++-16, `-O3 -DNDEBUG -std=c++20`"."""
+    cache = {}
+    try:
+        for line in (build_dir / "CMakeCache.txt").read_text().splitlines():
+            if ":" in line and "=" in line and not line.startswith(("//", "#")):
+                key, value = line.split("=", 1)
+                cache[key.split(":", 1)[0]] = value.strip()
+    except OSError:
+        pass
+    build_type = cache.get("CMAKE_BUILD_TYPE", "")
+    flags = " ".join(f for f in (cache.get("CMAKE_CXX_FLAGS", ""),
+                                 cache.get(f"CMAKE_CXX_FLAGS_{build_type.upper()}", "") if build_type else "") if f)
+    return f"{Path(cache.get('CMAKE_CXX_COMPILER', 'g++')).name}, `{flags or '(none)'} -std=c++20`"
 
 
 def machine_info(args, build_dir: Path) -> str:
@@ -1060,6 +1150,12 @@ def main() -> int:
     ap.add_argument("--baseline", default=None, metavar="REV_OR_DIR",
                     help="also run brigade as built from this git revision (or configured build "
                     "directory), interleaved, as the implementation 'baseline'")
+    ap.add_argument("--libfork", default=None, metavar="PATH",
+                    help="a libfork checkout (github.com/ConorWilliams/libfork): configures the build "
+                    "with -DBRIGADE_LIBFORK_SOURCE=PATH, which builds the peer 'libfork' (skynet, fib, spawn)")
+    ap.add_argument("--toomanycooks", default=None, metavar="PATH",
+                    help="a TooManyCooks checkout (github.com/tzcnt/TooManyCooks): configures the build "
+                    "with -DBRIGADE_TOOMANYCOOKS_SOURCE=PATH, which builds the peer 'tmc' (skynet, fib, spawn)")
     args = ap.parse_args()
     args.only = [s for s in args.only.split(",") if s]
     args.impls = [s for s in args.impls.split(",") if s]
@@ -1074,6 +1170,7 @@ def main() -> int:
 
     build_dir = ensure_built(args)
     args.baseline_build = ensure_baseline_built(args, build_dir) if args.baseline else None
+    args.checkout_builds = checkout_builds(build_dir)
     raw_path = Path(args.raw) if args.raw else build_dir / "bench_results.jsonl"
     started = time.monotonic()
     load_before = load_average()
@@ -1094,6 +1191,14 @@ def main() -> int:
     if pending:
         parts += ["", "**brigade: pending** for " + ", ".join(pending) +
                   " (its programs were not built); ratios need a run with brigade built."]
+    used = {i for w in all_results.values() for i in w}
+    built = [(i, b) for i, b in args.checkout_builds.items() if i in used]
+    if built:
+        parts += ["", "Built from checkouts (bench/CMakeLists.txt; brigade and the other C++ peers: "
+                  f"{build_flags(build_dir)}): " + "; ".join(
+                      f"{IMPL_LABELS.get(i, i)}: `{b['program']}` from {b.get('source', '?')} at "
+                      f"{b.get('commit', '')[:12] or '?'}, {b.get('compiler_version', '?')}, "
+                      f"`{b.get('flags', '')}`" for i, b in built) + "."]
     block = "\n".join(parts)
     print(block)
     if args.write_docs:
