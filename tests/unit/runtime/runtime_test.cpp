@@ -455,23 +455,36 @@ brigade::task<void> append(std::vector<std::string>& log, std::string entry) {
   co_return;
 }
 
-brigade::task<std::vector<std::string>> yield_behind_local_and_injected_work(brigade::runtime& rt) {
-  std::vector<std::string> log;
+// The injection comes from a thread started beforehand while the task spins on the worker:
+// joining a thread there instead blocked the worker in the kernel, and the liveness monitor then
+// started a compensating worker that ran the local tasks beside it (a data race on the log under
+// ThreadSanitizer, once in CI). A spinning worker is running, which the monitor leaves alone.
+brigade::task<void> yield_behind_local_and_injected_work(std::vector<std::string>& log, std::atomic<bool>& inject_now,
+                                                         std::atomic<bool>& injected) {
   auto local_a = brigade::spawn(append(log, "local"));  // this worker's deque
   auto local_b = brigade::spawn(append(log, "local"));
-  brigade::join_handle<void> injected;
-  std::thread([&] { injected = rt.spawn(append(log, "injected")); }).join();  // the injection queue
+  inject_now.store(true, std::memory_order_release);
+  while (!injected.load(std::memory_order_acquire)) {
+  }
   co_await brigade::yield_now();
   log.push_back("yielder");
   co_await local_a;
   co_await local_b;
-  co_await injected;
-  co_return log;
 }
 
 TEST(yield_now, runs_after_the_workers_queued_tasks_and_the_injected_ones) {
   brigade::runtime rt({.worker_threads = 1});
-  const auto log = rt.block_on(yield_behind_local_and_injected_work(rt));
+  std::vector<std::string> log;
+  std::atomic<bool> inject_now{false}, injected{false};
+  brigade::join_handle<void> injected_task;
+  std::thread injector([&] {
+    while (!inject_now.load(std::memory_order_acquire)) std::this_thread::yield();
+    injected_task = rt.spawn(append(log, "injected"));  // the injection queue
+    injected.store(true, std::memory_order_release);
+  });
+  rt.block_on(yield_behind_local_and_injected_work(log, inject_now, injected));
+  injector.join();
+  injected_task.join();
   EXPECT_EQ(log, (std::vector<std::string>{"local", "local", "injected", "yielder"}));
 }
 
