@@ -64,6 +64,7 @@
 #include <algorithm>
 #include <array>
 #include <utility>
+#include <string>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -171,14 +172,15 @@ scheduler::~scheduler() {
   while (outside_wakers_.load(seam::memory_order::acquire) != 0) seam::spin_pause();
 }
 
+void scheduler::submit_root_on(worker_hot& self, join_state& record) {
+  if (!registry_.accepting()) throw runtime_shut_down("brigade: spawn on a runtime that is shut down");
+  self.counters.bump(self.counters.roots_spawned);
+  fork(self, std::coroutine_handle<>::from_address(root_start_entry(record)));
+}
+
 void scheduler::submit_root(join_state& record) {
   worker_hot* self = current_worker();
-  if (self != nullptr && self->owner == this) {
-    if (!registry_.accepting()) throw runtime_shut_down("brigade: spawn on a runtime that is shut down");
-    self->counters.bump(self->counters.roots_spawned);
-    fork(*self, std::coroutine_handle<>::from_address(root_start_entry(record)));
-    return;
-  }
+  if (self != nullptr && self->owner == this) return submit_root_on(*self, record);
   registry_.add_outsider(record);
   outsider_roots_spawned_.fetch_add(1, seam::memory_order::relaxed);
   inject(record.frame().address());
@@ -419,6 +421,14 @@ void finish_root(join_state& record) noexcept {
   here.owner->finish_root(record, here);
 }
 void submit_root(scheduler& sched, join_state& record) { sched.submit_root(record); }
+std::uint32_t submit_root_on_this_worker(join_state& record, const char* operation) {
+  worker_hot* self = current_worker();
+  if (self == nullptr) [[unlikely]]
+    throw usage_error(std::string("brigade: ") + operation +
+                      " called outside a runtime's worker thread; use runtime::" + operation);
+  self->owner->submit_root_on(*self, record);
+  return self->owner->serial();
+}
 void submit_blocking(scheduler& sched, blocking_job& job) { sched.submit_blocking(job); }
 
 }  // namespace brigade::detail

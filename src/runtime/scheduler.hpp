@@ -105,6 +105,8 @@ class scheduler {
 
   // Submission.
   void submit_root(join_state& record);
+  /// submit_root from `self`, one of this scheduler's workers (the calling thread's).
+  void submit_root_on(worker_hot& self, join_state& record);
   /// Called on `here`, a worker of this scheduler, where the root finished.
   void finish_root(join_state& record, worker_hot& here) noexcept;
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }

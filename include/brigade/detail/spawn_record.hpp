@@ -78,6 +78,11 @@ scheduler* scheduler_by_serial(std::uint32_t runtime_serial) noexcept;
 /// Schedules a root's first step (it joins the registry when it starts); throws
 /// runtime_shut_down once the runtime is shutting down.
 void submit_root(scheduler& sched, join_state& record);
+/// submit_root on the runtime whose worker runs the calling thread, found with one look at the
+/// thread's worker; returns that runtime's serial number. Throws usage_error off a worker
+/// (naming `operation`, as in "spawn called outside a runtime's worker thread"), and
+/// runtime_shut_down as submit_root. brigade::spawn's path: no runtime lookup of its own.
+std::uint32_t submit_root_on_this_worker(join_state& record, const char* operation);
 /// A root task finished and its result is stored: takes it off the registry and publishes it
 /// (protocol step 1). Runs on the worker where the task finished.
 void finish_root(join_state& record) noexcept;
@@ -292,6 +297,25 @@ struct spawn_record : join_state {
 template <class T>
 struct root_record final : spawn_record<T>, pool_allocated {
   root_record() noexcept : spawn_record<T>(&complete_root) {}
+
+  /// A record for `work` (valid, not started): the task completes into it and runs in its
+  /// cancellation scope. The task's frame belongs to the record from here on. Throws
+  /// std::bad_alloc (the task is then left as it was).
+  static root_record* adopt(task<T>& work) {
+    auto* record = new root_record();
+    auto frame = work.release();
+    auto& promise = frame.promise();
+    promise.set_completion(record);
+    promise.set_root_scope(&record->stop_);
+    record->set_frame(frame);
+    return record;
+  }
+
+  /// Undoes adopt() for a record whose task never ran (submission failed): frees both.
+  static void discard_unstarted(root_record* record) noexcept {
+    record->frame().destroy();
+    delete record;
+  }
 
   /// The root task finished: move its result here, free its frame, publish. Also the two
   /// requests of join_state. Each case is a tail call, so that this dispatch saves no registers

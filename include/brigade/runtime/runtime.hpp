@@ -139,18 +139,12 @@ class runtime {
   /// Starts `work` on the runtime; it runs concurrently with the caller.
   template <class T>
   join_handle<T> spawn(task<T> work) {
-    if (!work.valid()) throw usage_error("brigade: spawn of an empty task (moved-from?)");
-    auto* record = new detail::root_record<T>();
-    auto frame = work.release();
-    auto& promise = frame.promise();
-    promise.set_completion(record);
-    promise.set_root_scope(&record->stop_);
-    record->set_frame(frame);
+    if (!work.valid()) throw_empty_spawn();
+    auto* record = detail::root_record<T>::adopt(work);
     try {
       detail::submit_root(*scheduler_, *record);
     } catch (...) {
-      frame.destroy();
-      delete record;
+      detail::root_record<T>::discard_unstarted(record);
       throw;
     }
     return join_handle<T>(record, serial_);
@@ -200,6 +194,11 @@ class runtime {
 
   /// The runtime whose worker is running the calling thread, or nullptr.
   static runtime* current() noexcept;
+
+  /// spawn's usage error for an empty task (also brigade::spawn's).
+  [[noreturn, gnu::cold, gnu::noinline]] static void throw_empty_spawn() {
+    throw usage_error("brigade: spawn of an empty task (moved-from?)");
+  }
 
  private:
   friend detail::io_source& detail::register_io_source(runtime& rt, int fd);

@@ -31,10 +31,20 @@ inline runtime& current_runtime_or_throw(const char* what) {
 }
 }  // namespace detail
 
-/// Spawns `work` on the current runtime.
+/// Spawns `work` on the current runtime. The same as runtime::spawn on that runtime, found from
+/// the calling worker in the submission itself (one out-of-line call per spawn).
 template <class T>
 join_handle<T> spawn(task<T> work) {
-  return detail::current_runtime_or_throw("spawn").spawn(std::move(work));
+  if (!work.valid()) runtime::throw_empty_spawn();
+  auto* record = detail::root_record<T>::adopt(work);
+  std::uint32_t runtime_serial = 0;
+  try {
+    runtime_serial = detail::submit_root_on_this_worker(*record, "spawn");
+  } catch (...) {
+    detail::root_record<T>::discard_unstarted(record);
+    throw;
+  }
+  return join_handle<T>(record, runtime_serial);
 }
 
 /// Runs `function()` on the current runtime's blocking pool.
