@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "brigade/detail/seam.hpp"
+#include "brigade/detail/thread_local_slot.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BRIGADE_FRAME_POOL_BYPASS 1
@@ -81,13 +82,20 @@ constexpr pool_thread_cache initial_cache(std::index_sequence<I...>) noexcept {
 }
 }  // namespace pool_detail
 
-// Never read directly: use current_pool_cache() (see BRIGADE_THREAD_LOCAL_ACCESSOR in seam.hpp;
-// a frame is often allocated inside another coroutine's body, after it may have changed thread).
-inline constinit thread_local pool_thread_cache pool_cache_storage =
-    pool_detail::initial_cache(std::make_index_sequence<frame_pool_limits::class_count>{});
+// Never read directly: use current_pool_cache() (see thread_local_slot.hpp; a frame is often
+// allocated inside another coroutine's body, after it may have changed thread).
+inline constinit thread_local pool_thread_cache pool_cache_storage
+    BRIGADE_HOT_THREAD_LOCAL("brigade_detail_pool_cache") =
+        pool_detail::initial_cache(std::make_index_sequence<frame_pool_limits::class_count>{});
 
-BRIGADE_THREAD_LOCAL_ACCESSOR pool_thread_cache& current_pool_cache() noexcept {
+BRIGADE_THREAD_LOCAL_ACCESSOR pool_thread_cache& pool_cache_reference() noexcept {
   return pool_cache_storage;
+}
+
+/// The calling thread's cache.
+BRIGADE_ALWAYS_INLINE pool_thread_cache& current_pool_cache() noexcept {
+  return *BRIGADE_HOT_THREAD_LOCAL_ADDRESS(pool_thread_cache, "brigade_detail_pool_cache",
+                                           pool_cache_reference);
 }
 
 /// Slow paths, in src/platform/frame_pool.cpp: the loaded magazine is empty (allocate) or full

@@ -15,6 +15,7 @@
 
 #include "brigade/detail/cache_line.hpp"
 #include "brigade/detail/seam.hpp"
+#include "brigade/detail/thread_local_slot.hpp"
 #include "brigade/detail/work_stealing_deque.hpp"
 
 namespace brigade::detail {
@@ -93,12 +94,18 @@ struct worker_hot {
   worker_counters counters;
 };
 
-// Never read directly: use current_worker() (see BRIGADE_THREAD_LOCAL_ACCESSOR in seam.hpp).
-inline constinit thread_local worker_hot* this_thread_worker_storage = nullptr;
+// Never read directly: use current_worker() (see thread_local_slot.hpp).
+inline constinit thread_local worker_hot* this_thread_worker_storage
+    BRIGADE_HOT_THREAD_LOCAL("brigade_detail_this_thread_worker") = nullptr;
+
+BRIGADE_THREAD_LOCAL_ACCESSOR worker_hot*& this_thread_worker_reference() noexcept {
+  return this_thread_worker_storage;
+}
 
 /// The calling thread's worker, or nullptr on a thread that is not a worker.
-BRIGADE_THREAD_LOCAL_ACCESSOR worker_hot* current_worker() noexcept {
-  return this_thread_worker_storage;
+BRIGADE_ALWAYS_INLINE worker_hot* current_worker() noexcept {
+  return *BRIGADE_HOT_THREAD_LOCAL_ADDRESS(worker_hot*, "brigade_detail_this_thread_worker",
+                                           this_thread_worker_reference);
 }
 inline void set_current_worker(worker_hot* worker) noexcept { this_thread_worker_storage = worker; }
 
