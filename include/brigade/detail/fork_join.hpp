@@ -202,6 +202,14 @@ class fork_join_base : public task_completion {
   /// `co_await timeout(when_all(a(), b()), d)` the timeout's frame, which holds the parent scope,
   /// is destroyed before the when_all awaitable. Returns the parent to resume.
   std::coroutine_handle<> all_children_finished() noexcept {
+    if (scope_.linked()) [[unlikely]]
+      return unlink_then_resume_parent();
+    return parent_;
+  }
+  /// all_children_finished's rare case, out of line: a child linked the scope to its parent (a
+  /// stop callback or a wait registered in it). Keeps the common path free of calls, so that
+  /// continue_after saves no registers.
+  [[gnu::noinline]] std::coroutine_handle<> unlink_then_resume_parent() noexcept {
     scope_.unlink_now();
     return parent_;
   }

@@ -195,9 +195,12 @@ class child_stop_state final : public stop_state {
   /// more (the children of a fork have all finished), so that the scope may outlive its parent.
   /// A stop of the parent no longer reaches it afterwards. The destructor then has nothing to do.
   void unlink_now() noexcept {
-    if ((word_.load(seam::memory_order::relaxed) & linked_bit) != 0) [[unlikely]]
+    if (linked()) [[unlikely]]
       unlink_from_parent();
   }
+  /// True once the scope is linked to its parent, until it is unlinked. Read by the code that
+  /// runs in the scope (or after it), which ordered itself after the linking.
+  bool linked() const noexcept { return (word_.load(seam::memory_order::relaxed) & linked_bit) != 0; }
 
   /// Sets the enclosing scope. Only before the scope is shared (no task runs in it yet).
   void set_parent(stop_state* parent) noexcept { parent_ = parent; }

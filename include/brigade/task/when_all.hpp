@@ -60,11 +60,17 @@ class when_all_tuple final : public tuple_fork<fork_join_mode::fail_fast, Ts...>
 
   std::tuple<non_void_t<Ts>...> await_resume() {
     if (promise_base* failed = this->first()) rethrow_child(failed, std::index_sequence_for<Ts...>{});
-    return std::apply([](auto&... child) { return std::tuple<non_void_t<Ts>...>(take_non_void(child)...); },
-                      this->children_);
+    return take_all(std::index_sequence_for<Ts...>{});
   }
 
  private:
+  // Expanded by index rather than through std::apply's lambda, which clang left out of line (a
+  // call per fork).
+  template <std::size_t... I>
+  BRIGADE_ALWAYS_INLINE std::tuple<non_void_t<Ts>...> take_all(std::index_sequence<I...>) {
+    return std::tuple<non_void_t<Ts>...>(take_non_void(std::get<I>(this->children_))...);
+  }
+
   template <std::size_t... I>
   void rethrow_child(promise_base* failed, std::index_sequence<I...>) {
     ((&std::get<I>(this->children_).handle().promise() == failed
