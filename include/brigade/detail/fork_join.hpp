@@ -300,7 +300,7 @@ class range_fork : public fork_join_base {
       : fork_join_base(&child_finished<range_fork>), children_(std::move(other.children_)) {}
   range_fork& operator=(range_fork&&) = delete;
 
-  bool await_ready() {
+  BRIGADE_ALWAYS_INLINE bool await_ready() {
     for (auto& child : children_) check_child(child, name);
     if (children_.empty()) return true;
     require_worker(name);
@@ -308,7 +308,7 @@ class range_fork : public fork_join_base {
   }
 
   template <class Promise>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
+  BRIGADE_ALWAYS_INLINE std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
     begin(parent, children_.size());
     for (std::size_t i = 0; i < children_.size(); ++i) adopt(children_[i].handle().promise(), i == 0);
     for (std::size_t i = children_.size(); i-- > 2;) fork(owner(), children_[i].handle());
@@ -355,7 +355,7 @@ class tuple_fork : public fork_join_base {
   }
 
   template <class Promise>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
+  BRIGADE_ALWAYS_INLINE std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
     begin(parent, sizeof...(Ts));
     std::size_t at = 0;
     std::apply([&](auto&... child) { (adopt(child.handle().promise(), at++ == 0), ...); }, children_);

@@ -40,7 +40,7 @@ class when_all_range final : public range_fork<fork_join_mode::fail_fast, Contai
   explicit when_all_range(Container&& children)
       : range_fork<fork_join_mode::fail_fast, Container>(std::move(children)) {}
 
-  auto await_resume() {
+  BRIGADE_ALWAYS_INLINE auto await_resume() {
     if (promise_base* failed = this->first())
       this->children_[this->index_of(failed)].handle().promise().result_.take();  // rethrows
     if constexpr (std::is_void_v<T>) {
@@ -58,7 +58,7 @@ class when_all_tuple final : public tuple_fork<fork_join_mode::fail_fast, Ts...>
   explicit when_all_tuple(task<Ts>&&... children)
       : tuple_fork<fork_join_mode::fail_fast, Ts...>(std::move(children)...) {}
 
-  std::tuple<non_void_t<Ts>...> await_resume() {
+  BRIGADE_ALWAYS_INLINE std::tuple<non_void_t<Ts>...> await_resume() {
     if (promise_base* failed = this->first()) rethrow_child(failed, std::index_sequence_for<Ts...>{});
     return take_all(std::index_sequence_for<Ts...>{});
   }
