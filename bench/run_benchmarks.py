@@ -183,6 +183,10 @@ PROGRAMS = {
     "libfork": {"skynet": ("libfork_fork_join", "skynet"),
                 "fib": ("libfork_fork_join", "fib"),
                 "spawn": ("libfork_fork_join", "spawn")},
+    # The same libfork program built with brigade's compiler (clang-16, the README's), where the
+    # one above is built with g++: skynet and fib only (its spawn program crashed with clang-16).
+    "libfork-clang": {"skynet": ("libfork_fork_join_build_compiler", "skynet"),
+                      "fib": ("libfork_fork_join_build_compiler", "fib")},
     "tmc": {"skynet": ("tmc_fork_join", "skynet"),
             "fib": ("tmc_fork_join", "fib"),
             "spawn": ("tmc_fork_join", "spawn")},
@@ -218,6 +222,7 @@ IMPL_LABELS = {
     "java": "Java fixed thread pool / CompletableFuture",
     "java-async": "Java CompletableFuture, thenApplyAsync",
     "libfork": "libfork lazy_pool",
+    "libfork-clang": "libfork lazy_pool, built with brigade's compiler",
     "tmc": "TooManyCooks ex_cpu",
 }
 
@@ -265,11 +270,14 @@ class Workload:
 MS = Metric("ms", "ms")
 WORKLOADS = [
     Workload("skynet", "skynet", "skynet 1M",
-             ["brigade", "tbb", "go", "fiber", "libfork", "tmc"], [MS], iters=6, max_ms=2500,
-             impl_notes={"libfork": "10 forks + join", "tmc": "spawn_many over an array of 10"}),
+             ["brigade", "tbb", "go", "fiber", "libfork", "libfork-clang", "tmc"], [MS], iters=6, max_ms=2500,
+             impl_notes={"libfork": "10 forks + join", "libfork-clang": "10 forks + join",
+                         "tmc": "spawn_many over an array of 10"}),
     Workload("fib", "fib", "fib(32)",
-             ["brigade", "tbb", "go", "libfork", "tmc"], [MS], iters=6, max_ms=3000, args=["--n", "32"],
-             impl_notes={"libfork": "fork + call + join", "tmc": "spawn_tuple"}),
+             ["brigade", "tbb", "go", "libfork", "libfork-clang", "tmc"], [MS], iters=6, max_ms=3000,
+             args=["--n", "32"],
+             impl_notes={"libfork": "fork + call + join", "libfork-clang": "fork + call + join",
+                         "tmc": "spawn_tuple"}),
     Workload("fib27", "fib", "fib(27)",
              ["brigade", "fiber"], [MS], iters=6, max_ms=2500, args=["--n", "27"]),
     Workload("spawn", "spawn", "spawn+join 1M",
