@@ -151,6 +151,48 @@ TEST(runtime, spawn_after_shutdown_is_refused) {
   EXPECT_THROW((void)rt.spawn_blocking([] { return 1; }), brigade::runtime_shut_down);
 }
 
+brigade::task<void> nothing() { co_return; }
+
+// Spawns from a worker until shutdown refuses: the free spawn's own path (submit on the calling
+// worker) must throw runtime_shut_down and free the refused task's frame and record (ASan and
+// LeakSanitizer check the latter).
+brigade::task<void> spawns_until_refused(std::atomic<bool>& started, std::atomic<bool>& refused) {
+  started.store(true);
+  while (true) {
+    try {
+      brigade::spawn(nothing()).detach();
+    } catch (const brigade::runtime_shut_down&) {
+      refused.store(true);
+      co_return;
+    }
+  }
+}
+
+TEST(runtime, free_spawn_on_a_worker_during_shutdown_is_refused) {
+  std::atomic<bool> started{false};
+  std::atomic<bool> refused{false};
+  brigade::runtime rt({.worker_threads = 2});
+  rt.spawn(spawns_until_refused(started, refused)).detach();
+  while (!started.load()) std::this_thread::yield();
+  rt.shutdown();  // refuses new work first, then waits for the worker's step to end
+  EXPECT_TRUE(refused.load());
+}
+
+brigade::task<int> spawns_an_empty_task() {
+  brigade::task<int> empty;
+  try {
+    (void)brigade::spawn(std::move(empty));
+  } catch (const brigade::usage_error& e) {
+    co_return std::string(e.what()).find("empty task") != std::string::npos ? 1 : 2;
+  }
+  co_return 0;
+}
+
+TEST(runtime, free_spawn_of_an_empty_task_is_a_usage_error) {
+  brigade::runtime rt({.worker_threads = 1});
+  EXPECT_EQ(rt.block_on(spawns_an_empty_task()), 1);
+}
+
 struct destructor_counter {
   std::atomic<int>* count;
   ~destructor_counter() { count->fetch_add(1); }
