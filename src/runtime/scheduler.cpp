@@ -424,10 +424,13 @@ void submit_root(scheduler& sched, join_state& record) { sched.submit_root(recor
 std::uint32_t submit_root_on_this_worker(join_state& record, const char* operation) {
   worker_hot* self = current_worker();
   if (self == nullptr) [[unlikely]]
-    throw usage_error(std::string("brigade: ") + operation +
-                      " called outside a runtime's worker thread; use runtime::" + operation);
+    throw_outside_runtime(operation);
   self->owner->submit_root_on(*self, record);
   return self->owner->serial();
+}
+void throw_outside_runtime(const char* operation) {
+  throw usage_error(std::string("brigade: ") + operation +
+                    " called outside a runtime's worker thread; use runtime::" + operation);
 }
 void submit_blocking(scheduler& sched, blocking_job& job) { sched.submit_blocking(job); }
 

@@ -83,6 +83,9 @@ void submit_root(scheduler& sched, join_state& record);
 /// (naming `operation`, as in "spawn called outside a runtime's worker thread"), and
 /// runtime_shut_down as submit_root. brigade::spawn's path: no runtime lookup of its own.
 std::uint32_t submit_root_on_this_worker(join_state& record, const char* operation);
+/// Throws usage_error: "brigade: <operation> called outside a runtime's worker thread; use
+/// runtime::<operation>" (the free spawn and spawn_blocking).
+[[noreturn]] void throw_outside_runtime(const char* operation);
 /// A root task finished and its result is stored: takes it off the registry and publishes it
 /// (protocol step 1). Runs on the worker where the task finished.
 void finish_root(join_state& record) noexcept;

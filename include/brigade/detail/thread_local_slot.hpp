@@ -33,7 +33,6 @@
 #pragma once
 
 #if defined(__clang__) && defined(__linux__) && defined(__x86_64__)
-#define BRIGADE_HOT_THREAD_LOCAL_BY_ASM 1
 /// A fixed symbol name and the initial-exec model, for BRIGADE_HOT_THREAD_LOCAL_ADDRESS.
 #define BRIGADE_HOT_THREAD_LOCAL(symbol) asm(symbol) __attribute__((tls_model("initial-exec"), used))
 /// The calling thread's instance of the variable named `symbol`, as a T*.
@@ -44,7 +43,6 @@
     return reinterpret_cast<T*>(address);                                                       \
   }())
 #else
-#define BRIGADE_HOT_THREAD_LOCAL_BY_ASM 0
 #define BRIGADE_HOT_THREAD_LOCAL(symbol)
 #define BRIGADE_HOT_THREAD_LOCAL_ADDRESS(T, symbol, accessor) (&accessor())
 #endif

@@ -11,6 +11,7 @@
 // runtime::spawn there). Thread safety and shutdown: as runtime::spawn.
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -24,9 +25,7 @@ namespace brigade {
 namespace detail {
 inline runtime& current_runtime_or_throw(const char* what) {
   runtime* current = runtime::current();
-  if (current == nullptr)
-    throw usage_error(std::string("brigade: ") + what +
-                      " called outside a runtime's worker thread; use runtime::" + what);
+  if (current == nullptr) throw_outside_runtime(what);
   return *current;
 }
 }  // namespace detail
