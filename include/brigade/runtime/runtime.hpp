@@ -58,6 +58,9 @@ struct io_source;
 class timer_queue;
 io_source& register_io_source(runtime& rt, int fd);
 timer_queue& timers_of(runtime& rt) noexcept;
+/// The body that runtime::spawn and brigade::spawn share; defined below the runtime.
+template <class T, class Submit>
+join_handle<T> spawn_root(task<T>& work, Submit submit);
 }  // namespace detail
 }  // namespace brigade
 
@@ -139,15 +142,10 @@ class runtime {
   /// Starts `work` on the runtime; it runs concurrently with the caller.
   template <class T>
   join_handle<T> spawn(task<T> work) {
-    if (!work.valid()) throw_empty_spawn();
-    auto* record = detail::root_record<T>::adopt(work);
-    try {
-      detail::submit_root(*scheduler_, *record);
-    } catch (...) {
-      detail::root_record<T>::discard_unstarted(record);
-      throw;
-    }
-    return join_handle<T>(record, serial_);
+    return detail::spawn_root(work, [this](detail::join_state& record) {
+      detail::submit_root(*scheduler_, record);
+      return serial_;
+    });
   }
 
   /// Runs `work` to completion from a plain thread (typically main) and returns its result or
@@ -208,5 +206,22 @@ class runtime {
   std::unique_ptr<detail::scheduler> scheduler_;
   std::uint32_t serial_;  // the scheduler's serial number, which records keep
 };
+
+/// Adopts `work` into a new root record and has `submit(record)` schedule its first step and
+/// return the serial of the runtime it went to; if `submit` throws, the task and the record are
+/// freed and the exception goes on. An empty task is a usage_error.
+template <class T, class Submit>
+join_handle<T> detail::spawn_root(task<T>& work, Submit submit) {
+  if (!work.valid()) runtime::throw_empty_spawn();
+  auto* record = root_record<T>::adopt(work);
+  std::uint32_t runtime_serial = 0;
+  try {
+    runtime_serial = submit(static_cast<join_state&>(*record));
+  } catch (...) {
+    root_record<T>::discard_unstarted(record);
+    throw;
+  }
+  return join_handle<T>(record, runtime_serial);
+}
 
 }  // namespace brigade

@@ -11,7 +11,6 @@
 // runtime::spawn there). Thread safety and shutdown: as runtime::spawn.
 #pragma once
 
-#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -34,16 +33,9 @@ inline runtime& current_runtime_or_throw(const char* what) {
 /// the calling worker in the submission itself (one out-of-line call per spawn).
 template <class T>
 join_handle<T> spawn(task<T> work) {
-  if (!work.valid()) runtime::throw_empty_spawn();
-  auto* record = detail::root_record<T>::adopt(work);
-  std::uint32_t runtime_serial = 0;
-  try {
-    runtime_serial = detail::submit_root_on_this_worker(*record, "spawn");
-  } catch (...) {
-    detail::root_record<T>::discard_unstarted(record);
-    throw;
-  }
-  return join_handle<T>(record, runtime_serial);
+  return detail::spawn_root(work, [](detail::join_state& record) {
+    return detail::submit_root_on_this_worker(record, "spawn");
+  });
 }
 
 /// Runs `function()` on the current runtime's blocking pool.
